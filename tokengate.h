@@ -1,0 +1,2306 @@
+/* tokengate.h v0.1.0 - token-managed concurrency for C: plain functions become
+   tokens that are routed by weight to pinned per-core workers and awaited.
+   MIT licence (see the end of this file).
+
+   DO THIS in exactly one .c file, before any other #include:
+
+       #define TOKENGATE_IMPLEMENTATION
+       #include "tokengate.h"
+
+   and simply #include "tokengate.h" everywhere else. Then:
+
+       static int square(const void *args, tg_value *result)
+       { int x = *(const int *)args; result->i = (int64_t)x * x; return 0; }
+       static const tg_op square_op = { .name = "square", .fn = square };
+
+       tg_scheduler *s;  tg_token t;  tg_value v;  int x = 7;
+       tg_create(NULL, &s);                               // one pinned worker per CPU
+       tg_submit(s, &square_op, &x, sizeof x, &t);        // arguments are copied
+       tg_wait(s, t, -1, &v);                             // v.i == 49
+       tg_release(s, t);
+       tg_destroy(s);
+
+   Build with -pthread. Linux only (futex, eventfd, sched_setaffinity).
+
+   CONTENTS
+     1. Overview
+     2. Threading model
+     3. Memory-ordering contract
+     4. Configuration (table of defaults)
+     5. Errors
+     6. Tokens and their lifecycle
+     7. Routing and mailboxes
+     8. Awaiting: poll, wait, wait_all, wait_any, the completion fd
+     9. Operations: tg_op and TG_OPERATION
+    10. Limits and admission
+    --  Declarations
+    --  Implementation, one banner per subsystem in data-flow order:
+          platform (atomics, clock, futex, affinity) -> token slots ->
+          mailboxes -> routing -> admission -> workers -> await/poll ->
+          control -> telemetry -> lifecycle
+
+   1. OVERVIEW
+   An *operation* (tg_op) names a plain synchronous function, its weight and
+   its tags. Each call submitted through tg_submit becomes a *token*: a handle
+   (a 64-bit value) to a preallocated slot that holds a copy of the arguments,
+   the state, the result and a timestamp for every state move. The scheduler
+   routes the token to a bounded lock-free mailbox of one core, where a worker
+   thread pinned to that CPU runs it. The caller polls or awaits tokens (one,
+   all, any) or, from an event loop, watches a completion fd.
+
+   2. THREADING MODEL
+   - A scheduler owns one worker thread per "core" (worker index 0..n-1), each
+     pinned to one CPU of the process's affinity mask (round-robin when there
+     are more workers than CPUs).
+   - Every tg_* function taking a scheduler may be called from any thread:
+     outside threads and tasks alike, concurrently, except tg_destroy, which
+     must be called once, from an outside thread, after every other call on
+     that scheduler has returned.
+   - tg_shutdown may be called from any outside thread; called from inside a
+     task it returns TG_EDEADLK.
+   - Inside a task (a tg_fn running on a worker) a blocking call never blocks
+     the worker: tg_wait, tg_wait_all, tg_wait_any and a blocking tg_submit run
+     other tokens while they wait, so nested fan-out cannot deadlock, whatever
+     the number of workers.
+   - tg_self, tg_current_core and tg_should_stop read the calling thread's own
+     state; outside a task they return TG_TOKEN_NONE, -1 and 0.
+
+   3. MEMORY-ORDERING CONTRACT
+   - Everything a thread wrote before tg_submit (including the argument bytes,
+     which are copied) happens-before the task's function starts.
+   - Everything the task's function wrote before returning happens-before the
+     return of any call that observes the token in a terminal state: tg_poll,
+     tg_wait, tg_wait_all, tg_wait_any, tg_info, or tg_completions returning
+     its handle. (A token observed terminal is published with a release store,
+     every observer reads it with an acquire load.)
+   - A wait that returns TG_ETIMEDOUT, and tg_poll observing a live state,
+     give no ordering guarantee about the task.
+
+   4. CONFIGURATION
+   A zero-initialised tg_config (or a NULL pointer) means every default:
+
+     field             default                       range / notes
+     ----------------  ----------------------------  --------------------------
+     workers           CPUs in the affinity mask      1 .. TG_MAX_WORKERS (256)
+     no_pin            0 (pin each worker to a CPU)   nonzero: no pinning
+     mailbox_capacity  4096 per core                  rounded up to a power of 2,
+                                                      2 .. 1<<24
+     max_tokens        4,194,304 live tokens          1 .. TG_MAX_TOKENS (1<<28)
+     full_policy       TG_FULL_BLOCK                  or TG_FULL_REJECT
+     strict_routing    0 (home ranges that overflow)  nonzero: hard ranges
+     max_args_size     65,536 bytes                   0 .. 1<<30 (0 = default)
+     log               writes to stderr               NULL field = default
+     allocator         malloc/free                    both functions or neither
+
+   Slots come in chunks of 4096 allocated as they are first needed, so an
+   idle scheduler holds only its mailboxes and one chunk.
+
+   5. ERRORS
+   Every function that can fail returns TG_OK (0) or a negative TG_E* code,
+   and tg_strerror names each. Bad input from the caller (NULL pointers, a
+   stale or forged handle, a bad config value) is an error code, never a crash.
+   TG_ASSERT guards only the library's own invariants.
+
+   6. TOKENS AND THEIR LIFECYCLE
+   States move only forward along
+       CREATED -> WAITING -> ADMITTED -> EXECUTING -> COMPLETED | FAILED | KILLED
+   and any live state may end in KILLED (tg_kill, tg_shutdown with TG_CANCEL).
+   (TIMEOUT is reserved for deadlines.) A token reaches exactly one terminal
+   state exactly once, every move is stamped with CLOCK_MONOTONIC nanoseconds,
+   and every waiter learns the outcome.
+   - CREATED: the slot is taken and the arguments copied.
+   - WAITING: the token waits for room in a mailbox (under TG_FULL_BLOCK).
+   - ADMITTED: the token sits in a mailbox.
+   - EXECUTING: a worker runs its function.
+   - COMPLETED: the function returned 0; FAILED: it returned another value
+     (tg_info's failure_code); KILLED: killed before it started, or killed
+     while running (the function saw tg_should_stop() and its result is
+     discarded).
+   A handle stays valid until tg_release. After it, every call with the handle
+   returns TG_ESTALE, even once the slot holds another token: slots carry a
+   generation that each release advances. A token released while it still
+   runs keeps running; its slot is reused only after it ends. Detached tokens
+   (tg_submit with out == NULL) release themselves when they end.
+
+   7. ROUTING AND MAILBOXES
+   Cores are worker indexes 0..n-1. An operation's weight gives a home range:
+       TG_HEAVY  -> cores 0..n-1,  TG_MEDIUM -> cores 1..n-1,
+       TG_LIGHT  -> cores 2..n-1,  each start clamped to n-1.
+   Within the range a token goes to the core whose staggered position counter
+   is lowest (ties: the lowest core), and that counter advances, so tokens
+   spread in FIFO order. By default ranges are home ranges: when every mailbox
+   of the range is full the token overflows to another core, and idle workers
+   steal waiting work from busy ones. A token submitted from inside a task
+   goes to the submitting worker's own LIFO deque (children run where their
+   parent waits for them; idle workers steal the oldest). With strict_routing
+   ranges are hard: no stealing, no overflow, and a nested submit goes to the
+   worker's own deque only when that worker is inside the range.
+   Each core has a bounded lock-free MPMC mailbox and a bounded work-stealing
+   deque. When the target is full, TG_FULL_BLOCK waits for room (a worker
+   runs other tokens meanwhile) and TG_FULL_REJECT returns TG_EBUSY. One full
+   mailbox never stalls submissions bound for other cores.
+
+   8. AWAITING
+   tg_poll never blocks. tg_wait, tg_wait_all and tg_wait_any take a timeout in
+   nanoseconds: negative waits forever, 0 polls. A wait spins briefly, then
+   sleeps on a futex; inside a task it runs other tokens instead.
+   tg_wait_all returns TG_OK once every token is terminal (each outcome is then
+   read with tg_wait(..., 0, ...)); tg_wait_any returns TG_OK and the index of
+   the first terminal token in array order.
+   tg_completion_fd is an eventfd (non-blocking, close-on-exec) that becomes
+   readable when a token of a TG_OP_NOTIFY operation submitted with a handle
+   ends; tg_completions drains those handles in completion order (detached
+   tokens are not reported). The fd belongs to the scheduler: do not close it.
+
+   9. OPERATIONS
+   A tg_op is plain data; keep it alive (static) while its tokens live.
+       TG_OPERATION(fib, int, .weight = TG_HEAVY)
+   expects  int fib(const int *args, tg_value *result)  and declares
+       static const tg_op fib_op;
+       static int fib_submit(tg_scheduler *s, int args, tg_token *out);
+   (C only: C++ cannot mix the positional and designated initialisers it uses.)
+
+   10. LIMITS AND ADMISSION
+   max_tokens bounds the tokens that exist at once: live ones plus ended ones
+   whose handles are not yet released. Past it TG_FULL_BLOCK waits for a slot
+   and TG_FULL_REJECT returns TG_EBUSY. When max_tokens >= 1024 per worker,
+   each worker may keep up to 128 free slots in a private cache, so an outside
+   thread may see the limit that many slots early.
+*/
+/* The implementation needs POSIX and Linux declarations: include this header
+   with TOKENGATE_IMPLEMENTATION before any other header of that file. */
+#if defined(TOKENGATE_IMPLEMENTATION) && !defined(_GNU_SOURCE)
+#  define _GNU_SOURCE
+#endif
+
+#ifndef TOKENGATE_H
+#define TOKENGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef TG_API
+#  ifdef TG_STATIC
+#    define TG_API static
+#  else
+#    define TG_API extern
+#  endif
+#endif
+
+#define TG_VERSION_MAJOR 0
+#define TG_VERSION_MINOR 1
+#define TG_VERSION_PATCH 0
+#define TG_VERSION_STRING "0.1.0"
+
+#define TG_MAX_WORKERS 256
+#define TG_MAX_TOKENS (1u << 28)
+
+/* ------------------------------------------------------------------ errors */
+
+/* X(name, value, message): the only list of error codes. */
+#define TG_ERROR_LIST(X)                                                        \
+    X(TG_OK,          0,   "success")                                          \
+    X(TG_EINVAL,     -1,   "invalid argument")                                 \
+    X(TG_ENOMEM,     -2,   "out of memory")                                    \
+    X(TG_ESTALE,     -3,   "stale or released token handle")                   \
+    X(TG_EBUSY,      -4,   "full: mailbox or token limit reached")             \
+    X(TG_ESHUTDOWN,  -5,   "scheduler is shut down")                           \
+    X(TG_ETIMEDOUT,  -6,   "wait timed out; the token is still live")          \
+    X(TG_EFAILED,    -7,   "token failed: its function returned non-zero")     \
+    X(TG_EKILLED,    -8,   "token was killed")                                 \
+    X(TG_EDEADLINE,  -9,   "token passed its deadline")                        \
+    X(TG_E2BIG,      -10,  "arguments larger than max_args_size")              \
+    X(TG_ESYSTEM,    -11,  "system call failed")                               \
+    X(TG_EDEADLK,    -12,  "call would wait on itself")                        \
+    X(TG_EPIN,       -13,  "could not pin a worker to its CPU")                \
+    X(TG_EBLOCKED,   -14,  "operation is blocked by the health guard")
+
+typedef enum tg_error {
+#define TG__ERROR_ENUM(name, value, message) name = value,
+    TG_ERROR_LIST(TG__ERROR_ENUM)
+#undef TG__ERROR_ENUM
+    TG__ERROR_LAST = -15
+} tg_error;
+
+TG_API const char *tg_strerror(int code);
+
+/* ------------------------------------------------------- values and handles */
+
+typedef struct tg_scheduler tg_scheduler;            /* opaque */
+typedef struct tg_token { uint64_t bits; } tg_token; /* slot index + generation */
+
+#ifdef __cplusplus
+#  define TG_TOKEN_NONE (tg_token{0})
+#else
+#  define TG_TOKEN_NONE ((tg_token){0})
+#endif
+
+typedef union tg_value { int64_t i; uint64_t u; double f; void *p; } tg_value;
+
+typedef enum tg_weight { TG_MEDIUM = 0, TG_LIGHT, TG_HEAVY } tg_weight;
+
+typedef enum tg_state {
+    TG_CREATED, TG_WAITING, TG_ADMITTED, TG_EXECUTING,  /* live */
+    TG_COMPLETED, TG_FAILED, TG_KILLED, TG_TIMEOUT      /* terminal */
+} tg_state;
+
+/* Name of a state ("completed", ...), or "unknown". */
+TG_API const char *tg_state_name(tg_state state);
+
+/* ------------------------------------------------------------- operations */
+
+typedef int (*tg_fn)(const void *args, tg_value *result); /* 0 = success */
+
+enum {
+    TG_IO_NONE = 0, TG_IO_SLOW, TG_IO_MODERATE, TG_IO_FAST, TG_IO_INSANE
+};
+
+enum {
+    TG_OP_NOTIFY = 1u << 0,   /* ended tokens are reported on the completion fd */
+    TG_OP_DEDUPE = 1u << 1    /* reserved for deduplication */
+};
+
+typedef struct tg_op {
+    const char *name;                   /* required */
+    tg_fn fn;                           /* required */
+    tg_weight weight;                   /* default TG_MEDIUM */
+    const char *sticky_anchor;          /* reserved: sticky registry */
+    const char *const *external_calls;  /* reserved: hash conductor */
+    int max_retries;                    /* reserved: retries */
+    int64_t timeout_ns;                 /* reserved: deadlines */
+    int io_tier;                        /* reserved: storage tiers */
+    unsigned flags;                     /* TG_OP_NOTIFY, ... */
+} tg_op;
+
+/* TG_OPERATION(name, ArgType, tags...): see section 9. */
+#define TG_OPERATION(...) TG__OPERATION(__VA_ARGS__, )
+#define TG__OPERATION(tg__name, ArgType, ...)                                    \
+    static int tg__op_fn_##tg__name(const void *tg__args, tg_value *tg__result) \
+    { return tg__name((const ArgType *)tg__args, tg__result); }                 \
+    static const tg_op tg__name##_op = { .name = #tg__name,                      \
+                                         .fn = tg__op_fn_##tg__name, __VA_ARGS__ }; \
+    static inline int tg__name##_submit(tg_scheduler *tg__s, ArgType tg__a,     \
+                                        tg_token *tg__out)                      \
+    { return tg_submit(tg__s, &tg__name##_op, &tg__a, sizeof tg__a, tg__out); }
+
+/* -------------------------------------------------------------- scheduler */
+
+enum { TG_FULL_BLOCK = 0, TG_FULL_REJECT = 1 };
+enum { TG_DRAIN = 0, TG_CANCEL = 1 };
+enum { TG_LOG_WARN = 1, TG_LOG_ERROR = 2 };
+
+typedef struct tg_allocator {
+    void *(*alloc)(size_t size, void *user);          /* NULL on failure */
+    void (*free)(void *ptr, size_t size, void *user); /* ptr may be NULL */
+    void *user;
+} tg_allocator;
+
+typedef struct tg_config {
+    unsigned workers;          /* 0: one per CPU in the affinity mask */
+    int no_pin;                /* nonzero: do not pin workers */
+    unsigned mailbox_capacity; /* per core; 0: 4096 */
+    unsigned max_tokens;       /* tokens at once; 0: 4,194,304 */
+    int full_policy;           /* TG_FULL_BLOCK or TG_FULL_REJECT */
+    int strict_routing;        /* nonzero: weight ranges are hard */
+    size_t max_args_size;      /* 0: 65,536 */
+    void (*log)(void *user, int level, const char *message); /* NULL: stderr */
+    void *log_user;
+    tg_allocator allocator;    /* zero: malloc/free */
+} tg_config;
+
+/* Creates a scheduler and starts its workers. cfg may be NULL.
+   TG_EINVAL on a bad config value, TG_ENOMEM, TG_ESYSTEM (thread or fd).
+   A failure to pin a worker is logged as a warning and counted in
+   tg_stats.pin_failures; the worker runs unpinned. Any thread. */
+TG_API int tg_create(const tg_config *cfg, tg_scheduler **out);
+
+/* Stops accepting outside submissions (TG_ESHUTDOWN from then on; tokens
+   submitted by running tasks are still accepted under TG_DRAIN) and then
+   TG_DRAIN: runs every admitted token to its end;
+   TG_CANCEL: kills every token that has not started, and asks running ones
+   to stop (tg_should_stop).
+   Waits up to timeout_ns (negative: forever) for running functions to
+   return; past it, the tokens still running are marked KILLED for their
+   waiters, their results will be discarded, and TG_ETIMEDOUT is returned.
+   Either way no token is live afterwards and every waiter has returned or
+   will return at once. Idempotent: a second call returns TG_OK. Outside
+   threads only (TG_EDEADLK from a task). */
+TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns);
+
+/* Shuts down with TG_CANCEL if still running, joins the workers (waiting for
+   functions still running), frees everything. s may be NULL. Outside threads
+   only; every handle becomes invalid. */
+TG_API void tg_destroy(tg_scheduler *s);
+
+/* Number of workers (cores) of the scheduler, or 0 for NULL. */
+TG_API unsigned tg_worker_count(const tg_scheduler *s);
+
+/* ----------------------------------------------------- submit and await */
+
+/* Copies args_size bytes of args into a new token and routes it.
+   out == NULL: detached, released by itself when it ends.
+   TG_EINVAL (s, op, op->name or op->fn NULL; weight out of range; args NULL
+   with args_size > 0), TG_E2BIG, TG_EBUSY (full under TG_FULL_REJECT),
+   TG_ESHUTDOWN, TG_ENOMEM. On error *out is TG_TOKEN_NONE. Any thread. */
+TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
+                     size_t args_size, tg_token *out);
+
+/* Current state, never blocks. TG_OK, TG_ESTALE, TG_EINVAL. */
+TG_API int tg_poll(tg_scheduler *s, tg_token t, tg_state *state);
+
+/* Waits up to timeout_ns for the token to end (negative: forever, 0: poll).
+   TG_OK: COMPLETED, *result set (result may be NULL); TG_EFAILED; TG_EKILLED;
+   TG_EDEADLINE (TIMEOUT); TG_ETIMEDOUT: this wait ran out, the token is live;
+   TG_ESTALE (released, also when released while this wait slept);
+   TG_EDEADLK: a task waits on itself. The handle stays valid. */
+TG_API int tg_wait(tg_scheduler *s, tg_token t, int64_t timeout_ns,
+                   tg_value *result);
+
+/* TG_OK once all n tokens are terminal, TG_ETIMEDOUT, or the first error a
+   handle gives (TG_ESTALE, TG_EINVAL, TG_EDEADLK). n == 0: TG_OK. */
+TG_API int tg_wait_all(tg_scheduler *s, const tg_token *t, size_t n,
+                       int64_t timeout_ns);
+
+/* TG_OK and *index of the first terminal token in array order, TG_ETIMEDOUT,
+   or a handle's error. n == 0 or index NULL: TG_EINVAL. */
+TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n,
+                       int64_t timeout_ns, size_t *index);
+
+/* Gives the handle back. A live token keeps running (detached); an ended one
+   frees its slot. A second release: TG_ESTALE. */
+TG_API int tg_release(tg_scheduler *s, tg_token t);
+
+/* Kills the token: one not started yet becomes KILLED and never runs; a
+   running one is asked to stop (tg_should_stop() turns nonzero) and ends
+   KILLED, its result discarded. Killing an ended token is TG_OK and changes
+   nothing. TG_ESTALE, TG_EINVAL. */
+TG_API int tg_kill(tg_scheduler *s, tg_token t);
+
+typedef struct tg_token_info {
+    tg_state state;
+    const char *op;              /* the op's name */
+    tg_weight weight;
+    int core;                    /* core it ran (or is queued) on; -1: none yet */
+    int retries;                 /* runs retried so far */
+    int failure_code;            /* the fn's last non-zero return, 0 if none */
+    int64_t created_ns, waiting_ns, admitted_ns, started_ns, ended_ns; /* 0 = not reached */
+    char seed[65];               /* domain seed in hex, "" if none */
+} tg_token_info;
+
+TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info);
+
+/* The completion eventfd (section 8), or a negative TG_E* code. */
+TG_API int tg_completion_fd(tg_scheduler *s);
+/* Moves up to cap handles of ended TG_OP_NOTIFY tokens into out; returns how
+   many. The handles still need tg_release. Safe from several threads. */
+TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap);
+
+/* ------------------------------------------------------------ inside a task */
+
+TG_API tg_token tg_self(void);        /* running token, TG_TOKEN_NONE outside */
+TG_API int tg_current_core(void);     /* worker index, -1 outside a task's worker */
+TG_API int tg_should_stop(void);      /* nonzero once the running token is killed */
+
+/* -------------------------------------------------------------- telemetry */
+
+typedef struct tg_core_stats {
+    uint64_t executed;        /* functions run by this core's worker */
+    uint64_t stolen;          /* tokens this worker took from other cores */
+    uint32_t mailbox_depth;   /* tokens waiting in its mailbox and deque */
+    int busy;                 /* running a function right now */
+    int cpu;                  /* CPU the worker is pinned to, -1 if not */
+} tg_core_stats;
+
+/* A struct tag without a typedef: the function tg_stats takes the name. */
+struct tg_stats {
+    unsigned workers;
+    uint64_t submitted, completed, failed, killed, timed_out;
+    uint64_t live;            /* submitted and not yet terminal */
+    uint64_t slots_in_use;    /* live plus ended-but-unreleased */
+    uint64_t slots_allocated; /* slots backed by memory */
+    uint64_t pin_failures;
+    tg_core_stats cores[TG_MAX_WORKERS];
+};
+
+/* Snapshot of the counters; reads without locks, so the counts of a running
+   scheduler are each exact but not taken at one instant. Any thread. */
+TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TOKENGATE_H */
+
+/* ======================================================================== */
+/*                              IMPLEMENTATION                              */
+/* ======================================================================== */
+#ifdef TOKENGATE_IMPLEMENTATION
+#ifndef TOKENGATE_IMPLEMENTATION_ONCE
+#define TOKENGATE_IMPLEMENTATION_ONCE
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+
+/* Defining the implementation in two translation units makes the linker
+   report this symbol twice. */
+int tg__implementation_defined_once = 1;
+
+#ifndef TG_ASSERT
+#  include <assert.h>
+#  define TG_ASSERT(cond) assert(cond)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Platform: atomics, clock, futex, affinity                                */
+/* ------------------------------------------------------------------------ */
+
+/* Every shared field is touched only through these. Orderings stronger than
+   relaxed are explained where they are used. */
+#define TG__LOAD_RELAXED(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
+#define TG__LOAD_ACQUIRE(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define TG__LOAD_SEQ_CST(p)      __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define TG__STORE_RELAXED(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define TG__STORE_RELEASE(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define TG__STORE_SEQ_CST(p, v)  __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define TG__EXCHANGE(p, v)       __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+#define TG__FETCH_ADD(p, v)      __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
+#define TG__FETCH_ADD_SEQ_CST(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#define TG__FETCH_SUB_SEQ_CST(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
+#define TG__FETCH_OR(p, v)       __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
+/* Compare-and-swap; on failure *expected holds the current value. */
+#define TG__CAS(p, expected, desired, success, failure) \
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, (success), (failure))
+
+/* A full fence for the store-then-load (Dekker) hand-shakes: a producer
+   publishes work then reads "sleeping"; a sleeper sets "sleeping" then looks
+   for work. ThreadSanitizer does not model fences, so under it a seq_cst
+   read-modify-write on a shared dummy stands in (same effect on x86). */
+#if defined(__SANITIZE_THREAD__)
+#  define TG__TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define TG__TSAN 1
+#  endif
+#endif
+#ifdef TG__TSAN
+static unsigned tg__fence_dummy;
+#  define TG__FENCE_SEQ_CST() ((void)__atomic_fetch_add(&tg__fence_dummy, 0u, __ATOMIC_SEQ_CST))
+#else
+#  define TG__FENCE_SEQ_CST() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
+
+#if defined(__cplusplus)
+#  define TG__THREAD_LOCAL thread_local
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#  define TG__THREAD_LOCAL _Thread_local
+#else
+#  define TG__THREAD_LOCAL __thread
+#endif
+
+#define TG__CACHE_LINE 64
+#define TG__ALIGNED_LINE __attribute__((aligned(TG__CACHE_LINE)))
+#define TG__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define TG__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TG__UNUSED(x) ((void)(x))
+
+static inline void tg__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline int64_t tg__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Absolute deadline for a relative timeout; -1 means forever. */
+static int64_t tg__deadline_after(int64_t timeout_ns)
+{
+    if (timeout_ns < 0) return -1;
+    int64_t now = tg__now_ns();
+    if (timeout_ns > INT64_MAX - now) return -1;
+    return now + timeout_ns;
+}
+
+/* Sleeps while *word == expected, at most until deadline (-1: forever).
+   Returns 0 when woken or the value differed, ETIMEDOUT past the deadline. */
+static int tg__futex_wait(uint32_t *word, uint32_t expected, int64_t deadline)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline >= 0) {
+        int64_t left = deadline - tg__now_ns();
+        if (left <= 0) return ETIMEDOUT;
+        ts.tv_sec = (time_t)(left / 1000000000);
+        ts.tv_nsec = (long)(left % 1000000000);
+        tsp = &ts;
+    }
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, tsp, NULL, 0);
+    if (rc == -1 && errno == ETIMEDOUT) return ETIMEDOUT;
+    return 0;
+}
+
+static void tg__futex_wake(uint32_t *word, int count)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+static void tg__sleep_ns(int64_t ns)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    nanosleep(&ts, NULL);
+}
+
+#define TG__CPU_MASK_WORDS 128 /* 8192 CPUs */
+
+/* The CPUs of the calling thread's affinity mask, in increasing order. */
+static unsigned tg__affinity_cpus(int *cpus, unsigned cap)
+{
+    unsigned long mask[TG__CPU_MASK_WORDS];
+    memset(mask, 0, sizeof mask);
+    long rc = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
+    if (rc <= 0) return 0;
+    unsigned count = 0;
+    for (unsigned word = 0; word < (unsigned)rc / sizeof(unsigned long); word++)
+        for (unsigned bit = 0; bit < 8 * sizeof(unsigned long); bit++)
+            if (mask[word] & (1ul << bit)) {
+                if (count < cap) cpus[count] = (int)(word * 8 * sizeof(unsigned long) + bit);
+                count++;
+            }
+    return count < cap ? count : cap;
+}
+
+/* Pins the calling thread to one CPU. 0 or an errno value. */
+static int tg__pin_current_thread(int cpu)
+{
+    unsigned long mask[TG__CPU_MASK_WORDS];
+    if (cpu < 0 || cpu >= (int)(TG__CPU_MASK_WORDS * 8 * sizeof(unsigned long))) return EINVAL;
+    memset(mask, 0, sizeof mask);
+    mask[(unsigned)cpu / (8 * sizeof(unsigned long))] |= 1ul << ((unsigned)cpu % (8 * sizeof(unsigned long)));
+    if (syscall(SYS_sched_setaffinity, 0, sizeof mask, mask) != 0) return errno;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors and names                                                         */
+/* ------------------------------------------------------------------------ */
+
+TG_API const char *tg_strerror(int code)
+{
+    switch (code) {
+#define TG__ERROR_CASE(name, value, message) case value: return #name ": " message;
+        TG_ERROR_LIST(TG__ERROR_CASE)
+#undef TG__ERROR_CASE
+    default: return "unknown tokengate error code";
+    }
+}
+
+TG_API const char *tg_state_name(tg_state state)
+{
+    static const char *const names[] = { "created", "waiting", "admitted", "executing",
+                                         "completed", "failed", "killed", "timeout" };
+    unsigned i = (unsigned)state;
+    return i < sizeof names / sizeof names[0] ? names[i] : "unknown";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scheduler layout                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Slot word: the state in the low bits plus flags, all in one futex word so
+   that one read-modify-write moves the state and learns who must be woken. */
+#define TG__STATE_MASK   0x0fu
+#define TG__W_WAITER     0x10u  /* an outside thread sleeps on this word */
+#define TG__W_ANY        0x20u  /* a tg_wait_any sleeper watches this token */
+#define TG__W_HELPER     0x40u  /* a worker waiting inside a task watches it */
+#define TG__W_RELEASED   0x80u  /* the handle was given back (or detached) */
+#define TG__W_HELD       0x100u /* a queue or a running worker holds the slot */
+#define TG__W_KILL       0x200u /* kill requested while running */
+#define TG__W_NOTIFY     0x400u /* the completion list holds the slot */
+#define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
+
+#define TG__IS_TERMINAL(word) (((word) & TG__STATE_MASK) >= (uint32_t)TG_COMPLETED)
+/* A slot returns to the free list once it is terminal, its handle released,
+   and nothing inside the scheduler refers to it. */
+#define TG__FREEABLE(word) (TG__IS_TERMINAL(word) && ((word) & TG__W_RELEASED) && \
+                            !((word) & (TG__W_HELD | TG__W_NOTIFY)))
+
+#define TG__INLINE_ARGS 48
+#define TG__CHUNK_SHIFT 12
+#define TG__CHUNK_SLOTS (1u << TG__CHUNK_SHIFT)
+#define TG__CACHE_SLOTS 128      /* per-worker free-slot cache */
+#define TG__DEQUE_CAPACITY 4096  /* per-worker work-stealing deque */
+#define TG__NO_INDEX 0xffffffffu
+
+typedef struct tg__slot {
+    uint32_t gen;             /* odd while a handle is valid */
+    uint32_t word;            /* state | TG__W_* flags; futex word */
+    const tg_op *op;
+    tg_value result;          /* written before the terminal store */
+    int32_t failure_code;
+    int16_t core;
+    uint16_t retries;
+    uint32_t args_size;
+    uint32_t link;            /* next index + 1 in the free or completion list */
+    int64_t created_ns, waiting_ns, admitted_ns, started_ns, ended_ns;
+    union { unsigned char bytes[TG__INLINE_ARGS]; void *heap; } args;
+} tg__slot;
+
+typedef struct tg__cell { uint32_t seq; uint32_t item; } tg__cell;
+
+/* Bounded MPMC queue (per-cell sequence numbers). */
+typedef struct tg__mailbox {
+    uint32_t tail TG__ALIGNED_LINE;  /* producers */
+    uint32_t head TG__ALIGNED_LINE;  /* consumers */
+    tg__cell *cells TG__ALIGNED_LINE;
+    uint32_t mask;
+} tg__mailbox;
+
+/* Bounded work-stealing deque: the owner pushes and pops at the bottom
+   (LIFO), thieves take from the top (FIFO). */
+typedef struct tg__deque {
+    int64_t top TG__ALIGNED_LINE;    /* thieves */
+    int64_t bottom TG__ALIGNED_LINE; /* owner */
+    uint32_t items[TG__DEQUE_CAPACITY];
+} tg__deque;
+
+/* Counters written by one thread each (a worker, or atomically by outside
+   threads in the scheduler's shared copy); read by tg_stats. */
+typedef struct tg__counters {
+    uint64_t entered;    /* tokens created (live from here) */
+    uint64_t abandoned;  /* created but refused before admission */
+    uint64_t completed, failed, killed, timed_out;
+    uint64_t executed, stolen;
+} tg__counters;
+
+struct tg_scheduler;
+
+typedef struct tg__worker {
+    tg__deque deque;
+    tg__mailbox mailbox;
+    uint32_t position TG__ALIGNED_LINE;  /* staggered position counter */
+    uint32_t sleeping TG__ALIGNED_LINE;  /* 1 while parked on wake_word */
+    uint32_t wake_word;
+    uint32_t helper_waiting;             /* parked inside a task's wait */
+    uint32_t busy;
+    tg__counters counters TG__ALIGNED_LINE;
+    struct tg_scheduler *sched;
+    unsigned index;
+    int cpu;                             /* pinned CPU or -1 */
+    void *raw;                           /* allocation behind this struct */
+    uint32_t rng;
+    uint32_t cache_count;
+    uint32_t cache[TG__CACHE_SLOTS];
+    pthread_t thread;
+    int thread_started;
+} tg__worker;
+
+struct tg_scheduler {
+    /* read-mostly configuration */
+    tg_config cfg;
+    unsigned nworkers;
+    uint32_t slot_capacity;      /* max_tokens */
+    uint32_t chunk_count;
+    uint32_t cache_limit;        /* 0: workers keep no free slots */
+    tg__worker **workers;
+    tg__slot **chunks;           /* chunk_count pointers, filled on demand */
+    void **chunk_raw;            /* unaligned allocations behind chunks */
+
+    /* slot pool */
+    uint64_t free_head TG__ALIGNED_LINE; /* tag << 32 | (index + 1) */
+    uint32_t fresh TG__ALIGNED_LINE;     /* next never-used index */
+    uint32_t slot_waiters TG__ALIGNED_LINE;
+    uint32_t slot_seq;
+    uint32_t space_waiters TG__ALIGNED_LINE; /* outside submitters waiting for room */
+    uint32_t space_seq;
+    uint32_t sleeping_count TG__ALIGNED_LINE;
+    uint32_t any_seq TG__ALIGNED_LINE;   /* bumped when a W_ANY token ends */
+
+    /* lifecycle */
+    uint32_t accepting TG__ALIGNED_LINE;
+    uint32_t cancelling;
+    uint32_t stopping;
+    int shut_done;
+    pthread_mutex_t shutdown_lock;
+
+    /* counters of outside threads (atomic adds) */
+    tg__counters outside TG__ALIGNED_LINE;
+    uint64_t pin_failures;
+
+    /* completion fd */
+    int event_fd;
+    uint32_t notify_head TG__ALIGNED_LINE; /* LIFO pushed by workers */
+    pthread_mutex_t notify_lock;          /* consumers only */
+    uint32_t notify_first, notify_last;   /* FIFO owned by consumers */
+};
+
+static TG__THREAD_LOCAL tg__worker *tg__tls_worker;
+static TG__THREAD_LOCAL tg__slot *tg__tls_slot;
+static TG__THREAD_LOCAL uint64_t tg__tls_token;
+
+/* The calling thread's worker when it belongs to s, else NULL. */
+static inline tg__worker *tg__current_worker(tg_scheduler *s)
+{
+    tg__worker *w = tg__tls_worker;
+    return (w && w->sched == s) ? w : NULL;
+}
+
+/* Counters: a worker bumps its own copy with plain release stores (no other
+   writer); outside threads add to the shared copy atomically. Readers use
+   acquire loads, so a terminal count read implies its token's "entered". */
+#define TG__COUNT(s, w, field)                                                   \
+    do {                                                                          \
+        if (w) TG__STORE_RELEASE(&(w)->counters.field,                           \
+                                 TG__LOAD_RELAXED(&(w)->counters.field) + 1);     \
+        else (void)__atomic_fetch_add(&(s)->outside.field, 1, __ATOMIC_SEQ_CST);  \
+    } while (0)
+
+static void tg__log(tg_scheduler *s, int level, const char *message)
+{
+    if (s->cfg.log) s->cfg.log(s->cfg.log_user, level, message);
+    else fprintf(stderr, "tokengate: %s: %s\n", level >= TG_LOG_ERROR ? "error" : "warning", message);
+}
+
+static void *tg__alloc(tg_scheduler *s, size_t size)
+{
+    if (s->cfg.allocator.alloc) return s->cfg.allocator.alloc(size, s->cfg.allocator.user);
+    return malloc(size);
+}
+
+static void tg__free(tg_scheduler *s, void *p, size_t size)
+{
+    if (!p) return;
+    if (s->cfg.allocator.free) s->cfg.allocator.free(p, size, s->cfg.allocator.user);
+    else free(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Token slots: chunked pool, generations, free list                        */
+/* ------------------------------------------------------------------------ */
+
+static inline tg__slot *tg__slot_at(tg_scheduler *s, uint32_t index)
+{
+    /* acquire: pairs with the release CAS that installs a chunk */
+    tg__slot *chunk = TG__LOAD_ACQUIRE(&s->chunks[index >> TG__CHUNK_SHIFT]);
+    return chunk + (index & (TG__CHUNK_SLOTS - 1));
+}
+
+static inline tg_token tg__make_token(uint32_t index, uint32_t gen)
+{
+    tg_token t;
+    t.bits = ((uint64_t)gen << 32) | (uint64_t)(index + 1);
+    return t;
+}
+
+/* Resolves a handle to its slot: TG_EINVAL for a handle that can never have
+   been issued, TG_ESTALE when its generation is gone. */
+static int tg__slot_lookup(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot **slot)
+{
+    uint32_t low = (uint32_t)t.bits, gen = (uint32_t)(t.bits >> 32);
+    if (low == 0 || low > s->slot_capacity || (gen & 1u) == 0) return TG_EINVAL;
+    uint32_t i = low - 1;
+    tg__slot *chunk = TG__LOAD_ACQUIRE(&s->chunks[i >> TG__CHUNK_SHIFT]);
+    if (!chunk) return TG_EINVAL;
+    tg__slot *sl = chunk + (i & (TG__CHUNK_SLOTS - 1));
+    if (TG__LOAD_ACQUIRE(&sl->gen) != gen) return TG_ESTALE;
+    *index = i;
+    *slot = sl;
+    return TG_OK;
+}
+
+/* Allocates chunk k if nobody has; 0 or TG_ENOMEM. */
+static int tg__chunk_ensure(tg_scheduler *s, uint32_t k)
+{
+    if (TG__LOAD_ACQUIRE(&s->chunks[k])) return TG_OK;
+    size_t bytes = sizeof(tg__slot) * TG__CHUNK_SLOTS + TG__CACHE_LINE;
+    void *raw = tg__alloc(s, bytes);
+    if (!raw) return TG_ENOMEM;
+    memset(raw, 0, bytes);
+    tg__slot *chunk = (tg__slot *)(((uintptr_t)raw + TG__CACHE_LINE - 1) & ~(uintptr_t)(TG__CACHE_LINE - 1));
+    tg__slot *expected = NULL;
+    /* release: the zeroed chunk is visible before its pointer; pairs with
+       the acquire in tg__slot_at / tg__slot_lookup */
+    if (TG__CAS(&s->chunks[k], &expected, chunk, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) {
+        TG__STORE_RELEASE(&s->chunk_raw[k], raw);
+    } else {
+        tg__free(s, raw, bytes);
+    }
+    return TG_OK;
+}
+
+static int tg__freelist_pop(tg_scheduler *s, uint32_t *index)
+{
+    /* acquire: the slot's link (and everything its last owner wrote) is
+       visible; pairs with the release CAS in tg__freelist_push_chain */
+    uint64_t old = TG__LOAD_ACQUIRE(&s->free_head);
+    while ((uint32_t)old != 0) {
+        uint32_t i = (uint32_t)old - 1;
+        uint32_t next = TG__LOAD_RELAXED(&tg__slot_at(s, i)->link);
+        uint64_t desired = (((old >> 32) + 1) << 32) | next;
+        if (TG__CAS(&s->free_head, &old, desired, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+            *index = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Pushes the chain first..last (already linked through link) in one CAS. */
+static void tg__freelist_push_chain(tg_scheduler *s, uint32_t first, uint32_t last)
+{
+    tg__slot *tail = tg__slot_at(s, last);
+    uint64_t old = TG__LOAD_RELAXED(&s->free_head);
+    for (;;) {
+        TG__STORE_RELAXED(&tail->link, (uint32_t)old);
+        uint64_t desired = (((old >> 32) + 1) << 32) | (uint64_t)(first + 1);
+        /* release: publishes the chain's links and the slots' last writes */
+        if (TG__CAS(&s->free_head, &old, desired, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) break;
+    }
+    /* full fence: the push before the read of slot_waiters; pairs with the
+       fence in tg__slot_acquire's blocking path */
+    TG__FENCE_SEQ_CST();
+    if (TG__LOAD_RELAXED(&s->slot_waiters)) {
+        (void)TG__FETCH_ADD(&s->slot_seq, 1u);
+        tg__futex_wake(&s->slot_seq, INT_MAX);
+    }
+}
+
+/* Moves a worker's whole free-slot cache to the shared free list. */
+static void tg__cache_flush(tg_scheduler *s, tg__worker *w)
+{
+    uint32_t n = w->cache_count;
+    if (n == 0) return;
+    for (uint32_t i = 0; i + 1 < n; i++)
+        TG__STORE_RELAXED(&tg__slot_at(s, w->cache[i])->link, w->cache[i + 1] + 1);
+    w->cache_count = 0;
+    tg__freelist_push_chain(s, w->cache[0], w->cache[n - 1]);
+}
+
+/* Takes a free slot without waiting: the worker's cache, the shared free
+   list, then never-used slots. 0 on success, TG_EBUSY when every slot is
+   taken, TG_ENOMEM. */
+static int tg__slot_try_take(tg_scheduler *s, tg__worker *w, uint32_t *index)
+{
+    if (w && w->cache_count) {
+        *index = w->cache[--w->cache_count];
+        return TG_OK;
+    }
+    if (tg__freelist_pop(s, index)) return TG_OK;
+    uint32_t fresh = TG__LOAD_RELAXED(&s->fresh);
+    while (fresh < s->slot_capacity) {
+        if (TG__CAS(&s->fresh, &fresh, fresh + 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            if (tg__chunk_ensure(s, fresh >> TG__CHUNK_SHIFT) != TG_OK) return TG_ENOMEM;
+            *index = fresh;
+            return TG_OK;
+        }
+    }
+    return TG_EBUSY;
+}
+
+/* Returns a slot whose token is over to the pool: frees large arguments,
+   makes the generation even (stale) if a detached handle left it odd. */
+static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
+{
+    tg__slot *sl = tg__slot_at(s, index);
+    if (sl->args_size > TG__INLINE_ARGS && sl->args.heap) {
+        tg__free(s, sl->args.heap, sl->args_size);
+        sl->args.heap = NULL;
+    }
+    uint32_t gen = TG__LOAD_RELAXED(&sl->gen);
+    if (gen & 1u) TG__STORE_RELEASE(&sl->gen, gen + 1);
+    tg__worker *w = tg__current_worker(s);
+    if (w && s->cache_limit) {
+        if (w->cache_count == s->cache_limit) {
+            /* hand the older half to the shared list in one CAS */
+            uint32_t half = s->cache_limit / 2;
+            for (uint32_t i = 0; i + 1 < half; i++)
+                TG__STORE_RELAXED(&tg__slot_at(s, w->cache[i])->link, w->cache[i + 1] + 1);
+            uint32_t first = w->cache[0], last = w->cache[half - 1];
+            memmove(w->cache, w->cache + half, (w->cache_count - half) * sizeof w->cache[0]);
+            w->cache_count -= half;
+            tg__freelist_push_chain(s, first, last);
+        }
+        w->cache[w->cache_count++] = index;
+        if (TG__LOAD_RELAXED(&s->slot_waiters)) tg__cache_flush(s, w);
+        return;
+    }
+    tg__freelist_push_chain(s, index, index);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mailboxes: bounded lock-free MPMC queues, one per core                   */
+/* ------------------------------------------------------------------------ */
+
+static int tg__mailbox_init(tg_scheduler *s, tg__mailbox *m, uint32_t capacity)
+{
+    m->cells = (tg__cell *)tg__alloc(s, sizeof(tg__cell) * capacity);
+    if (!m->cells) return TG_ENOMEM;
+    for (uint32_t i = 0; i < capacity; i++) {
+        m->cells[i].seq = i;
+        m->cells[i].item = 0;
+    }
+    m->mask = capacity - 1;
+    m->head = m->tail = 0;
+    return TG_OK;
+}
+
+static int tg__mailbox_push(tg__mailbox *m, uint32_t item)
+{
+    uint32_t pos = TG__LOAD_RELAXED(&m->tail);
+    for (;;) {
+        tg__cell *cell = &m->cells[pos & m->mask];
+        /* acquire: the consumer that freed this cell is done reading it;
+           pairs with the release store in tg__mailbox_pop */
+        uint32_t seq = TG__LOAD_ACQUIRE(&cell->seq);
+        int32_t dif = (int32_t)(seq - pos);
+        if (dif == 0) {
+            if (TG__CAS(&m->tail, &pos, pos + 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+                TG__STORE_RELAXED(&cell->item, item);
+                /* release: the item and the token behind it are visible
+                   before the cell reads as full; pairs with the acquire in
+                   tg__mailbox_pop */
+                TG__STORE_RELEASE(&cell->seq, pos + 1);
+                return 1;
+            }
+        } else if (dif < 0) {
+            return 0; /* full */
+        } else {
+            pos = TG__LOAD_RELAXED(&m->tail);
+        }
+    }
+}
+
+static int tg__mailbox_pop(tg__mailbox *m, uint32_t *item)
+{
+    uint32_t pos = TG__LOAD_RELAXED(&m->head);
+    for (;;) {
+        tg__cell *cell = &m->cells[pos & m->mask];
+        /* acquire: pairs with the release store in tg__mailbox_push */
+        uint32_t seq = TG__LOAD_ACQUIRE(&cell->seq);
+        int32_t dif = (int32_t)(seq - (pos + 1));
+        if (dif == 0) {
+            if (TG__CAS(&m->head, &pos, pos + 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+                *item = TG__LOAD_RELAXED(&cell->item);
+                /* release: our read of the item happens before a producer
+                   reuses the cell; pairs with the acquire in tg__mailbox_push */
+                TG__STORE_RELEASE(&cell->seq, pos + m->mask + 1);
+                return 1;
+            }
+        } else if (dif < 0) {
+            return 0; /* empty */
+        } else {
+            pos = TG__LOAD_RELAXED(&m->head);
+        }
+    }
+}
+
+static inline uint32_t tg__mailbox_depth(tg__mailbox *m)
+{
+    uint32_t head = TG__LOAD_RELAXED(&m->head), tail = TG__LOAD_RELAXED(&m->tail);
+    int32_t d = (int32_t)(tail - head);
+    return d > 0 ? (uint32_t)d : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Work-stealing deques (nested submissions), one per core                  */
+/* ------------------------------------------------------------------------ */
+/* Sequentially consistent operations on top and bottom instead of stand-alone
+   fences: on x86 they cost the same, and ThreadSanitizer understands them. */
+
+static int tg__deque_push(tg__deque *d, uint32_t item)
+{
+    int64_t b = TG__LOAD_RELAXED(&d->bottom);
+    int64_t t = TG__LOAD_ACQUIRE(&d->top);
+    if (b - t >= (int64_t)TG__DEQUE_CAPACITY) return 0;
+    TG__STORE_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)], item);
+    /* release: the item and its token are visible before the new bottom;
+       pairs with the seq_cst load of bottom in tg__deque_steal */
+    TG__STORE_RELEASE(&d->bottom, b + 1);
+    return 1;
+}
+
+static int tg__deque_pop(tg__deque *d, uint32_t *item)
+{
+    int64_t b = TG__LOAD_RELAXED(&d->bottom) - 1;
+    /* seq_cst store then seq_cst load of top: a thief and the owner cannot
+       both miss each other's claim on the last item */
+    TG__STORE_SEQ_CST(&d->bottom, b);
+    int64_t t = TG__LOAD_SEQ_CST(&d->top);
+    if (t > b) {
+        TG__STORE_RELEASE(&d->bottom, b + 1);
+        return 0;
+    }
+    uint32_t x = TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]);
+    if (t == b) {
+        /* last item: race the thieves for it */
+        int won = TG__CAS(&d->top, &t, t + 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+        TG__STORE_RELEASE(&d->bottom, b + 1);
+        if (!won) return 0;
+    }
+    *item = x;
+    return 1;
+}
+
+/* 1: took an item; 0: empty; -1: lost a race (worth retrying). */
+static int tg__deque_steal(tg__deque *d, uint32_t *item)
+{
+    int64_t t = TG__LOAD_SEQ_CST(&d->top);
+    int64_t b = TG__LOAD_SEQ_CST(&d->bottom);
+    if (t >= b) return 0;
+    uint32_t x = TG__LOAD_RELAXED(&d->items[t & (TG__DEQUE_CAPACITY - 1)]);
+    if (!TG__CAS(&d->top, &t, t + 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return -1;
+    *item = x;
+    return 1;
+}
+
+static inline uint32_t tg__deque_depth(tg__deque *d)
+{
+    int64_t b = TG__LOAD_RELAXED(&d->bottom), t = TG__LOAD_RELAXED(&d->top);
+    return b > t ? (uint32_t)(b - t) : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Worker parking: spin briefly, then sleep on a futex                      */
+/* ------------------------------------------------------------------------ */
+
+static void tg__worker_wake(tg__worker *w)
+{
+    /* only the waker that flips sleeping 1 -> 0 pays for the system call */
+    if (TG__LOAD_RELAXED(&w->sleeping) && TG__EXCHANGE(&w->sleeping, 0u)) {
+        (void)TG__FETCH_ADD(&w->wake_word, 1u);
+        tg__futex_wake(&w->wake_word, 1);
+    }
+}
+
+static void tg__wake_all_workers(tg_scheduler *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        TG__STORE_SEQ_CST(&w->sleeping, 0u);
+        (void)TG__FETCH_ADD(&w->wake_word, 1u);
+        tg__futex_wake(&w->wake_word, 1);
+    }
+}
+
+/* After work was published for worker `target`: wakes it if parked, or, if
+   the work is stealable and the target is awake, one parked worker to steal. */
+static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
+{
+    /* full fence: our push before our reads of sleeping; pairs with the
+       fence in tg__worker_park between its store of sleeping and its look
+       at the queues. One of the two sides sees the other. */
+    TG__FENCE_SEQ_CST();
+    if (TG__LOAD_RELAXED(&target->sleeping)) {
+        tg__worker_wake(target);
+        return;
+    }
+    if (!stealable || TG__LOAD_RELAXED(&s->sleeping_count) == 0) return;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        if (w != target && TG__LOAD_RELAXED(&w->sleeping)) {
+            tg__worker_wake(w);
+            return;
+        }
+    }
+}
+
+/* Is there work that worker w may run? Cheap, racy reads: a hint. */
+static int tg__work_visible(tg_scheduler *s, tg__worker *w)
+{
+    if (tg__deque_depth(&w->deque) || tg__mailbox_depth(&w->mailbox)) return 1;
+    if (s->cfg.strict_routing) return 0;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *v = s->workers[i];
+        if (tg__deque_depth(&v->deque) || tg__mailbox_depth(&v->mailbox)) return 1;
+    }
+    return 0;
+}
+
+/* Parks the worker until work may be there, deadline passes, or a token it
+   watches ends (helper). extra_ready is checked after announcing sleep. */
+static void tg__worker_park(tg_scheduler *s, tg__worker *w, int64_t deadline,
+                            int (*extra_ready)(void *), void *ctx, int helper)
+{
+    uint32_t seen = TG__LOAD_ACQUIRE(&w->wake_word);
+    if (helper) TG__STORE_RELAXED(&w->helper_waiting, 1u);
+    TG__STORE_SEQ_CST(&w->sleeping, 1u);
+    (void)TG__FETCH_ADD_SEQ_CST(&s->sleeping_count, 1u);
+    /* full fence: pairs with the fence in tg__notify_work */
+    TG__FENCE_SEQ_CST();
+    if (!tg__work_visible(s, w) && !TG__LOAD_ACQUIRE(&s->stopping) &&
+        !(extra_ready && extra_ready(ctx)))
+        (void)tg__futex_wait(&w->wake_word, seen, deadline);
+    TG__STORE_RELAXED(&w->sleeping, 0u);
+    (void)TG__FETCH_SUB_SEQ_CST(&s->sleeping_count, 1u);
+    if (helper) TG__STORE_RELAXED(&w->helper_waiting, 0u);
+}
+
+/* Wakes workers parked inside a task's wait (a watched token ended). */
+static void tg__wake_helpers(tg_scheduler *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        if (TG__LOAD_ACQUIRE(&w->helper_waiting)) tg__worker_wake(w);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routing: weight home ranges, staggered position counters, overflow      */
+/* ------------------------------------------------------------------------ */
+
+static inline unsigned tg__range_start(const tg_scheduler *s, tg_weight weight)
+{
+    unsigned lo = weight == TG_HEAVY ? 0u : weight == TG_MEDIUM ? 1u : 2u;
+    return lo < s->nworkers ? lo : s->nworkers - 1;
+}
+
+/* The core of the range [lo, n) with the lowest position counter (ties: the
+   lowest core); advances that counter. */
+static unsigned tg__route_pick(tg_scheduler *s, unsigned lo)
+{
+    unsigned best = lo;
+    uint32_t best_pos = TG__LOAD_RELAXED(&s->workers[lo]->position);
+    for (unsigned c = lo + 1; c < s->nworkers; c++) {
+        uint32_t p = TG__LOAD_RELAXED(&s->workers[c]->position);
+        if ((int32_t)(p - best_pos) < 0) { best = c; best_pos = p; }
+    }
+    (void)__atomic_fetch_add(&s->workers[best]->position, 1u, __ATOMIC_RELAXED);
+    return best;
+}
+
+/* One non-blocking attempt to place token `index`: the submitting worker's
+   own deque for nested submissions, else the picked core's mailbox, then the
+   rest of the home range, then (unless strict) any core. */
+static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint32_t index)
+{
+    unsigned n = s->nworkers;
+    unsigned lo = tg__range_start(s, sl->op->weight);
+    int strict = s->cfg.strict_routing;
+    if (self && (!strict || self->index >= lo)) {
+        TG__STORE_RELEASE(&sl->core, (int16_t)self->index);
+        if (tg__deque_push(&self->deque, index)) {
+            tg__notify_work(s, self, !strict);
+            return 1;
+        }
+    }
+    unsigned first = tg__route_pick(s, lo);
+    unsigned span = strict ? n - lo : n;
+    for (unsigned k = 0; k < span; k++) {
+        unsigned c;
+        if (k < n - lo) c = lo + (first - lo + k) % (n - lo);
+        else c = k - (n - lo);            /* overflow below the range */
+        tg__worker *v = s->workers[c];
+        TG__STORE_RELEASE(&sl->core, (int16_t)c);
+        if (tg__mailbox_push(&v->mailbox, index)) {
+            tg__notify_work(s, v, !strict);
+            return 1;
+        }
+    }
+    TG__STORE_RELEASE(&sl->core, (int16_t)-1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Admission: slots (max_tokens) and room in the mailboxes                  */
+/* ------------------------------------------------------------------------ */
+
+static int tg__run_one(tg_scheduler *s, tg__worker *w);
+
+/* Waits on an event count for at most `backstop` ns. The counts are bumped
+   after a fence by whoever frees room, so wake-ups are not lost; the
+   backstop only bounds the cost of a slot parked in a worker's cache. */
+static void tg__wait_event(uint32_t *waiters, uint32_t *seq, int64_t deadline, int64_t backstop)
+{
+    uint32_t seen = TG__LOAD_ACQUIRE(seq);
+    (void)TG__FETCH_ADD_SEQ_CST(waiters, 1u);
+    TG__FENCE_SEQ_CST();
+    int64_t until = tg__now_ns() + backstop;
+    if (deadline >= 0 && deadline < until) until = deadline;
+    (void)tg__futex_wait(seq, seen, until);
+    (void)TG__FETCH_SUB_SEQ_CST(waiters, 1u);
+}
+
+static int tg__accepting(tg_scheduler *s, tg__worker *w)
+{
+    if (TG__LOAD_SEQ_CST(&s->accepting)) return 1;
+    /* while draining, tasks may still submit: their children are part of
+       the work being drained */
+    return w && !TG__LOAD_ACQUIRE(&s->cancelling) && !TG__LOAD_ACQUIRE(&s->stopping);
+}
+
+/* A slot for a new token under the full policy. */
+static int tg__slot_acquire(tg_scheduler *s, tg__worker *w, uint32_t *index)
+{
+    for (;;) {
+        int rc = tg__slot_try_take(s, w, index);
+        if (rc != TG_EBUSY) return rc;
+        if (s->cfg.full_policy == TG_FULL_REJECT) return TG_EBUSY;
+        if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
+        if (w) {
+            if (!tg__run_one(s, w)) {
+                tg__cache_flush(s, w);
+                tg__worker_park(s, w, tg__now_ns() + 200000, NULL, NULL, 0);
+            }
+        } else {
+            tg__wait_event(&s->slot_waiters, &s->slot_seq, -1, 10000000);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Submitting                                                               */
+/* ------------------------------------------------------------------------ */
+
+TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
+                     size_t args_size, tg_token *out)
+{
+    if (out) *out = TG_TOKEN_NONE;
+    if (!s || !op || !op->name || !op->fn) return TG_EINVAL;
+    if ((unsigned)op->weight > (unsigned)TG_HEAVY) return TG_EINVAL;
+    if (!args && args_size) return TG_EINVAL;
+    if (args_size > s->cfg.max_args_size) return TG_E2BIG;
+    tg__worker *w = tg__current_worker(s);
+    if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
+
+    uint32_t index;
+    int rc = tg__slot_acquire(s, w, &index);
+    if (rc != TG_OK) return rc;
+    tg__slot *sl = tg__slot_at(s, index);
+
+    void *heap = NULL;
+    if (args_size > TG__INLINE_ARGS) {
+        heap = tg__alloc(s, args_size);
+        if (!heap) {
+            sl->args_size = 0;
+            tg__slot_recycle(s, index);
+            return TG_ENOMEM;
+        }
+        memcpy(heap, args, args_size);
+        sl->args.heap = heap;
+    } else if (args_size) {
+        memcpy(sl->args.bytes, args, args_size);
+    }
+    sl->args_size = (uint32_t)args_size;
+
+    int64_t now = tg__now_ns();
+    uint32_t gen = TG__LOAD_RELAXED(&sl->gen) + 1;   /* even -> odd: valid */
+    TG__STORE_RELEASE(&sl->op, op);
+    TG__STORE_RELAXED(&sl->result.u, (uint64_t)0);
+    TG__STORE_RELEASE(&sl->failure_code, 0);
+    TG__STORE_RELEASE(&sl->retries, (uint16_t)0);
+    TG__STORE_RELEASE(&sl->core, (int16_t)-1);
+    TG__STORE_RELEASE(&sl->created_ns, now);
+    TG__STORE_RELEASE(&sl->waiting_ns, now);
+    TG__STORE_RELEASE(&sl->admitted_ns, now);
+    TG__STORE_RELEASE(&sl->started_ns, (int64_t)0);
+    TG__STORE_RELEASE(&sl->ended_ns, (int64_t)0);
+    uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED);
+    TG__STORE_RELEASE(&sl->word, word);
+    /* release: the fields above are visible to anyone who reads this
+       generation; pairs with the acquire loads in tg__slot_lookup/tg_info */
+    TG__STORE_RELEASE(&sl->gen, gen);
+    TG__COUNT(s, w, entered);
+    if (!w && !TG__LOAD_SEQ_CST(&s->accepting)) {
+        /* shutdown began between our check and our count: the seq_cst
+           count and this seq_cst load pair with tg_shutdown's store and
+           fence, so either it waits for this token or we back out here */
+        rc = TG_ESHUTDOWN;
+        goto abandon;
+    }
+
+    if (TG__LIKELY(tg__route_push(s, w, sl, index))) {
+        if (out) *out = tg__make_token(index, gen);
+        return TG_OK;
+    }
+
+    /* Slow path: every allowed queue is full. Nobody else can see this
+       token yet except a shutdown's final sweep, which may kill it. */
+    {
+        uint32_t expected = word;
+        if (!TG__CAS(&sl->word, &expected, (word & ~TG__STATE_MASK) | (uint32_t)TG_WAITING,
+                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) { rc = TG_ESHUTDOWN; goto swept; }
+        TG__STORE_RELEASE(&sl->waiting_ns, tg__now_ns());
+        word = (word & ~TG__STATE_MASK) | (uint32_t)TG_WAITING;
+        for (;;) {
+            if (s->cfg.full_policy == TG_FULL_REJECT) { rc = TG_EBUSY; goto abandon; }
+            if (!tg__accepting(s, w)) { rc = TG_ESHUTDOWN; goto abandon; }
+            if (w) {
+                if (!tg__run_one(s, w)) tg__worker_park(s, w, tg__now_ns() + 100000, NULL, NULL, 0);
+            } else {
+                tg__wait_event(&s->space_waiters, &s->space_seq, -1, 10000000);
+            }
+            TG__STORE_RELEASE(&sl->admitted_ns, tg__now_ns());
+            expected = word;
+            uint32_t admitted = (word & ~TG__STATE_MASK) | (uint32_t)TG_ADMITTED;
+            if (!TG__CAS(&sl->word, &expected, admitted, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                rc = TG_ESHUTDOWN;
+                goto swept;
+            }
+            if (tg__route_push(s, w, sl, index)) {
+                if (out) *out = tg__make_token(index, gen);
+                return TG_OK;
+            }
+            expected = admitted;
+            if (!TG__CAS(&sl->word, &expected, word, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                rc = TG_ESHUTDOWN;
+                goto swept;
+            }
+        }
+    }
+abandon:
+    TG__COUNT(s, w, abandoned);
+swept:
+    /* the sweep counted it killed if it got there first */
+    TG__STORE_RELEASE(&sl->word, (uint32_t)TG_KILLED | TG__W_RELEASED);
+    TG__STORE_RELEASE(&sl->gen, gen + 1);
+    tg__slot_recycle(s, index);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Workers: finding work, running tokens, ending them                       */
+/* ------------------------------------------------------------------------ */
+
+static void tg__notify_push(tg_scheduler *s, uint32_t index)
+{
+    tg__slot *sl = tg__slot_at(s, index);
+    uint32_t old = TG__LOAD_RELAXED(&s->notify_head);
+    do {
+        TG__STORE_RELAXED(&sl->link, old);
+        /* release: the token's end is visible to whoever takes the list */
+    } while (!TG__CAS(&s->notify_head, &old, index + 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (old == 0) {
+        uint64_t one = 1;
+        ssize_t wr = write(s->event_fd, &one, sizeof one);
+        TG__UNUSED(wr);
+    }
+}
+
+/* Moves a token to its terminal state `final` and wakes whoever watches it.
+   Returns 1 if this call made the move (0: it was already terminal). */
+static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
+                         tg_state final, int release_hold)
+{
+    uint32_t old = TG__LOAD_ACQUIRE(&sl->word), desired;
+    int moved;
+    for (;;) {
+        if (TG__IS_TERMINAL(old)) {
+            if (!release_hold) return 0;
+            desired = old & ~TG__W_HELD;
+            moved = 0;
+        } else {
+            desired = (old & ~(TG__STATE_MASK | TG__WAKE_FLAGS)) | (uint32_t)final;
+            if (release_hold) desired &= ~TG__W_HELD;
+            if ((sl->op->flags & TG_OP_NOTIFY) && !(old & TG__W_RELEASED)) desired |= TG__W_NOTIFY;
+            moved = 1;
+        }
+        /* acq_rel: release publishes the result, failure code and stamps
+           written before; pairs with the acquire loads of waiters */
+        if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+    }
+    if (moved) {
+        switch (final) {
+        case TG_COMPLETED: TG__COUNT(s, w, completed); break;
+        case TG_FAILED: TG__COUNT(s, w, failed); break;
+        case TG_TIMEOUT: TG__COUNT(s, w, timed_out); break;
+        default: TG__COUNT(s, w, killed); break;
+        }
+        if (old & TG__W_WAITER) tg__futex_wake(&sl->word, INT_MAX);
+        if (old & TG__W_ANY) {
+            (void)TG__FETCH_ADD(&s->any_seq, 1u);
+            tg__futex_wake(&s->any_seq, INT_MAX);
+        }
+        if (old & TG__W_HELPER) tg__wake_helpers(s);
+        if (desired & TG__W_NOTIFY) tg__notify_push(s, index);
+    }
+    if (TG__FREEABLE(desired) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
+    return moved;
+}
+
+/* Runs (or drops, if already ended) the token taken from a queue. */
+static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
+{
+    tg__slot *sl = tg__slot_at(s, index);
+    uint32_t old = TG__LOAD_ACQUIRE(&sl->word);
+    for (;;) {
+        if (TG__IS_TERMINAL(old)) {          /* killed while queued */
+            uint32_t desired = old & ~TG__W_HELD;
+            if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                if (TG__FREEABLE(desired)) tg__slot_recycle(s, index);
+                return;
+            }
+            continue;
+        }
+        if (TG__LOAD_ACQUIRE(&s->cancelling)) {
+            TG__STORE_RELEASE(&sl->ended_ns, tg__now_ns());
+            tg__token_end(s, w, index, sl, TG_KILLED, 1);
+            return;
+        }
+        uint32_t desired = (old & ~TG__STATE_MASK) | (uint32_t)TG_EXECUTING;
+        if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+    }
+    TG__STORE_RELEASE(&sl->core, (int16_t)w->index);
+    TG__STORE_RELEASE(&sl->started_ns, tg__now_ns());
+
+    tg__slot *saved_slot = tg__tls_slot;
+    uint64_t saved_token = tg__tls_token;
+    tg__tls_slot = sl;
+    uint32_t gen = TG__LOAD_ACQUIRE(&sl->gen);
+    if ((gen & 1u) == 0) gen -= 1;  /* released while queued: the handle's generation */
+    tg__tls_token = tg__make_token(index, gen).bits;
+    uint32_t saved_busy = w->busy;
+    TG__STORE_RELAXED(&w->busy, saved_busy + 1);
+
+    tg_value result;
+    result.u = 0;
+    const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap : (const void *)sl->args.bytes;
+    int rc = sl->op->fn(args, &result);
+
+    TG__STORE_RELAXED(&w->busy, saved_busy);
+    tg__tls_slot = saved_slot;
+    tg__tls_token = saved_token;
+    TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
+
+    uint32_t now_word = TG__LOAD_ACQUIRE(&sl->word);
+    tg_state final;
+    if (now_word & TG__W_KILL) final = TG_KILLED;
+    else final = rc == 0 ? TG_COMPLETED : TG_FAILED;
+    if (!TG__IS_TERMINAL(now_word)) {
+        if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, result.u);
+        if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)rc);
+        TG__STORE_RELEASE(&sl->ended_ns, tg__now_ns());
+    }
+    tg__token_end(s, w, index, sl, final, 1);
+}
+
+/* Finds a token worker w may run: own deque (newest first), own mailbox,
+   then (unless strict) the oldest from other cores. TG__NO_INDEX if none. */
+static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
+{
+    uint32_t item;
+    if (tg__deque_pop(&w->deque, &item)) return item;
+    if (tg__mailbox_pop(&w->mailbox, &item)) goto from_mailbox;
+    if (!s->cfg.strict_routing && s->nworkers > 1) {
+        unsigned n = s->nworkers;
+        w->rng = w->rng * 1103515245u + 12345u;
+        unsigned start = (w->rng >> 16) % n;
+        for (unsigned k = 0; k < n; k++) {
+            tg__worker *v = s->workers[(start + k) % n];
+            if (v == w) continue;
+            int r;
+            while ((r = tg__deque_steal(&v->deque, &item)) < 0) tg__cpu_relax();
+            if (r > 0) goto stolen;
+            if (tg__mailbox_pop(&v->mailbox, &item)) {
+                /* mailbox space freed: tell blocked outside submitters */
+                TG__FENCE_SEQ_CST();
+                if (TG__LOAD_RELAXED(&s->space_waiters)) {
+                    (void)TG__FETCH_ADD(&s->space_seq, 1u);
+                    tg__futex_wake(&s->space_seq, INT_MAX);
+                }
+                goto stolen;
+            }
+        }
+    }
+    return TG__NO_INDEX;
+stolen:
+    TG__STORE_RELAXED(&w->counters.stolen, TG__LOAD_RELAXED(&w->counters.stolen) + 1);
+    return item;
+from_mailbox:
+    /* full fence: the freed cell before the read of space_waiters; pairs
+       with the fence in tg__wait_event */
+    TG__FENCE_SEQ_CST();
+    if (TG__LOAD_RELAXED(&s->space_waiters)) {
+        (void)TG__FETCH_ADD(&s->space_seq, 1u);
+        tg__futex_wake(&s->space_seq, INT_MAX);
+    }
+    return item;
+}
+
+/* Runs one token if there is one. 1 if it ran something. */
+static int tg__run_one(tg_scheduler *s, tg__worker *w)
+{
+    uint32_t index = tg__find_work(s, w);
+    if (index == TG__NO_INDEX) return 0;
+    tg__run_token(s, w, index);
+    return 1;
+}
+
+#define TG__IDLE_SPIN_NS 50000
+
+static void *tg__worker_main(void *arg)
+{
+    tg__worker *w = (tg__worker *)arg;
+    tg_scheduler *s = w->sched;
+    tg__tls_worker = w;
+    if (w->cpu >= 0) {
+        int err = tg__pin_current_thread(w->cpu);
+        if (err) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "could not pin worker %u to CPU %d (errno %d); it runs unpinned",
+                     w->index, w->cpu, err);
+            tg__log(s, TG_LOG_WARN, msg);
+            (void)__atomic_fetch_add(&s->pin_failures, 1, __ATOMIC_RELAXED);
+            TG__STORE_RELEASE(&w->cpu, -1);
+        }
+    }
+    for (;;) {
+        if (tg__run_one(s, w)) continue;
+        if (TG__LOAD_ACQUIRE(&s->stopping)) break;
+        /* spin briefly: a token that arrives now starts without a wake-up */
+        int64_t spin_until = tg__now_ns() + TG__IDLE_SPIN_NS;
+        int found = 0;
+        while (!found && !TG__LOAD_RELAXED(&s->stopping)) {
+            for (int i = 0; i < 64; i++) {
+                if (tg__work_visible(s, w)) { found = 1; break; }
+                tg__cpu_relax();
+            }
+            if (tg__now_ns() > spin_until) break;
+        }
+        if (found) continue;
+        tg__cache_flush(s, w);
+        tg__worker_park(s, w, -1, NULL, NULL, 0);
+    }
+    tg__cache_flush(s, w);
+    tg__tls_worker = NULL;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Await and poll                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Reads a token's word through its handle; TG_ESTALE if the generation is
+   gone by the time the word is read. */
+static int tg__token_read(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot **slot, uint32_t *word)
+{
+    int rc = tg__slot_lookup(s, t, index, slot);
+    if (rc != TG_OK) return rc;
+    /* acquire: pairs with the release CAS in tg__token_end (result, stamps) */
+    *word = TG__LOAD_ACQUIRE(&(*slot)->word);
+    if (TG__LOAD_ACQUIRE(&(*slot)->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
+    return TG_OK;
+}
+
+enum { TG__WAIT_ALL = 0, TG__WAIT_ANY = 1 };
+
+typedef struct tg__wait_set {
+    tg_scheduler *s;
+    const tg_token *tokens;
+    size_t n;
+    int mode;
+    size_t done;       /* ALL: tokens [0, done) are terminal */
+    size_t index;      /* ANY: the terminal one */
+    uint32_t arm;      /* flag to set on watched tokens, 0: none */
+    int error;
+} tg__wait_set;
+
+/* Sets `flag` on a live token's word; 1 if it is (or became) terminal. */
+static int tg__token_arm(tg__slot *sl, uint32_t gen, uint32_t flag, int *error)
+{
+    uint32_t old = TG__LOAD_ACQUIRE(&sl->word);
+    for (;;) {
+        if (TG__LOAD_ACQUIRE(&sl->gen) != gen) { *error = TG_ESTALE; return 0; }
+        if (TG__IS_TERMINAL(old)) return 1;
+        if (old & flag) return 0;
+        if (TG__CAS(&sl->word, &old, old | flag, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
+    }
+}
+
+/* 1: the wait is satisfied; 0: not yet; < 0: a handle's error. */
+static int tg__wait_check(tg__wait_set *ws)
+{
+    uint32_t index, word;
+    tg__slot *sl;
+    if (ws->mode == TG__WAIT_ALL) {
+        while (ws->done < ws->n) {
+            tg_token t = ws->tokens[ws->done];
+            int rc = tg__token_read(ws->s, t, &index, &sl, &word);
+            if (rc != TG_OK) return rc;
+            if (!TG__IS_TERMINAL(word)) {
+                if (!ws->arm) return 0;
+                int error = 0;
+                int ended = tg__token_arm(sl, (uint32_t)(t.bits >> 32), ws->arm, &error);
+                if (error) return error;
+                if (!ended) return 0;
+            }
+            ws->done++;
+        }
+        return 1;
+    }
+    for (size_t i = 0; i < ws->n; i++) {
+        int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &word);
+        if (rc != TG_OK) return rc;
+        if (TG__IS_TERMINAL(word)) { ws->index = i; return 1; }
+    }
+    if (!ws->arm) return 0;
+    for (size_t i = 0; i < ws->n; i++) {
+        int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &word);
+        if (rc != TG_OK) return rc;
+        int error = 0;
+        if (tg__token_arm(sl, (uint32_t)(ws->tokens[i].bits >> 32), ws->arm, &error)) {
+            ws->index = i;
+            return 1;
+        }
+        if (error) return error;
+    }
+    return 0;
+}
+
+static int tg__wait_ready_armed(void *ctx)
+{
+    tg__wait_set *ws = (tg__wait_set *)ctx;
+    ws->arm = TG__W_HELPER;
+    int r = tg__wait_check(ws);
+    ws->arm = 0;
+    if (r < 0) ws->error = r;
+    return r != 0;
+}
+
+#define TG__WAIT_SPIN_NS 20000
+
+/* Inside a task: run other tokens until the wait is satisfied. */
+static int tg__wait_helping(tg__wait_set *ws, tg__worker *w, int64_t deadline)
+{
+    tg_scheduler *s = ws->s;
+    for (;;) {
+        int r = tg__wait_check(ws);
+        if (r) return r < 0 ? r : TG_OK;
+        if (deadline >= 0 && tg__now_ns() >= deadline) return TG_ETIMEDOUT;
+        if (tg__run_one(s, w)) continue;
+        int64_t spin_until = tg__now_ns() + TG__WAIT_SPIN_NS;
+        int again = 0;
+        while (!again && tg__now_ns() < spin_until) {
+            for (int i = 0; i < 32; i++) tg__cpu_relax();
+            again = tg__wait_check(ws) != 0 || tg__work_visible(s, w);
+        }
+        if (again) continue;
+        ws->error = 0;
+        tg__worker_park(s, w, deadline, tg__wait_ready_armed, ws, 1);
+        if (ws->error) return ws->error;
+    }
+}
+
+/* Outside a task: spin briefly, then sleep on the futex of the first
+   unfinished token (ALL) or on the scheduler's any-sequence (ANY). */
+static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
+{
+    tg_scheduler *s = ws->s;
+    int64_t spin_until = tg__now_ns() + TG__WAIT_SPIN_NS;
+    if (deadline >= 0 && deadline < spin_until) spin_until = deadline;
+    for (;;) {
+        for (int i = 0; i < 16; i++) {
+            int r = tg__wait_check(ws);
+            if (r) return r < 0 ? r : TG_OK;
+            tg__cpu_relax();
+        }
+        if (tg__now_ns() >= spin_until) break;
+    }
+    for (;;) {
+        int r = tg__wait_check(ws);
+        if (r) return r < 0 ? r : TG_OK;
+        if (deadline >= 0 && tg__now_ns() >= deadline) return TG_ETIMEDOUT;
+        if (ws->mode == TG__WAIT_ANY) {
+            uint32_t seen = TG__LOAD_ACQUIRE(&s->any_seq);
+            ws->arm = TG__W_ANY;
+            r = tg__wait_check(ws);
+            ws->arm = 0;
+            if (r) return r < 0 ? r : TG_OK;
+            (void)tg__futex_wait(&s->any_seq, seen, deadline);
+            continue;
+        }
+        tg_token t = ws->tokens[ws->done];
+        uint32_t index, word;
+        tg__slot *sl;
+        int rc = tg__token_read(s, t, &index, &sl, &word);
+        if (rc != TG_OK) return rc;
+        if (TG__IS_TERMINAL(word)) continue;
+        if (!(word & TG__W_WAITER)) {
+            if (!TG__CAS(&sl->word, &word, word | TG__W_WAITER, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                continue;
+            word |= TG__W_WAITER;
+        }
+        /* recheck the generation: a release between our read and the flag
+           would otherwise leave us asleep on a reused slot */
+        if (TG__LOAD_ACQUIRE(&sl->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
+        (void)tg__futex_wait(&sl->word, word, deadline);
+    }
+}
+
+static int tg__wait_run(tg__wait_set *ws, int64_t timeout_ns)
+{
+    /* a task waiting on itself would never return */
+    if (tg__tls_slot && tg__current_worker(ws->s))
+        for (size_t i = 0; i < ws->n; i++)
+            if (ws->tokens[i].bits == tg__tls_token) return TG_EDEADLK;
+    if (timeout_ns == 0) {
+        int r = tg__wait_check(ws);
+        return r < 0 ? r : r ? TG_OK : TG_ETIMEDOUT;
+    }
+    int64_t deadline = tg__deadline_after(timeout_ns);
+    tg__worker *w = tg__current_worker(ws->s);
+    return w ? tg__wait_helping(ws, w, deadline) : tg__wait_blocking(ws, deadline);
+}
+
+TG_API int tg_poll(tg_scheduler *s, tg_token t, tg_state *state)
+{
+    if (!s || !state) return TG_EINVAL;
+    uint32_t index, word;
+    tg__slot *sl;
+    int rc = tg__token_read(s, t, &index, &sl, &word);
+    if (rc != TG_OK) return rc;
+    *state = (tg_state)(word & TG__STATE_MASK);
+    return TG_OK;
+}
+
+TG_API int tg_wait(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *result)
+{
+    if (!s) return TG_EINVAL;
+    tg__wait_set ws;
+    memset(&ws, 0, sizeof ws);
+    ws.s = s;
+    ws.tokens = &t;
+    ws.n = 1;
+    ws.mode = TG__WAIT_ALL;
+    int rc = tg__wait_run(&ws, timeout_ns);
+    if (rc != TG_OK) return rc;
+    uint32_t index, word;
+    tg__slot *sl;
+    rc = tg__token_read(s, t, &index, &sl, &word);
+    if (rc != TG_OK) return rc;
+    tg_value v;
+    v.u = TG__LOAD_RELAXED(&sl->result.u);
+    if (TG__LOAD_ACQUIRE(&sl->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
+    switch ((tg_state)(word & TG__STATE_MASK)) {
+    case TG_COMPLETED: if (result) *result = v; return TG_OK;
+    case TG_FAILED: return TG_EFAILED;
+    case TG_TIMEOUT: return TG_EDEADLINE;
+    default: return TG_EKILLED;
+    }
+}
+
+TG_API int tg_wait_all(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns)
+{
+    if (!s || (!t && n)) return TG_EINVAL;
+    if (n == 0) return TG_OK;
+    tg__wait_set ws;
+    memset(&ws, 0, sizeof ws);
+    ws.s = s;
+    ws.tokens = t;
+    ws.n = n;
+    ws.mode = TG__WAIT_ALL;
+    return tg__wait_run(&ws, timeout_ns);
+}
+
+TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns, size_t *index)
+{
+    if (!s || !t || n == 0 || !index) return TG_EINVAL;
+    tg__wait_set ws;
+    memset(&ws, 0, sizeof ws);
+    ws.s = s;
+    ws.tokens = t;
+    ws.n = n;
+    ws.mode = TG__WAIT_ANY;
+    int rc = tg__wait_run(&ws, timeout_ns);
+    if (rc == TG_OK) *index = ws.index;
+    return rc;
+}
+
+TG_API int tg_release(tg_scheduler *s, tg_token t)
+{
+    if (!s) return TG_EINVAL;
+    uint32_t index;
+    tg__slot *sl;
+    int rc = tg__slot_lookup(s, t, &index, &sl);
+    if (rc != TG_OK) return rc;
+    uint32_t gen = (uint32_t)(t.bits >> 32);
+    /* only one release of a generation wins; acq_rel orders it before the
+       flag below and after the token's creation */
+    if (!TG__CAS(&sl->gen, &gen, gen + 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return TG_ESTALE;
+    uint32_t old = TG__FETCH_OR(&sl->word, TG__W_RELEASED);
+    uint32_t now = old | TG__W_RELEASED;
+    /* wake anyone asleep on this handle: they will see it stale */
+    if (old & TG__W_WAITER) tg__futex_wake(&sl->word, INT_MAX);
+    if (old & TG__W_ANY) {
+        (void)TG__FETCH_ADD(&s->any_seq, 1u);
+        tg__futex_wake(&s->any_seq, INT_MAX);
+    }
+    if (old & TG__W_HELPER) tg__wake_helpers(s);
+    if (TG__FREEABLE(now) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
+    return TG_OK;
+}
+
+TG_API int tg_kill(tg_scheduler *s, tg_token t)
+{
+    if (!s) return TG_EINVAL;
+    uint32_t index, word;
+    tg__slot *sl;
+    int rc = tg__token_read(s, t, &index, &sl, &word);
+    if (rc != TG_OK) return rc;
+    for (;;) {
+        if (TG__IS_TERMINAL(word)) return TG_OK;
+        if ((word & TG__STATE_MASK) == (uint32_t)TG_EXECUTING) {
+            if (TG__CAS(&sl->word, &word, word | TG__W_KILL, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return TG_OK;
+            continue;
+        }
+        /* not started: it ends here, and the worker that pops it drops it */
+        TG__STORE_RELEASE(&sl->ended_ns, tg__now_ns());
+        tg__token_end(s, tg__current_worker(s), index, sl, TG_KILLED, 0);
+        return TG_OK;
+    }
+}
+
+TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
+{
+    if (!s || !info) return TG_EINVAL;
+    uint32_t index;
+    tg__slot *sl;
+    int rc = tg__slot_lookup(s, t, &index, &sl);
+    if (rc != TG_OK) return rc;
+    uint32_t gen = (uint32_t)(t.bits >> 32);
+    /* every field read with acquire, then the generation again: if it did
+       not move, the fields belong to this token (a seqlock read) */
+    uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
+    const tg_op *op = TG__LOAD_ACQUIRE(&sl->op);
+    info->state = (tg_state)(word & TG__STATE_MASK);
+    info->op = op->name;
+    info->weight = op->weight;
+    info->core = TG__LOAD_ACQUIRE(&sl->core);
+    info->retries = TG__LOAD_ACQUIRE(&sl->retries);
+    info->failure_code = TG__LOAD_ACQUIRE(&sl->failure_code);
+    info->created_ns = TG__LOAD_ACQUIRE(&sl->created_ns);
+    info->waiting_ns = TG__LOAD_ACQUIRE(&sl->waiting_ns);
+    info->admitted_ns = TG__LOAD_ACQUIRE(&sl->admitted_ns);
+    info->started_ns = TG__LOAD_ACQUIRE(&sl->started_ns);
+    info->ended_ns = TG__LOAD_ACQUIRE(&sl->ended_ns);
+    info->seed[0] = '\0';
+    if (TG__LOAD_ACQUIRE(&sl->gen) != gen) return TG_ESTALE;
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Completion fd                                                            */
+/* ------------------------------------------------------------------------ */
+
+TG_API int tg_completion_fd(tg_scheduler *s)
+{
+    if (!s) return TG_EINVAL;
+    return s->event_fd;
+}
+
+TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap)
+{
+    if (!s || !out || cap == 0) return 0;
+    size_t count = 0;
+    pthread_mutex_lock(&s->notify_lock);
+    uint64_t drained;
+    ssize_t rd = read(s->event_fd, &drained, sizeof drained); /* reset before taking */
+    TG__UNUSED(rd);
+    /* acquire: pairs with the release CAS in tg__notify_push */
+    uint32_t head = TG__EXCHANGE(&s->notify_head, 0u);
+    /* the list is newest first: reverse it and append to the FIFO */
+    uint32_t reversed = 0, last = head;
+    while (head) {
+        tg__slot *sl = tg__slot_at(s, head - 1);
+        uint32_t next = TG__LOAD_RELAXED(&sl->link);
+        TG__STORE_RELAXED(&sl->link, reversed);
+        reversed = head;
+        head = next;
+    }
+    if (reversed) {
+        if (s->notify_last) TG__STORE_RELAXED(&tg__slot_at(s, s->notify_last - 1)->link, reversed);
+        else s->notify_first = reversed;
+        s->notify_last = last;
+    }
+    while (count < cap && s->notify_first) {
+        uint32_t index = s->notify_first - 1;
+        tg__slot *sl = tg__slot_at(s, index);
+        uint32_t next = TG__LOAD_RELAXED(&sl->link);
+        s->notify_first = next;
+        if (!next) s->notify_last = 0;
+        uint32_t gen = TG__LOAD_ACQUIRE(&sl->gen);
+        uint32_t old = __atomic_fetch_and(&sl->word, ~TG__W_NOTIFY, __ATOMIC_ACQ_REL);
+        uint32_t now = old & ~TG__W_NOTIFY;
+        if (!(old & TG__W_RELEASED) && (gen & 1u)) out[count++] = tg__make_token(index, gen);
+        if (TG__FREEABLE(now) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
+    }
+    if (s->notify_first) {
+        uint64_t one = 1;
+        ssize_t wr = write(s->event_fd, &one, sizeof one);
+        TG__UNUSED(wr);
+    }
+    pthread_mutex_unlock(&s->notify_lock);
+    return count;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inside a task                                                            */
+/* ------------------------------------------------------------------------ */
+
+TG_API tg_token tg_self(void)
+{
+    tg_token t;
+    t.bits = tg__tls_slot ? tg__tls_token : 0;
+    return t;
+}
+
+TG_API int tg_current_core(void)
+{
+    return tg__tls_worker ? (int)tg__tls_worker->index : -1;
+}
+
+TG_API int tg_should_stop(void)
+{
+    if (!tg__tls_slot || !tg__tls_worker) return 0;
+    uint32_t word = TG__LOAD_ACQUIRE(&tg__tls_slot->word);
+    if ((word & TG__W_KILL) || TG__IS_TERMINAL(word)) return 1;
+    return TG__LOAD_ACQUIRE(&tg__tls_worker->sched->cancelling) != 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Telemetry                                                                */
+/* ------------------------------------------------------------------------ */
+
+static void tg__counters_add(tg__counters *sum, tg__counters *c)
+{
+    sum->entered += TG__LOAD_ACQUIRE(&c->entered);
+    sum->abandoned += TG__LOAD_ACQUIRE(&c->abandoned);
+    sum->completed += TG__LOAD_ACQUIRE(&c->completed);
+    sum->failed += TG__LOAD_ACQUIRE(&c->failed);
+    sum->killed += TG__LOAD_ACQUIRE(&c->killed);
+    sum->timed_out += TG__LOAD_ACQUIRE(&c->timed_out);
+    sum->executed += TG__LOAD_ACQUIRE(&c->executed);
+    sum->stolen += TG__LOAD_ACQUIRE(&c->stolen);
+}
+
+/* Tokens created and not yet terminal. Ends are read before entries, so a
+   token cannot be counted ended without being counted entered. */
+static uint64_t tg__live_count(tg_scheduler *s, tg__counters *sum)
+{
+    tg__counters ends, entries;
+    memset(&ends, 0, sizeof ends);
+    memset(&entries, 0, sizeof entries);
+    tg__counters_add(&ends, &s->outside);
+    for (unsigned i = 0; i < s->nworkers; i++) tg__counters_add(&ends, &s->workers[i]->counters);
+    uint64_t ended = ends.abandoned + ends.completed + ends.failed + ends.killed + ends.timed_out;
+    uint64_t entered = TG__LOAD_SEQ_CST(&s->outside.entered);
+    for (unsigned i = 0; i < s->nworkers; i++) entered += TG__LOAD_ACQUIRE(&s->workers[i]->counters.entered);
+    if (sum) { *sum = ends; sum->entered = entered; }
+    return entered > ended ? entered - ended : 0;
+}
+
+TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
+{
+    if (!s || !out) return TG_EINVAL;
+    memset(out, 0, sizeof *out);
+    tg__counters sum;
+    out->live = tg__live_count(s, &sum);
+    out->workers = s->nworkers;
+    out->submitted = sum.entered - sum.abandoned;
+    out->completed = sum.completed;
+    out->failed = sum.failed;
+    out->killed = sum.killed;
+    out->timed_out = sum.timed_out;
+    out->pin_failures = TG__LOAD_RELAXED(&s->pin_failures);
+    uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
+    if (fresh > s->slot_capacity) fresh = s->slot_capacity;
+    uint64_t in_use = 0, allocated = 0;
+    for (uint32_t k = 0; k < s->chunk_count; k++)
+        if (TG__LOAD_ACQUIRE(&s->chunks[k])) allocated += TG__CHUNK_SLOTS;
+    /* slots in use: taken from the never-used range and not back on a list */
+    for (uint32_t i = 0; i < fresh; i++) {
+        tg__slot *sl = tg__slot_at(s, i);
+        uint32_t gen = TG__LOAD_ACQUIRE(&sl->gen);
+        uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
+        if ((gen & 1u) || !TG__FREEABLE(word)) in_use++;
+    }
+    out->slots_in_use = in_use;
+    out->slots_allocated = allocated;
+    for (unsigned i = 0; i < s->nworkers && i < TG_MAX_WORKERS; i++) {
+        tg__worker *w = s->workers[i];
+        out->cores[i].executed = TG__LOAD_ACQUIRE(&w->counters.executed);
+        out->cores[i].stolen = TG__LOAD_ACQUIRE(&w->counters.stolen);
+        out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__deque_depth(&w->deque);
+        out->cores[i].busy = TG__LOAD_RELAXED(&w->busy) != 0;
+        out->cores[i].cpu = TG__LOAD_ACQUIRE(&w->cpu);
+    }
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle: configuration, create, shutdown, destroy                      */
+/* ------------------------------------------------------------------------ */
+
+#define TG__DEFAULT_MAILBOX 4096u
+#define TG__DEFAULT_MAX_TOKENS 4194304u
+#define TG__DEFAULT_MAX_ARGS 65536u
+#define TG__WORKER_STACK (8u << 20)
+
+/* Fills every default of section 4; TG_EINVAL for a value out of range. */
+static int tg__config_resolve(const tg_config *in, tg_config *out)
+{
+    if (in) *out = *in;
+    else memset(out, 0, sizeof *out);
+    if (out->workers > TG_MAX_WORKERS) return TG_EINVAL;
+    if (out->mailbox_capacity == 0) out->mailbox_capacity = TG__DEFAULT_MAILBOX;
+    if (out->mailbox_capacity < 2 || out->mailbox_capacity > (1u << 24)) return TG_EINVAL;
+    uint32_t cap = 2;
+    while (cap < out->mailbox_capacity) cap <<= 1;
+    out->mailbox_capacity = cap;
+    if (out->max_tokens == 0) out->max_tokens = TG__DEFAULT_MAX_TOKENS;
+    if (out->max_tokens > TG_MAX_TOKENS) return TG_EINVAL;
+    if (out->full_policy != TG_FULL_BLOCK && out->full_policy != TG_FULL_REJECT) return TG_EINVAL;
+    if (out->max_args_size == 0) out->max_args_size = TG__DEFAULT_MAX_ARGS;
+    if (out->max_args_size > ((size_t)1 << 30)) return TG_EINVAL;
+    if (!out->allocator.alloc != !out->allocator.free) return TG_EINVAL;
+    return TG_OK;
+}
+
+static void tg__scheduler_free(tg_scheduler *s)
+{
+    if (s->workers) {
+        for (unsigned i = 0; i < s->nworkers; i++) {
+            tg__worker *w = s->workers[i];
+            if (!w) continue;
+            tg__free(s, w->mailbox.cells, sizeof(tg__cell) * s->cfg.mailbox_capacity);
+            tg__free(s, w->raw, sizeof(tg__worker) + TG__CACHE_LINE);
+        }
+        tg__free(s, s->workers, sizeof(tg__worker *) * s->nworkers);
+    }
+    if (s->chunks) {
+        uint32_t fresh = s->fresh < s->slot_capacity ? s->fresh : s->slot_capacity;
+        for (uint32_t i = 0; i < fresh; i++) {
+            if (!s->chunks[i >> TG__CHUNK_SHIFT]) continue;
+            tg__slot *sl = tg__slot_at(s, i);
+            if (sl->args_size > TG__INLINE_ARGS && sl->args.heap)
+                tg__free(s, sl->args.heap, sl->args_size);
+        }
+        for (uint32_t k = 0; k < s->chunk_count; k++)
+            tg__free(s, s->chunk_raw[k], sizeof(tg__slot) * TG__CHUNK_SLOTS + TG__CACHE_LINE);
+        tg__free(s, s->chunks, sizeof(tg__slot *) * s->chunk_count);
+        tg__free(s, s->chunk_raw, sizeof(void *) * s->chunk_count);
+    }
+    if (s->event_fd >= 0) close(s->event_fd);
+    pthread_mutex_destroy(&s->shutdown_lock);
+    pthread_mutex_destroy(&s->notify_lock);
+    tg_allocator allocator = s->cfg.allocator;
+    if (allocator.free) allocator.free(s, sizeof *s, allocator.user);
+    else free(s);
+}
+
+static void tg__workers_join(tg_scheduler *s)
+{
+    TG__STORE_SEQ_CST(&s->stopping, 1u);
+    tg__wake_all_workers(s);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        if (w && w->thread_started) {
+            pthread_join(w->thread, NULL);
+            w->thread_started = 0;
+        }
+    }
+}
+
+TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
+{
+    if (!out) return TG_EINVAL;
+    *out = NULL;
+    tg_config c;
+    int rc = tg__config_resolve(cfg, &c);
+    if (rc != TG_OK) return rc;
+
+    tg_scheduler *s = (tg_scheduler *)(c.allocator.alloc ? c.allocator.alloc(sizeof *s, c.allocator.user)
+                                                         : malloc(sizeof *s));
+    if (!s) return TG_ENOMEM;
+    memset(s, 0, sizeof *s);
+    s->cfg = c;
+    s->event_fd = -1;
+    pthread_mutex_init(&s->shutdown_lock, NULL);
+    pthread_mutex_init(&s->notify_lock, NULL);
+
+    static int cpus[TG_MAX_WORKERS * 4];
+    int cpu_list[TG_MAX_WORKERS];
+    unsigned ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
+    TG__UNUSED(cpus);
+    for (unsigned i = 0; i < ncpu && i < TG_MAX_WORKERS; i++) cpu_list[i] = cpus[i];
+    if (ncpu > TG_MAX_WORKERS) ncpu = TG_MAX_WORKERS;
+    s->nworkers = c.workers ? c.workers : (ncpu ? ncpu : 1);
+    s->slot_capacity = c.max_tokens;
+    s->chunk_count = (c.max_tokens + TG__CHUNK_SLOTS - 1) / TG__CHUNK_SLOTS;
+    s->cache_limit = c.max_tokens >= 1024u * s->nworkers ? TG__CACHE_SLOTS : 0;
+
+    rc = TG_ENOMEM;
+    s->chunks = (tg__slot **)tg__alloc(s, sizeof(tg__slot *) * s->chunk_count);
+    s->chunk_raw = (void **)tg__alloc(s, sizeof(void *) * s->chunk_count);
+    s->workers = (tg__worker **)tg__alloc(s, sizeof(tg__worker *) * s->nworkers);
+    if (!s->chunks || !s->chunk_raw || !s->workers) goto fail;
+    memset(s->chunks, 0, sizeof(tg__slot *) * s->chunk_count);
+    memset(s->chunk_raw, 0, sizeof(void *) * s->chunk_count);
+    memset(s->workers, 0, sizeof(tg__worker *) * s->nworkers);
+    if (tg__chunk_ensure(s, 0) != TG_OK) goto fail;
+
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        void *raw = tg__alloc(s, sizeof(tg__worker) + TG__CACHE_LINE);
+        if (!raw) goto fail;
+        tg__worker *w = (tg__worker *)(((uintptr_t)raw + TG__CACHE_LINE - 1) & ~(uintptr_t)(TG__CACHE_LINE - 1));
+        memset(w, 0, sizeof *w);
+        w->raw = raw;
+        w->sched = s;
+        w->index = i;
+        w->rng = 2654435761u * (i + 1);
+        w->cpu = (c.no_pin || ncpu == 0) ? -1 : cpu_list[i % ncpu];
+        s->workers[i] = w;
+        if (tg__mailbox_init(s, &w->mailbox, c.mailbox_capacity) != TG_OK) goto fail;
+    }
+
+    rc = TG_ESYSTEM;
+    s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->event_fd < 0) goto fail;
+    s->accepting = 1;
+
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0) goto fail;
+    size_t stack = 0;
+    if (pthread_attr_getstacksize(&attr, &stack) == 0 && stack < TG__WORKER_STACK)
+        pthread_attr_setstacksize(&attr, TG__WORKER_STACK);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        if (pthread_create(&w->thread, &attr, tg__worker_main, w) != 0) {
+            pthread_attr_destroy(&attr);
+            s->accepting = 0;
+            tg__workers_join(s);
+            goto fail;
+        }
+        w->thread_started = 1;
+    }
+    pthread_attr_destroy(&attr);
+    *out = s;
+    return TG_OK;
+fail:
+    tg__scheduler_free(s);
+    return rc;
+}
+
+TG_API unsigned tg_worker_count(const tg_scheduler *s)
+{
+    return s ? s->nworkers : 0;
+}
+
+/* At a shutdown's deadline: every admitted or running token ends KILLED for
+   its waiters. Queued ones are dropped when popped; running ones keep their
+   slot until their function returns, and their result is discarded. */
+static void tg__sweep_kill(tg_scheduler *s)
+{
+    uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
+    if (fresh > s->slot_capacity) fresh = s->slot_capacity;
+    for (uint32_t i = 0; i < fresh; i++) {
+        if (!TG__LOAD_ACQUIRE(&s->chunks[i >> TG__CHUNK_SHIFT])) continue;
+        tg__slot *sl = tg__slot_at(s, i);
+        uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
+        uint32_t state = word & TG__STATE_MASK;
+        if (!(word & TG__W_HELD) || TG__IS_TERMINAL(word)) continue;
+        if (state != (uint32_t)TG_ADMITTED && state != (uint32_t)TG_EXECUTING) continue;
+        TG__STORE_RELEASE(&sl->ended_ns, tg__now_ns());
+        tg__token_end(s, NULL, i, sl, TG_KILLED, 0);
+    }
+}
+
+TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
+{
+    if (!s || (mode != TG_DRAIN && mode != TG_CANCEL)) return TG_EINVAL;
+    if (tg__current_worker(s)) return TG_EDEADLK;
+    pthread_mutex_lock(&s->shutdown_lock);
+    if (s->shut_done) {
+        pthread_mutex_unlock(&s->shutdown_lock);
+        return TG_OK;
+    }
+    if (mode == TG_CANCEL) TG__STORE_SEQ_CST(&s->cancelling, 1u);
+    TG__STORE_SEQ_CST(&s->accepting, 0u);
+    /* full fence: our store of accepting before our reads of the counters;
+       pairs with tg_submit's seq_cst count and re-check of accepting */
+    TG__FENCE_SEQ_CST();
+    /* blocked submitters re-check and back out; workers start draining */
+    (void)TG__FETCH_ADD(&s->slot_seq, 1u);
+    tg__futex_wake(&s->slot_seq, INT_MAX);
+    (void)TG__FETCH_ADD(&s->space_seq, 1u);
+    tg__futex_wake(&s->space_seq, INT_MAX);
+    tg__wake_all_workers(s);
+
+    int64_t deadline = tg__deadline_after(timeout_ns);
+    int64_t pause_ns = 20000;
+    int rc = TG_OK;
+    while (tg__live_count(s, NULL) != 0) {
+        if (deadline >= 0 && tg__now_ns() >= deadline) {
+            tg__sweep_kill(s);
+            rc = TG_ETIMEDOUT;
+            break;
+        }
+        tg__sleep_ns(pause_ns);
+        if (pause_ns < 1000000) pause_ns *= 2;
+    }
+    TG__STORE_SEQ_CST(&s->stopping, 1u);
+    tg__wake_all_workers(s);
+    s->shut_done = 1;
+    pthread_mutex_unlock(&s->shutdown_lock);
+    return rc;
+}
+
+TG_API void tg_destroy(tg_scheduler *s)
+{
+    if (!s) return;
+    if (tg__current_worker(s)) {
+        tg__log(s, TG_LOG_ERROR, "tg_destroy called from inside a task; ignored");
+        return;
+    }
+    (void)tg_shutdown(s, TG_CANCEL, -1);
+    tg__workers_join(s);
+    tg__scheduler_free(s);
+}
+
+#endif /* TOKENGATE_IMPLEMENTATION_ONCE */
+#endif /* TOKENGATE_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 The TokenGate authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+*/
