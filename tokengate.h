@@ -455,6 +455,10 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out);
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 
+#if !defined(CLOCK_MONOTONIC) || !defined(FUTEX_WAIT_PRIVATE)
+#  error "tokengate.h: define TOKENGATE_IMPLEMENTATION and include tokengate.h before any other header of that file (or define _GNU_SOURCE)"
+#endif
+
 /* Defining the implementation in two translation units makes the linker
    report this symbol twice. */
 int tg__implementation_defined_once = 1;
@@ -1283,7 +1287,7 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
     tg__worker *w = tg__current_worker(s);
     if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
 
-    uint32_t index;
+    uint32_t index = TG__NO_INDEX;
     int rc = tg__slot_acquire(s, w, &index);
     if (rc != TG_OK) return rc;
     tg__slot *sl = tg__slot_at(s, index);
@@ -2127,6 +2131,11 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     if (!out) return TG_EINVAL;
     *out = NULL;
     tg_config c;
+    pthread_attr_t attr;
+    size_t stack = 0;
+    unsigned ncpu;
+    int cpu_list[TG_MAX_WORKERS];
+    int cpus[TG_MAX_WORKERS * 4];
     int rc = tg__config_resolve(cfg, &c);
     if (rc != TG_OK) return rc;
 
@@ -2139,10 +2148,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     pthread_mutex_init(&s->shutdown_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
 
-    static int cpus[TG_MAX_WORKERS * 4];
-    int cpu_list[TG_MAX_WORKERS];
-    unsigned ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
-    TG__UNUSED(cpus);
+    ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
     for (unsigned i = 0; i < ncpu && i < TG_MAX_WORKERS; i++) cpu_list[i] = cpus[i];
     if (ncpu > TG_MAX_WORKERS) ncpu = TG_MAX_WORKERS;
     s->nworkers = c.workers ? c.workers : (ncpu ? ncpu : 1);
@@ -2179,9 +2185,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     if (s->event_fd < 0) goto fail;
     s->accepting = 1;
 
-    pthread_attr_t attr;
     if (pthread_attr_init(&attr) != 0) goto fail;
-    size_t stack = 0;
     if (pthread_attr_getstacksize(&attr, &stack) == 0 && stack < TG__WORKER_STACK)
         pthread_attr_setstacksize(&attr, TG__WORKER_STACK);
     for (unsigned i = 0; i < s->nworkers; i++) {

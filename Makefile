@@ -1,0 +1,95 @@
+# TokenGate - single-header token-managed concurrency for C.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
+CC      ?= cc
+CXX     ?= c++
+BUILD   := build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+WARN        := -Wall -Wextra -Werror
+TEST_SRC    := $(wildcard tests/*.c)
+TEST_CFLAGS := -std=c11 -g $(WARN) -pthread
+EXAMPLES    := $(basename $(notdir $(wildcard examples/*.c)))
+
+# Token counts of the stress test per build (the sanitizers are slower).
+STRESS_PLAIN := 1000000
+STRESS_ASAN  := 200000
+STRESS_TSAN  := 50000
+
+.PHONY: help test test-plain test-asan test-tsan test-cxx test-compile \
+        test-examples test-readme test-symbols test-taskset examples demo \
+        bench install uninstall clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+test: ## every check below; ends with one line "N passed, N failed"
+	@tests/run_suite.sh
+
+test-plain: ## the test suite, optimised build
+	@mkdir -p $(BUILD)
+	$(CC) $(TEST_CFLAGS) -O2 $(TEST_SRC) -o $(BUILD)/tests-plain
+	TG_STRESS_TOKENS=$(STRESS_PLAIN) $(BUILD)/tests-plain
+
+test-asan: ## the test suite under AddressSanitizer + UBSan
+	@mkdir -p $(BUILD)
+	$(CC) $(TEST_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	    -fno-omit-frame-pointer $(TEST_SRC) -o $(BUILD)/tests-asan
+	TG_STRESS_TOKENS=$(STRESS_ASAN) ASAN_OPTIONS=detect_leaks=1 $(BUILD)/tests-asan
+
+test-tsan: ## the test suite under ThreadSanitizer
+	@mkdir -p $(BUILD)
+	$(CC) $(TEST_CFLAGS) -O1 -fsanitize=thread $(TEST_SRC) -o $(BUILD)/tests-tsan
+	TG_STRESS_TOKENS=$(STRESS_TSAN) TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	    $(BUILD)/tests-tsan
+
+test-cxx: ## the header and its implementation compiled and run as C++
+	@mkdir -p $(BUILD)
+	$(CXX) -std=c++11 -O1 -g $(WARN) -pthread -x c++ tests/compile/cxx_smoke.cpp -o $(BUILD)/cxx-smoke
+	$(BUILD)/cxx-smoke
+
+test-compile: ## gcc/clang, -std=c99 and c11 pedantic, C++, double definition
+	@tests/checks.sh compile
+
+test-examples: ## every example builds alone (cc -O2 -pthread) and runs
+	@tests/checks.sh examples
+
+test-readme: ## the README quick start is examples/quickstart.c and runs
+	@tests/checks.sh readme
+
+test-symbols: ## every exported symbol starts with tg_
+	@tests/checks.sh symbols
+
+test-taskset: ## pinning and nested waits on a single CPU (taskset -c 0)
+	@tests/checks.sh taskset
+
+examples: ## build every example into build/
+	@mkdir -p $(BUILD)
+	@for e in $(EXAMPLES); do echo "cc -O2 -pthread examples/$$e.c -o $(BUILD)/$$e"; \
+	    $(CC) -O2 -pthread examples/$$e.c -o $(BUILD)/$$e || exit 1; done
+
+demo: ## the flagship demo: Leibniz pi and mixed waves, as a table
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -pthread examples/demo.c -o $(BUILD)/demo
+	$(BUILD)/demo
+
+bench: ## benchmarks at -O2 (median of 5 runs)
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -pthread bench/empty.c -o $(BUILD)/bench-empty
+	@bench/median.sh 5 $(BUILD)/bench-empty
+
+install: ## install tokengate.h and tokengate.pc under $(DESTDIR)$(PREFIX)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 tokengate.h $(DESTDIR)$(PREFIX)/include/tokengate.h
+	sed 's|@PREFIX@|$(PREFIX)|g' tokengate.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tokengate.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/tokengate.pc
+
+uninstall: ## remove what install put there
+	rm -f $(DESTDIR)$(PREFIX)/include/tokengate.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/tokengate.pc
+
+clean: ## remove build/
+	rm -rf $(BUILD)

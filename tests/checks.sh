@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Build-level checks of `make test`, one group per argument:
+#   compile   gcc/clang at -std=c99 and -std=c11 -Wpedantic -Werror, C++, and
+#             a second definition of the implementation failing to link
+#   examples  each examples/NAME.c builds alone with `cc -O2 -pthread` and runs
+#   readme    the README's quick start block equals examples/quickstart.c, runs
+#   symbols   every symbol the implementation exports starts with tg_
+#   taskset   pinning and nested-wait tests on one CPU (taskset -c 0)
+# Each group ends with "N passed, N failed" and exits non-zero on a failure.
+set -u
+cd "$(dirname "$0")/.."
+B=build/checks
+mkdir -p "$B"
+passed=0
+failed=0
+
+check() { # check DESCRIPTION COMMAND...
+    local desc=$1; shift
+    local out
+    if out=$("$@" 2>&1); then
+        passed=$((passed + 1)); echo "ok   $desc"
+    else
+        failed=$((failed + 1)); echo "FAIL $desc"; echo "$out" | tail -n 30 | sed 's/^/     /'
+    fi
+}
+
+refuse() { # refuse DESCRIPTION COMMAND...: the command must fail
+    local desc=$1; shift
+    if "$@" >/dev/null 2>&1; then
+        failed=$((failed + 1)); echo "FAIL $desc (it succeeded)"
+    else
+        passed=$((passed + 1)); echo "ok   $desc"
+    fi
+}
+
+compile_group() {
+    local cc std
+    for cc in gcc clang; do
+        for std in c99 c11; do
+            check "$cc -std=$std -Wall -Wextra -Wpedantic -Werror" \
+                $cc -std=$std -Wall -Wextra -Wpedantic -Werror -pthread \
+                tests/compile/compile_check.c -o "$B/compile-$cc-$std"
+            check "$cc -std=$std build runs" "$B/compile-$cc-$std"
+        done
+    done
+    for cxx in g++ clang++; do
+        check "$cxx -x c++ -std=c++11 -Wall -Wextra -Werror (implementation as C++)" \
+            $cxx -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -c tests/compile/compile_check.c \
+            -o "$B/compile-$cxx.o"
+    done
+    refuse "two definitions of the implementation fail to link" \
+        gcc -pthread tests/compile/compile_check.c tests/compile/second_impl.c -o "$B/double"
+}
+
+examples_group() {
+    local f name
+    for f in examples/*.c; do
+        name=$(basename "$f" .c)
+        check "cc -O2 -pthread $f" cc -O2 -pthread "$f" -o "$B/ex-$name"
+        check "$f -Wall -Wextra -Werror" cc -O2 -Wall -Wextra -Werror -pthread -fsyntax-only "$f"
+        if [[ $name != demo ]]; then
+            check "$name runs" timeout 120 "$B/ex-$name"
+        fi
+    done
+}
+
+readme_group() {
+    awk '/^## Quick start/{q=1} q&&/^```c$/{c=1;next} c&&/^```$/{exit} c{print}' README.md \
+        > "$B/readme_quickstart.c"
+    check "README quick start block found" test -s "$B/readme_quickstart.c"
+    check "README quick start is examples/quickstart.c" diff -u examples/quickstart.c "$B/readme_quickstart.c"
+    cp "$B/readme_quickstart.c" examples/.readme_quickstart_check.c
+    check "README quick start builds" cc -O2 -Wall -Wextra -Werror -pthread \
+        examples/.readme_quickstart_check.c -o "$B/readme_quickstart"
+    rm -f examples/.readme_quickstart_check.c
+    check "README quick start runs" timeout 60 "$B/readme_quickstart"
+}
+
+symbols_group() {
+    check "implementation object builds" cc -O2 -pthread -c tests/impl.c -o "$B/impl.o"
+    local bad
+    bad=$(nm -g --defined-only "$B/impl.o" | awk '{print $3}' | grep -v '^tg_' || true)
+    check "exported symbols all start with tg_ (got: ${bad:-none other})" test -z "$bad"
+    local count
+    count=$(nm -g --defined-only "$B/impl.o" | grep -c ' tg_' || true)
+    check "the implementation exports the API ($count symbols)" test "$count" -ge 20
+}
+
+taskset_group() {
+    if ! command -v taskset >/dev/null; then
+        failed=$((failed + 1)); echo "FAIL taskset not installed"; return
+    fi
+    check "tests build" cc -std=c11 -O2 -g -Wall -Wextra -Werror -pthread tests/*.c -o "$B/tests-taskset"
+    check "pinning tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" pinning
+    check "nested wait tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" nested
+    check "await tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" await
+}
+
+case "${1:-}" in
+    compile) compile_group ;;
+    examples) examples_group ;;
+    readme) readme_group ;;
+    symbols) symbols_group ;;
+    taskset) taskset_group ;;
+    *) echo "usage: $0 compile|examples|readme|symbols|taskset" >&2; exit 2 ;;
+esac
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
