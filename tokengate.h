@@ -150,7 +150,9 @@
    tg_completion_fd is an eventfd (non-blocking, close-on-exec) that becomes
    readable when a token of a TG_OP_NOTIFY operation submitted with a handle
    ends; tg_completions drains those handles in completion order (detached
-   tokens are not reported). The fd belongs to the scheduler: do not close it.
+   tokens are not reported). tg_completions resets the eventfd's counter
+   itself (and leaves it readable while handles remain), so the caller need
+   not read the fd. The fd belongs to the scheduler: do not close it.
 
    9. OPERATIONS
    A tg_op is plain data; keep it alive (static) while its tokens live.
@@ -656,6 +658,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__CACHE_SLOTS 128      /* per-worker free-slot cache */
 #define TG__DEQUE_CAPACITY 4096  /* per-worker work-stealing deque */
 #define TG__NO_INDEX 0xffffffffu
+#define TG__ARGS_RETAIN_LIMIT ((uint64_t)64 << 20) /* argument buffers kept for reuse */
 
 typedef struct tg__slot {
     uint32_t gen;             /* odd while a handle is valid */
@@ -668,7 +671,12 @@ typedef struct tg__slot {
     uint32_t args_size;
     uint32_t link;            /* next index + 1 in the free or completion list */
     int64_t created_ns, waiting_ns, admitted_ns, started_ns, ended_ns;
-    union { unsigned char bytes[TG__INLINE_ARGS]; void *heap; } args;
+    /* args_size <= TG__INLINE_ARGS: the bytes are inline; above it, a
+       buffer of cap bytes that the slot keeps for its next large token */
+    union {
+        unsigned char bytes[TG__INLINE_ARGS];
+        struct { void *ptr; uint32_t cap; } heap;
+    } args;
 } tg__slot;
 
 typedef struct tg__cell { uint32_t seq; uint32_t item; } tg__cell;
@@ -751,6 +759,7 @@ struct tg_scheduler {
     /* counters of outside threads (atomic adds) */
     tg__counters outside TG__ALIGNED_LINE;
     uint64_t pin_failures;
+    uint64_t args_heap_bytes;    /* bytes in argument buffers, in use or kept */
 
     /* completion fd */
     int event_fd;
@@ -924,13 +933,51 @@ static int tg__slot_try_take(tg_scheduler *s, tg__worker *w, uint32_t *index)
 
 /* Returns a slot whose token is over to the pool: frees large arguments,
    makes the generation even (stale) if a detached handle left it odd. */
+static void tg__args_buffer_drop(tg_scheduler *s, tg__slot *sl)
+{
+    if (sl->args_size > TG__INLINE_ARGS && sl->args.heap.ptr) {
+        tg__free(s, sl->args.heap.ptr, sl->args.heap.cap);
+        (void)__atomic_fetch_sub(&s->args_heap_bytes, (uint64_t)sl->args.heap.cap, __ATOMIC_RELAXED);
+        sl->args.heap.ptr = NULL;
+        sl->args.heap.cap = 0;
+    }
+}
+
+/* Copies a token's arguments into its slot, reusing the slot's buffer when
+   it is big enough. TG_ENOMEM leaves the slot with no arguments. */
+static int tg__args_store(tg_scheduler *s, tg__slot *sl, const void *args, size_t size)
+{
+    if (size <= TG__INLINE_ARGS) {
+        tg__args_buffer_drop(s, sl);
+        if (size) memcpy(sl->args.bytes, args, size);
+        sl->args_size = (uint32_t)size;
+        return TG_OK;
+    }
+    if (!(sl->args_size > TG__INLINE_ARGS && sl->args.heap.ptr && sl->args.heap.cap >= size)) {
+        tg__args_buffer_drop(s, sl);
+        uint32_t cap = (uint32_t)((size + 63) & ~(size_t)63);
+        void *buffer = tg__alloc(s, cap);
+        if (!buffer) {
+            sl->args_size = 0;
+            return TG_ENOMEM;
+        }
+        (void)__atomic_fetch_add(&s->args_heap_bytes, (uint64_t)cap, __ATOMIC_RELAXED);
+        sl->args.heap.ptr = buffer;
+        sl->args.heap.cap = cap;
+    }
+    memcpy(sl->args.heap.ptr, args, size);
+    sl->args_size = (uint32_t)size;
+    return TG_OK;
+}
+
 static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
 {
     tg__slot *sl = tg__slot_at(s, index);
-    if (sl->args_size > TG__INLINE_ARGS && sl->args.heap) {
-        tg__free(s, sl->args.heap, sl->args_size);
-        sl->args.heap = NULL;
-    }
+    /* keep a large-argument buffer for the slot's next token while the
+       buffers together stay under TG__ARGS_RETAIN_LIMIT */
+    if (sl->args_size > TG__INLINE_ARGS && sl->args.heap.ptr &&
+        __atomic_load_n(&s->args_heap_bytes, __ATOMIC_RELAXED) > TG__ARGS_RETAIN_LIMIT)
+        tg__args_buffer_drop(s, sl);
     uint32_t gen = TG__LOAD_RELAXED(&sl->gen);
     if (gen & 1u) TG__STORE_RELEASE(&sl->gen, gen + 1);
     tg__worker *w = tg__current_worker(s);
@@ -1292,20 +1339,10 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
     if (rc != TG_OK) return rc;
     tg__slot *sl = tg__slot_at(s, index);
 
-    void *heap = NULL;
-    if (args_size > TG__INLINE_ARGS) {
-        heap = tg__alloc(s, args_size);
-        if (!heap) {
-            sl->args_size = 0;
-            tg__slot_recycle(s, index);
-            return TG_ENOMEM;
-        }
-        memcpy(heap, args, args_size);
-        sl->args.heap = heap;
-    } else if (args_size) {
-        memcpy(sl->args.bytes, args, args_size);
+    if (tg__args_store(s, sl, args, args_size) != TG_OK) {
+        tg__slot_recycle(s, index);
+        return TG_ENOMEM;
     }
-    sl->args_size = (uint32_t)args_size;
 
     int64_t now = tg__now_ns();
     uint32_t gen = TG__LOAD_RELAXED(&sl->gen) + 1;   /* even -> odd: valid */
@@ -1478,7 +1515,7 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
 
     tg_value result;
     result.u = 0;
-    const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap : (const void *)sl->args.bytes;
+    const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
     int rc = sl->op->fn(args, &result);
 
     TG__STORE_RELAXED(&w->busy, saved_busy);
@@ -2097,8 +2134,7 @@ static void tg__scheduler_free(tg_scheduler *s)
         for (uint32_t i = 0; i < fresh; i++) {
             if (!s->chunks[i >> TG__CHUNK_SHIFT]) continue;
             tg__slot *sl = tg__slot_at(s, i);
-            if (sl->args_size > TG__INLINE_ARGS && sl->args.heap)
-                tg__free(s, sl->args.heap, sl->args_size);
+            tg__args_buffer_drop(s, sl);
         }
         for (uint32_t k = 0; k < s->chunk_count; k++)
             tg__free(s, s->chunk_raw[k], sizeof(tg__slot) * TG__CHUNK_SLOTS + TG__CACHE_LINE);
