@@ -7,20 +7,10 @@
        #define TOKENGATE_IMPLEMENTATION
        #include "tokengate.h"
 
-   and simply #include "tokengate.h" everywhere else. Then:
-
-       static int square(const void *args, tg_value *result)
-       { int x = *(const int *)args; result->i = (int64_t)x * x; return 0; }
-       static const tg_op square_op = { .name = "square", .fn = square };
-
-       tg_scheduler *s;  tg_token t;  tg_value v;  int x = 7;
-       tg_create(NULL, &s);                               // one pinned worker per CPU
-       tg_submit(s, &square_op, &x, sizeof x, &t);        // arguments are copied
-       tg_wait(s, t, -1, &v);                             // v.i == 49
-       tg_release(s, t);
-       tg_destroy(s);
-
-   Build with -pthread. Linux only (futex, eventfd, sched_setaffinity).
+   and simply #include "tokengate.h" everywhere else; build with -pthread.
+   Linux only (futex, eventfd, sched_setaffinity). The quick start, the same
+   program as README.md and examples/quickstart.c, follows this comment in an
+   #if 0 block.
 
    CONTENTS
      1. Overview
@@ -35,9 +25,10 @@
     10. Limits and admission
     --  Declarations
     --  Implementation, one banner per subsystem in data-flow order:
-          platform (atomics, clock, futex, affinity) -> token slots ->
-          mailboxes -> routing -> admission -> workers -> await/poll ->
-          control -> telemetry -> lifecycle
+          platform (atomics, clock, futex, affinity) -> errors -> layout ->
+          token slots -> mailboxes -> deques -> worker parking -> routing ->
+          admission -> submitting -> workers -> await and poll ->
+          completion fd -> inside a task -> telemetry -> lifecycle
 
    1. OVERVIEW
    An *operation* (tg_op) names a plain synchronous function, its weight and
@@ -169,6 +160,50 @@
    each worker may keep up to 128 free slots in a private cache, so an outside
    thread may see the limit that many slots early.
 */
+#if 0 /* QUICK START (examples/quickstart.c) */
+/* quickstart.c - the smallest complete TokenGate program: one operation,
+   one token submitted, awaited, printed, released. */
+#define TOKENGATE_IMPLEMENTATION
+#include "../tokengate.h"
+#include <stdio.h>
+
+/* A plain synchronous function: read the copied arguments, write the result,
+   return 0 for success. */
+static int square(const void *args, tg_value *result)
+{
+    int x = *(const int *)args;
+    result->i = (int64_t)x * x;
+    return 0;
+}
+
+static const tg_op square_op = { .name = "square", .fn = square };
+
+int main(void)
+{
+    tg_scheduler *s;
+    tg_token t;
+    tg_value v;
+    int x = 7;
+
+    int rc = tg_create(NULL, &s);                    /* one worker per CPU */
+    if (rc != TG_OK) {
+        fprintf(stderr, "tg_create: %s\n", tg_strerror(rc));
+        return 1;
+    }
+    rc = tg_submit(s, &square_op, &x, sizeof x, &t); /* x is copied */
+    if (rc == TG_OK)
+        rc = tg_wait(s, t, -1, &v);                  /* -1: no time limit */
+    if (rc == TG_OK) {
+        printf("square(%d) = %lld\n", x, (long long)v.i);
+        tg_release(s, t);
+    } else {
+        fprintf(stderr, "square: %s\n", tg_strerror(rc));
+    }
+    tg_destroy(s);
+    return rc == TG_OK ? 0 : 1;
+}
+#endif /* QUICK START */
+
 /* The implementation needs POSIX and Linux declarations: include this header
    with TOKENGATE_IMPLEMENTATION before any other header of that file. */
 #if defined(TOKENGATE_IMPLEMENTATION) && !defined(_GNU_SOURCE)
@@ -324,7 +359,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out);
    submitted by running tasks are still accepted under TG_DRAIN) and then
    TG_DRAIN: runs every admitted token to its end;
    TG_CANCEL: kills every token that has not started, and asks running ones
-   to stop (tg_should_stop).
+   to stop (tg_should_stop): they end KILLED, their results discarded.
    Waits up to timeout_ns (negative: forever) for running functions to
    return; past it, the tokens still running are marked KILLED for their
    waiters, their results will be discarded, and TG_ETIMEDOUT is returned.
@@ -922,8 +957,10 @@ static int tg__slot_try_take(tg_scheduler *s, tg__worker *w, uint32_t *index)
     if (tg__freelist_pop(s, index)) return TG_OK;
     uint32_t fresh = TG__LOAD_RELAXED(&s->fresh);
     while (fresh < s->slot_capacity) {
+        /* the chunk exists before the index is claimed, so a failed
+           allocation never loses an index */
+        if (tg__chunk_ensure(s, fresh >> TG__CHUNK_SHIFT) != TG_OK) return TG_ENOMEM;
         if (TG__CAS(&s->fresh, &fresh, fresh + 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            if (tg__chunk_ensure(s, fresh >> TG__CHUNK_SHIFT) != TG_OK) return TG_ENOMEM;
             *index = fresh;
             return TG_OK;
         }
@@ -1525,7 +1562,9 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
 
     uint32_t now_word = TG__LOAD_ACQUIRE(&sl->word);
     tg_state final;
-    if (now_word & TG__W_KILL) final = TG_KILLED;
+    /* killed, or asked to stop by a cancelling shutdown: the result is
+       discarded */
+    if ((now_word & TG__W_KILL) || TG__LOAD_ACQUIRE(&s->cancelling)) final = TG_KILLED;
     else final = rc == 0 ? TG_COMPLETED : TG_FAILED;
     if (!TG__IS_TERMINAL(now_word)) {
         if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, result.u);
@@ -2317,6 +2356,55 @@ TG_API void tg_destroy(tg_scheduler *s)
     tg__workers_join(s);
     tg__scheduler_free(s);
 }
+
+/* Private macros end with the implementation. */
+#undef TG__LOAD_RELAXED
+#undef TG__LOAD_ACQUIRE
+#undef TG__LOAD_SEQ_CST
+#undef TG__STORE_RELAXED
+#undef TG__STORE_RELEASE
+#undef TG__STORE_SEQ_CST
+#undef TG__EXCHANGE
+#undef TG__FETCH_ADD
+#undef TG__FETCH_ADD_SEQ_CST
+#undef TG__FETCH_SUB_SEQ_CST
+#undef TG__FETCH_OR
+#undef TG__CAS
+#undef TG__FENCE_SEQ_CST
+#undef TG__THREAD_LOCAL
+#undef TG__CACHE_LINE
+#undef TG__ALIGNED_LINE
+#undef TG__LIKELY
+#undef TG__UNLIKELY
+#undef TG__UNUSED
+#undef TG__CPU_MASK_WORDS
+#undef TG__ERROR_CASE
+#undef TG__STATE_MASK
+#undef TG__W_WAITER
+#undef TG__W_ANY
+#undef TG__W_HELPER
+#undef TG__W_RELEASED
+#undef TG__W_HELD
+#undef TG__W_KILL
+#undef TG__W_NOTIFY
+#undef TG__WAKE_FLAGS
+#undef TG__IS_TERMINAL
+#undef TG__FREEABLE
+#undef TG__INLINE_ARGS
+#undef TG__CHUNK_SHIFT
+#undef TG__CHUNK_SLOTS
+#undef TG__CACHE_SLOTS
+#undef TG__DEQUE_CAPACITY
+#undef TG__NO_INDEX
+#undef TG__ARGS_RETAIN_LIMIT
+#undef TG__COUNT
+#undef TG__IDLE_SPIN_NS
+#undef TG__WAIT_SPIN_NS
+#undef TG__DEFAULT_MAILBOX
+#undef TG__DEFAULT_MAX_TOKENS
+#undef TG__DEFAULT_MAX_ARGS
+#undef TG__WORKER_STACK
+#undef TG__TSAN
 
 #endif /* TOKENGATE_IMPLEMENTATION_ONCE */
 #endif /* TOKENGATE_IMPLEMENTATION */

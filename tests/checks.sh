@@ -69,6 +69,9 @@ readme_group() {
         > "$B/readme_quickstart.c"
     check "README quick start block found" test -s "$B/readme_quickstart.c"
     check "README quick start is examples/quickstart.c" diff -u examples/quickstart.c "$B/readme_quickstart.c"
+    awk '/^#if 0 \/\* QUICK START/{q=1;next} q&&/^#endif \/\* QUICK START/{exit} q{print}' tokengate.h \
+        > "$B/header_quickstart.c"
+    check "tokengate.h's quick start is examples/quickstart.c" diff -u examples/quickstart.c "$B/header_quickstart.c"
     cp "$B/readme_quickstart.c" examples/.readme_quickstart_check.c
     check "README quick start builds" cc -O2 -Wall -Wextra -Werror -pthread \
         examples/.readme_quickstart_check.c -o "$B/readme_quickstart"
