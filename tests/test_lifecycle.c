@@ -810,3 +810,37 @@ TG_TEST(lifecycle_destroy_without_shutdown)
     CHECK_EQ(atomic_load(&lc_counts.bytes_allocated),
              atomic_load(&lc_counts.bytes_freed));
 }
+
+/* CPU time of the whole process (all threads), in milliseconds. */
+static double lc_process_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Idle workers spin briefly and then sleep on a futex: over a 300 ms window
+   with nothing to do, the process uses almost no CPU. A worker that kept
+   spinning would burn the whole window on each of its cores. */
+TG_TEST(lifecycle_idle_scheduler_uses_no_cpu)
+{
+    tg_config cfg = { .workers = 2 };
+    tg_scheduler *s = NULL;
+    tg_token t[64];
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    for (int i = 0; i < 64; i++) REQUIRE(tg_submit(s, &th_nop_op, NULL, 0, &t[i]) == TG_OK);
+    CHECK_RC(tg_wait_all(s, t, 64, TH_LONG_NS), TG_OK);
+    for (int i = 0; i < 64; i++) CHECK_RC(tg_release(s, t[i]), TG_OK);
+    th_sleep_ms(50); /* past the workers' brief spin */
+    double before = lc_process_cpu_ms();
+    th_sleep_ms(300);
+    double used = lc_process_cpu_ms() - before;
+    th_note("idle window: %.2f ms of CPU in 300 ms", used);
+    CHECK(used < 30.0);
+    /* and it still wakes up for new work */
+    tg_value v;
+    REQUIRE(tg_submit(s, &th_nop_op, NULL, 0, &t[0]) == TG_OK);
+    CHECK_RC(tg_wait(s, t[0], TH_LONG_NS, &v), TG_OK);
+    CHECK_RC(tg_release(s, t[0]), TG_OK);
+    tg_destroy(s);
+}
