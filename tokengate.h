@@ -1266,7 +1266,8 @@ static void tg__wake_all_workers(tg_scheduler *s)
 }
 
 /* After work was published for worker `target`: wakes it if parked, or, if
-   the work is stealable and the target is awake, one parked worker to steal. */
+   the work is stealable and the target is busy running a function, one
+   parked worker to steal it. */
 static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
 {
     /* full fence: our push before our reads of sleeping; pairs with the
@@ -1277,7 +1278,10 @@ static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
         tg__worker_wake(target);
         return;
     }
+    /* an awake target that is not running a function is spinning for
+       work and takes this itself; only a busy one needs a thief */
     if (!stealable || TG__LOAD_RELAXED(&s->sleeping_count) == 0) return;
+    if (!TG__LOAD_RELAXED(&target->busy)) return;
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *w = s->workers[i];
         if (w != target && TG__LOAD_RELAXED(&w->sleeping)) {
@@ -1706,6 +1710,7 @@ static int tg__run_one(tg_scheduler *s, tg__worker *w)
 }
 
 #define TG__IDLE_SPIN_NS 50000
+#define TG__SPIN_SOLO_NS 2000  /* spin without yielding this long first */
 
 static void *tg__worker_main(void *arg)
 {
@@ -1734,7 +1739,11 @@ static void *tg__worker_main(void *arg)
                 if (tg__work_visible(s, w)) { found = 1; break; }
                 tg__cpu_relax();
             }
-            if (tg__now_ns() > spin_until) break;
+            /* past the first microseconds, a thread sharing this CPU (an
+               outside waiter, say) gets it */
+            int64_t now = tg__now_ns();
+            if (now > spin_until - TG__IDLE_SPIN_NS + TG__SPIN_SOLO_NS) sched_yield();
+            if (now > spin_until) break;
         }
         if (found) continue;
         tg__cache_flush(s, w);
@@ -1865,7 +1874,13 @@ static int tg__wait_helping(tg__wait_set *ws, tg__worker *w, int64_t deadline)
 static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
 {
     tg_scheduler *s = ws->s;
-    int64_t spin_until = tg__now_ns() + TG__WAIT_SPIN_NS;
+    int64_t spin_start = tg__now_ns();
+    int64_t spin_until = spin_start + TG__WAIT_SPIN_NS;
+    /* the worker pinned to this thread's CPU, if any */
+    tg__worker *neighbour = NULL;
+    int cpu = sched_getcpu();
+    for (unsigned i = 0; i < s->nworkers && !neighbour; i++)
+        if (TG__LOAD_RELAXED(&s->workers[i]->cpu) == cpu) neighbour = s->workers[i];
     if (deadline >= 0 && deadline < spin_until) spin_until = deadline;
     for (;;) {
         for (int i = 0; i < 16; i++) {
@@ -1873,7 +1888,13 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
             if (r) return r < 0 ? r : TG_OK;
             tg__cpu_relax();
         }
-        if (tg__now_ns() >= spin_until) break;
+        /* past the first microseconds, or at once when this thread shares
+           its CPU with an awake worker, let that worker run */
+        int64_t now = tg__now_ns();
+        if (now > spin_start + TG__SPIN_SOLO_NS ||
+            (neighbour && !TG__LOAD_RELAXED(&neighbour->sleeping)))
+            sched_yield();
+        if (now >= spin_until) break;
     }
     for (;;) {
         int r = tg__wait_check(ws);
