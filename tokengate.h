@@ -1265,6 +1265,18 @@ static void tg__wake_all_workers(tg_scheduler *s)
     }
 }
 
+/* Wakes one parked worker other than `busy` to steal from it. */
+static void tg__wake_thief(tg_scheduler *s, tg__worker *busy)
+{
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        if (w != busy && TG__LOAD_RELAXED(&w->sleeping)) {
+            tg__worker_wake(w);
+            return;
+        }
+    }
+}
+
 /* After work was published for worker `target`: wakes it if parked, or, if
    the work is stealable and the target is busy running a function, one
    parked worker to steal it. */
@@ -1278,17 +1290,13 @@ static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
         tg__worker_wake(target);
         return;
     }
-    /* an awake target that is not running a function is spinning for
-       work and takes this itself; only a busy one needs a thief */
+    /* an awake target that is not running a function and has only this
+       token queued is spinning for work and takes it itself */
     if (!stealable || TG__LOAD_RELAXED(&s->sleeping_count) == 0) return;
-    if (!TG__LOAD_RELAXED(&target->busy)) return;
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        tg__worker *w = s->workers[i];
-        if (w != target && TG__LOAD_RELAXED(&w->sleeping)) {
-            tg__worker_wake(w);
-            return;
-        }
-    }
+    if (!TG__LOAD_RELAXED(&target->busy) &&
+        tg__deque_depth(&target->deque) + tg__mailbox_depth(&target->mailbox) <= 1)
+        return;
+    tg__wake_thief(s, target);
 }
 
 /* Is there work that worker w may run? Cheap, racy reads: a hint. */
@@ -1657,13 +1665,27 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     tg__token_end(s, w, index, sl, final, 1);
 }
 
+/* Taking one of several queued tokens: recruit a parked worker for the rest. */
+static inline void tg__recruit(tg_scheduler *s, tg__worker *w)
+{
+    if (!s->cfg.strict_routing && TG__LOAD_RELAXED(&s->sleeping_count) &&
+        tg__deque_depth(&w->deque) + tg__mailbox_depth(&w->mailbox) > 0)
+        tg__wake_thief(s, w);
+}
+
 /* Finds a token worker w may run: own deque (newest first), own mailbox,
    then (unless strict) the oldest from other cores. TG__NO_INDEX if none. */
 static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
 {
     uint32_t item;
-    if (tg__deque_pop(&w->deque, &item)) return item;
-    if (tg__mailbox_pop(&w->mailbox, &item)) goto from_mailbox;
+    if (tg__deque_pop(&w->deque, &item)) {
+        tg__recruit(s, w);
+        return item;
+    }
+    if (tg__mailbox_pop(&w->mailbox, &item)) {
+        tg__recruit(s, w);
+        goto from_mailbox;
+    }
     if (!s->cfg.strict_routing && s->nworkers > 1) {
         unsigned n = s->nworkers;
         w->rng = w->rng * 1103515245u + 12345u;
