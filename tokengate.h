@@ -98,10 +98,10 @@
    and any live state may end in KILLED (tg_kill, tg_shutdown with TG_CANCEL).
    (TIMEOUT is reserved for deadlines.) A token reaches exactly one terminal
    state exactly once, every move is stamped in CLOCK_MONOTONIC nanoseconds,
-   and every waiter learns the outcome. Outside threads stamp with
-   clock_gettime; workers read an invariant TSC calibrated against it and
-   re-anchored every millisecond (within a few hundred ns of it), and a
-   token's stamps never go backwards.
+   and every waiter learns the outcome. Stamps are read through the CPU's
+   invariant TSC where it has one, calibrated against CLOCK_MONOTONIC and
+   re-anchored to it every millisecond per thread: never behind it, at most
+   a few hundred ns ahead. A token's stamps never go backwards.
    - CREATED: the slot is taken and the arguments copied.
    - WAITING: the token waits for room in a mailbox (under TG_FULL_BLOCK).
    - ADMITTED: the token sits in a mailbox.
@@ -410,6 +410,13 @@ TG_API int tg_wait_all(tg_scheduler *s, const tg_token *t, size_t n,
 TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n,
                        int64_t timeout_ns, size_t *index);
 
+/* Waits until no token of the scheduler is live (every token submitted so
+   far, detached ones included, has ended): the counterpart of a thread
+   pool's "wait for all". Tokens submitted meanwhile by other threads count
+   too. TG_OK, TG_ETIMEDOUT, TG_EDEADLK from inside a task (the task itself
+   is live), TG_EINVAL. Outside threads. */
+TG_API int tg_wait_idle(tg_scheduler *s, int64_t timeout_ns);
+
 /* Gives the handle back. A live token keeps running (detached); an ended one
    frees its slot. A second release: TG_ESTALE. */
 TG_API int tg_release(tg_scheduler *s, tg_token t);
@@ -580,7 +587,7 @@ static inline int64_t tg__now_ns(void)
 /* Workers stamp tokens through the CPU's time-stamp counter when it is
    invariant (x86-64): 11 ns a read here against 26 ns for clock_gettime.
    tg__tsc_mult converts ticks to ns (32.32 fixed point), calibrated once per
-   process against CLOCK_MONOTONIC; each worker re-anchors its conversion to
+   process against CLOCK_MONOTONIC; each thread re-anchors its conversion to
    a real clock_gettime every millisecond, so its stamps stay within a few
    hundred ns of CLOCK_MONOTONIC. 0 means: no usable TSC, use the clock. */
 static uint64_t tg__tsc_mult;
@@ -613,37 +620,36 @@ static void tg__tsc_calibrate(void)
     if (t1 <= t0) return;
     double ns_per_tick = (double)(n1 - n0) / (double)(t1 - t0);
     if (ns_per_tick <= 0.0 || ns_per_tick > 100.0) return;
-    tg__tsc_mult = (uint64_t)(ns_per_tick * 4294967296.0);
+    tg__tsc_mult = (uint64_t)(ns_per_tick * 1.0002 * 4294967296.0);
 #endif
 }
 
-/* A worker's clock: CLOCK_MONOTONIC ns, through the TSC when usable. */
-typedef struct tg__worker_clock {
+/* Each thread's stamp clock: CLOCK_MONOTONIC ns, through the TSC when
+   usable. The conversion is biased 200 ppm fast, so between anchors a stamp
+   runs at most ~200 ns ahead of the clock and never behind it. */
+typedef struct tg__stamp_clock {
     uint64_t anchor_tsc;
     int64_t anchor_ns;
-    uint64_t refresh_ticks;  /* about 1 ms of ticks */
-} tg__worker_clock;
+    uint64_t refresh_ticks;  /* about 1 ms of ticks; 0 until first use */
+} tg__stamp_clock;
 
-static void tg__worker_clock_init(tg__worker_clock *c)
-{
-    c->anchor_tsc = 0;
-    c->anchor_ns = 0;
-    c->refresh_ticks = tg__tsc_mult ? (uint64_t)((1000000.0 * 4294967296.0) / (double)tg__tsc_mult) : 0;
-}
+static TG__THREAD_LOCAL tg__stamp_clock tg__tls_clock;
 
-static inline int64_t tg__worker_clock_now(tg__worker_clock *c)
+static inline int64_t tg__stamp_ns(void)
 {
 #if defined(__x86_64__)
-    if (c->refresh_ticks) {
-        uint64_t d = __builtin_ia32_rdtsc() - c->anchor_tsc;
-        if (TG__LIKELY(d < c->refresh_ticks))
-            return c->anchor_ns + (int64_t)((d * tg__tsc_mult) >> 32);
+    tg__stamp_clock *c = &tg__tls_clock;
+    uint64_t d = __builtin_ia32_rdtsc() - c->anchor_tsc;
+    if (TG__LIKELY(d < c->refresh_ticks))
+        return c->anchor_ns + (int64_t)((d * tg__tsc_mult) >> 32);
+    if (tg__tsc_mult) {
+        if (!c->refresh_ticks)
+            c->refresh_ticks = (uint64_t)((1000000.0 * 4294967296.0) / (double)tg__tsc_mult);
         c->anchor_ns = tg__now_ns();
         c->anchor_tsc = __builtin_ia32_rdtsc();
         return c->anchor_ns;
     }
 #endif
-    TG__UNUSED(c);
     return tg__now_ns();
 }
 
@@ -814,6 +820,16 @@ typedef struct tg__counters {
     uint64_t executed, stolen;
 } tg__counters;
 
+/* An event count for outside threads that wait for a condition: a waiter
+   registers, arms, re-checks the condition and sleeps on seq; whoever makes
+   the condition true fences, and if a waiter armed it, bumps seq and wakes
+   them all. At most one wake-up system call per arming. */
+typedef struct tg__event {
+    uint32_t waiters TG__ALIGNED_LINE;
+    uint32_t armed;
+    uint32_t seq;
+} tg__event;
+
 struct tg_scheduler;
 
 typedef struct tg__worker {
@@ -830,7 +846,6 @@ typedef struct tg__worker {
     int cpu;                             /* pinned CPU or -1 */
     void *raw;                           /* allocation behind this struct */
     uint32_t rng;
-    tg__worker_clock clock;              /* this worker's only */
     uint32_t cache_count;
     uint32_t cache[TG__CACHE_SLOTS];
     pthread_t thread;
@@ -851,10 +866,9 @@ struct tg_scheduler {
     /* slot pool */
     uint64_t free_head TG__ALIGNED_LINE; /* tag << 32 | (index + 1) */
     uint32_t fresh TG__ALIGNED_LINE;     /* next never-used index */
-    uint32_t slot_waiters TG__ALIGNED_LINE;
-    uint32_t slot_seq;
-    uint32_t space_waiters TG__ALIGNED_LINE; /* outside submitters waiting for room */
-    uint32_t space_seq;
+    tg__event slot_event;        /* outside submitters waiting for a slot */
+    tg__event space_event;       /* outside submitters waiting for room */
+    tg__event idle_event;        /* tg_wait_idle callers */
     uint32_t sleeping_count TG__ALIGNED_LINE;
     uint32_t any_seq TG__ALIGNED_LINE;   /* bumped when a W_ANY token ends */
 
@@ -915,6 +929,42 @@ static void tg__free(tg_scheduler *s, void *p, size_t size)
     if (!p) return;
     if (s->cfg.allocator.free) s->cfg.allocator.free(p, size, s->cfg.allocator.user);
     else free(p);
+}
+
+/* Sleeps until the event is signalled, ready(ctx) holds, the deadline, or
+   `backstop` ns (which bounds the wait for a slot parked in a worker's
+   cache, the one change that does not signal). */
+static void tg__event_wait(tg__event *e, int (*ready)(tg_scheduler *), tg_scheduler *s,
+                           int64_t deadline, int64_t backstop)
+{
+    uint32_t seen = TG__LOAD_ACQUIRE(&e->seq);
+    (void)TG__FETCH_ADD_SEQ_CST(&e->waiters, 1u);
+    TG__STORE_SEQ_CST(&e->armed, 1u);
+    /* full fence: our registration before our look at the condition; pairs
+       with the fence before tg__event_signal */
+    TG__FENCE_SEQ_CST();
+    if (!ready(s)) {
+        int64_t until = tg__now_ns() + backstop;
+        if (deadline >= 0 && deadline < until) until = deadline;
+        (void)tg__futex_wait(&e->seq, seen, until);
+    }
+    (void)TG__FETCH_SUB_SEQ_CST(&e->waiters, 1u);
+}
+
+/* Call after a full fence that follows the change making waiters ready. */
+static inline void tg__event_signal(tg__event *e)
+{
+    if (TG__LOAD_RELAXED(&e->waiters) && TG__EXCHANGE(&e->armed, 0u)) {
+        (void)TG__FETCH_ADD(&e->seq, 1u);
+        tg__futex_wake(&e->seq, INT_MAX);
+    }
+}
+
+/* Wakes every waiter of the event, armed or not (shutdown). */
+static void tg__event_wake_all(tg__event *e)
+{
+    (void)TG__FETCH_ADD(&e->seq, 1u);
+    tg__futex_wake(&e->seq, INT_MAX);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -999,13 +1049,10 @@ static void tg__freelist_push_chain(tg_scheduler *s, uint32_t first, uint32_t la
         /* release: publishes the chain's links and the slots' last writes */
         if (TG__CAS(&s->free_head, &old, desired, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) break;
     }
-    /* full fence: the push before the read of slot_waiters; pairs with the
-       fence in tg__slot_acquire's blocking path */
+    /* full fence: the push before the look at slot waiters; pairs with the
+       fence in tg__event_wait */
     TG__FENCE_SEQ_CST();
-    if (TG__LOAD_RELAXED(&s->slot_waiters)) {
-        (void)TG__FETCH_ADD(&s->slot_seq, 1u);
-        tg__futex_wake(&s->slot_seq, INT_MAX);
-    }
+    tg__event_signal(&s->slot_event);
 }
 
 /* Moves a worker's whole free-slot cache to the shared free list. */
@@ -1104,7 +1151,7 @@ static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
             tg__freelist_push_chain(s, first, last);
         }
         w->cache[w->cache_count++] = index;
-        if (TG__LOAD_RELAXED(&s->slot_waiters)) tg__cache_flush(s, w);
+        if (TG__LOAD_RELAXED(&s->slot_event.waiters)) tg__cache_flush(s, w);
         return;
     }
     tg__freelist_push_chain(s, index, index);
@@ -1400,19 +1447,31 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
 /* ------------------------------------------------------------------------ */
 
 static int tg__run_one(tg_scheduler *s, tg__worker *w);
+static uint64_t tg__live_count(tg_scheduler *s, struct tg__counters *sum);
 
-/* Waits on an event count for at most `backstop` ns. The counts are bumped
-   after a fence by whoever frees room, so wake-ups are not lost; the
-   backstop only bounds the cost of a slot parked in a worker's cache. */
-static void tg__wait_event(uint32_t *waiters, uint32_t *seq, int64_t deadline, int64_t backstop)
+/* A token ended where no worker will go idle after it (an outside thread
+   killed it or gave up submitting it), or a worker went idle: tell
+   tg_wait_idle callers to look. */
+static inline void tg__idle_signal(tg_scheduler *s)
 {
-    uint32_t seen = TG__LOAD_ACQUIRE(seq);
-    (void)TG__FETCH_ADD_SEQ_CST(waiters, 1u);
+    /* full fence: our counter update before the look at waiters; pairs with
+       the fence in tg__event_wait */
     TG__FENCE_SEQ_CST();
-    int64_t until = tg__now_ns() + backstop;
-    if (deadline >= 0 && deadline < until) until = deadline;
-    (void)tg__futex_wait(seq, seen, until);
-    (void)TG__FETCH_SUB_SEQ_CST(waiters, 1u);
+    tg__event_signal(&s->idle_event);
+}
+
+static int tg__slot_ready(tg_scheduler *s)
+{
+    return (uint32_t)TG__LOAD_ACQUIRE(&s->free_head) != 0 ||
+           TG__LOAD_RELAXED(&s->fresh) < s->slot_capacity || !TG__LOAD_SEQ_CST(&s->accepting);
+}
+
+static int tg__space_ready(tg_scheduler *s)
+{
+    if (!TG__LOAD_SEQ_CST(&s->accepting)) return 1;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (tg__mailbox_depth(&s->workers[i]->mailbox) < s->cfg.mailbox_capacity) return 1;
+    return 0;
 }
 
 static int tg__accepting(tg_scheduler *s, tg__worker *w)
@@ -1437,7 +1496,7 @@ static int tg__slot_acquire(tg_scheduler *s, tg__worker *w, uint32_t *index)
                 tg__worker_park(s, w, tg__now_ns() + 200000, NULL, NULL, 0);
             }
         } else {
-            tg__wait_event(&s->slot_waiters, &s->slot_seq, -1, 10000000);
+            tg__event_wait(&s->slot_event, tg__slot_ready, s, -1, 10000000);
         }
     }
 }
@@ -1467,7 +1526,7 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
         return TG_ENOMEM;
     }
 
-    int64_t now = w ? tg__worker_clock_now(&w->clock) : tg__now_ns();
+    int64_t now = tg__stamp_ns();
     uint32_t gen = TG__LOAD_RELAXED(&sl->gen) + 1;   /* even -> odd: valid */
     TG__STORE_RELEASE(&sl->op, op);
     TG__STORE_RELAXED(&sl->result.u, (uint64_t)0);
@@ -1504,7 +1563,7 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
         uint32_t expected = word;
         if (!TG__CAS(&sl->word, &expected, (word & ~TG__STATE_MASK) | (uint32_t)TG_WAITING,
                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) { rc = TG_ESHUTDOWN; goto swept; }
-        TG__STORE_RELEASE(&sl->waiting_ns, tg__now_ns());
+        TG__STORE_RELEASE(&sl->waiting_ns, tg__stamp_ns());
         word = (word & ~TG__STATE_MASK) | (uint32_t)TG_WAITING;
         for (;;) {
             if (s->cfg.full_policy == TG_FULL_REJECT) { rc = TG_EBUSY; goto abandon; }
@@ -1512,9 +1571,9 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
             if (w) {
                 if (!tg__run_one(s, w)) tg__worker_park(s, w, tg__now_ns() + 100000, NULL, NULL, 0);
             } else {
-                tg__wait_event(&s->space_waiters, &s->space_seq, -1, 10000000);
+                tg__event_wait(&s->space_event, tg__space_ready, s, -1, 10000000);
             }
-            TG__STORE_RELEASE(&sl->admitted_ns, tg__now_ns());
+            TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
             expected = word;
             uint32_t admitted = (word & ~TG__STATE_MASK) | (uint32_t)TG_ADMITTED;
             if (!TG__CAS(&sl->word, &expected, admitted, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -1534,6 +1593,7 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
     }
 abandon:
     TG__COUNT(s, w, abandoned);
+    tg__idle_signal(s);
 swept:
     /* the sweep counted it killed if it got there first */
     TG__STORE_RELEASE(&sl->word, (uint32_t)TG_KILLED | TG__W_RELEASED);
@@ -1597,6 +1657,7 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
         }
         if (old & TG__W_HELPER) tg__wake_helpers(s);
         if (desired & TG__W_NOTIFY) tg__notify_push(s, index);
+        if (!w) tg__idle_signal(s);
     }
     if (TG__FREEABLE(desired) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
     return moved;
@@ -1617,7 +1678,7 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
             continue;
         }
         if (TG__LOAD_ACQUIRE(&s->cancelling)) {
-            TG__STORE_RELEASE(&sl->ended_ns, tg__now_ns());
+            TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
             tg__token_end(s, w, index, sl, TG_KILLED, 1);
             return;
         }
@@ -1626,7 +1687,7 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     }
     TG__STORE_RELEASE(&sl->core, (int16_t)w->index);
     /* never before its admission, whichever clock stamped that */
-    int64_t started = tg__worker_clock_now(&w->clock);
+    int64_t started = tg__stamp_ns();
     int64_t admitted = TG__LOAD_RELAXED(&sl->admitted_ns);
     if (started < admitted) started = admitted;
     TG__STORE_RELEASE(&sl->started_ns, started);
@@ -1659,10 +1720,19 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     if (!TG__IS_TERMINAL(now_word)) {
         if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, result.u);
         if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)rc);
-        int64_t ended = tg__worker_clock_now(&w->clock);
+        int64_t ended = tg__stamp_ns();
         TG__STORE_RELEASE(&sl->ended_ns, ended > started ? ended : started);
     }
     tg__token_end(s, w, index, sl, final, 1);
+}
+
+/* A mailbox cell was freed: tell outside submitters waiting for room. */
+static inline void tg__space_freed(tg_scheduler *s)
+{
+    /* full fence: the freed cell before the look at waiters; pairs with the
+       fence in tg__event_wait */
+    TG__FENCE_SEQ_CST();
+    tg__event_signal(&s->space_event);
 }
 
 /* Taking one of several queued tokens: recruit a parked worker for the rest. */
@@ -1697,12 +1767,7 @@ static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
             while ((r = tg__deque_steal(&v->deque, &item)) < 0) tg__cpu_relax();
             if (r > 0) goto stolen;
             if (tg__mailbox_pop(&v->mailbox, &item)) {
-                /* mailbox space freed: tell blocked outside submitters */
-                TG__FENCE_SEQ_CST();
-                if (TG__LOAD_RELAXED(&s->space_waiters)) {
-                    (void)TG__FETCH_ADD(&s->space_seq, 1u);
-                    tg__futex_wake(&s->space_seq, INT_MAX);
-                }
+                tg__space_freed(s);
                 goto stolen;
             }
         }
@@ -1712,13 +1777,7 @@ stolen:
     TG__STORE_RELAXED(&w->counters.stolen, TG__LOAD_RELAXED(&w->counters.stolen) + 1);
     return item;
 from_mailbox:
-    /* full fence: the freed cell before the read of space_waiters; pairs
-       with the fence in tg__wait_event */
-    TG__FENCE_SEQ_CST();
-    if (TG__LOAD_RELAXED(&s->space_waiters)) {
-        (void)TG__FETCH_ADD(&s->space_seq, 1u);
-        tg__futex_wake(&s->space_seq, INT_MAX);
-    }
+    tg__space_freed(s);
     return item;
 }
 
@@ -1752,6 +1811,7 @@ static void *tg__worker_main(void *arg)
     }
     for (;;) {
         if (tg__run_one(s, w)) continue;
+        tg__idle_signal(s);
         if (TG__LOAD_ACQUIRE(&s->stopping)) break;
         /* spin briefly: a token that arrives now starts without a wake-up */
         int64_t spin_until = tg__now_ns() + TG__IDLE_SPIN_NS;
@@ -2046,6 +2106,29 @@ TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n, int64_t tim
     return rc;
 }
 
+static int tg__idle_ready(tg_scheduler *s)
+{
+    return tg__live_count(s, NULL) == 0;
+}
+
+TG_API int tg_wait_idle(tg_scheduler *s, int64_t timeout_ns)
+{
+    if (!s) return TG_EINVAL;
+    if (tg__current_worker(s)) return TG_EDEADLK;
+    int64_t deadline = tg__deadline_after(timeout_ns);
+    int64_t spin_until = tg__now_ns() + TG__WAIT_SPIN_NS;
+    for (;;) {
+        if (tg__idle_ready(s)) return TG_OK;
+        int64_t now = tg__now_ns();
+        if (deadline >= 0 && now >= deadline) return TG_ETIMEDOUT;
+        if (now < spin_until) {
+            for (int i = 0; i < 64; i++) tg__cpu_relax();
+            continue;
+        }
+        tg__event_wait(&s->idle_event, tg__idle_ready, s, deadline, 10000000);
+    }
+}
+
 TG_API int tg_release(tg_scheduler *s, tg_token t)
 {
     if (!s) return TG_EINVAL;
@@ -2085,7 +2168,7 @@ TG_API int tg_kill(tg_scheduler *s, tg_token t)
             continue;
         }
         /* not started: it ends here, and the worker that pops it drops it */
-        TG__STORE_RELEASE(&sl->ended_ns, tg__now_ns());
+        TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
         tg__token_end(s, tg__current_worker(s), index, sl, TG_KILLED, 0);
         return TG_OK;
     }
@@ -2391,7 +2474,6 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
         w->sched = s;
         w->index = i;
         w->rng = 2654435761u * (i + 1);
-        tg__worker_clock_init(&w->clock);
         w->cpu = (c.no_pin || ncpu == 0) ? -1 : cpu_list[i % ncpu];
         s->workers[i] = w;
         if (tg__mailbox_init(s, &w->mailbox, c.mailbox_capacity) != TG_OK) goto fail;
@@ -2442,7 +2524,7 @@ static void tg__sweep_kill(tg_scheduler *s)
         uint32_t state = word & TG__STATE_MASK;
         if (!(word & TG__W_HELD) || TG__IS_TERMINAL(word)) continue;
         if (state != (uint32_t)TG_ADMITTED && state != (uint32_t)TG_EXECUTING) continue;
-        TG__STORE_RELEASE(&sl->ended_ns, tg__now_ns());
+        TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
         tg__token_end(s, NULL, i, sl, TG_KILLED, 0);
     }
 }
@@ -2462,10 +2544,8 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
        pairs with tg_submit's seq_cst count and re-check of accepting */
     TG__FENCE_SEQ_CST();
     /* blocked submitters re-check and back out; workers start draining */
-    (void)TG__FETCH_ADD(&s->slot_seq, 1u);
-    tg__futex_wake(&s->slot_seq, INT_MAX);
-    (void)TG__FETCH_ADD(&s->space_seq, 1u);
-    tg__futex_wake(&s->space_seq, INT_MAX);
+    tg__event_wake_all(&s->slot_event);
+    tg__event_wake_all(&s->space_event);
     tg__wake_all_workers(s);
 
     int64_t deadline = tg__deadline_after(timeout_ns);

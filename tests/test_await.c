@@ -641,3 +641,70 @@ TG_TEST(await_wait_inside_task_runs_other_tokens)
     CHECK_RC(tg_release(s, outer), TG_OK);
     tg_destroy(s);
 }
+
+/* ------------------------------------------------------------ wait_idle */
+
+static atomic_long aw_idle_count;
+static tg_scheduler *aw_idle_sched;
+static atomic_int aw_idle_inside_rc;
+
+static int aw_idle_count_fn(const void *args, tg_value *result)
+{
+    atomic_fetch_add(&aw_idle_count, *(const int *)args);
+    result->i = 0;
+    return 0;
+}
+static const tg_op aw_idle_count_op = { .name = "idle_count", .fn = aw_idle_count_fn };
+
+static int aw_idle_inside_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    atomic_store(&aw_idle_inside_rc, tg_wait_idle(aw_idle_sched, 0));
+    result->i = 0;
+    return 0;
+}
+static const tg_op aw_idle_inside_op = { .name = "idle_inside", .fn = aw_idle_inside_fn };
+
+/* Detached tokens have no handle to wait on: tg_wait_idle returns once every
+   one of them has ended, and not before. */
+TG_TEST(await_wait_idle_detached_tokens)
+{
+    tg_config cfg = { .workers = 2, .no_pin = 1 };
+    tg_scheduler *s = NULL;
+    th_gate g;
+    tg_token gate_t;
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    CHECK_RC(tg_wait_idle(s, 0), TG_OK);
+    CHECK_RC(tg_wait_idle(NULL, 0), TG_EINVAL);
+
+    th_gate_init(&g, 0);
+    REQUIRE(th_submit_gate(s, &th_gate_heavy_op, &g, &gate_t) == TG_OK);
+    CHECK(th_gate_wait_entered(&g, 1));
+    CHECK_RC(tg_wait_idle(s, 0), TG_ETIMEDOUT);
+    CHECK_RC(tg_wait_idle(s, 10 * TH_MS), TG_ETIMEDOUT);
+    th_gate_open(&g);
+    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+    CHECK_RC(tg_release(s, gate_t), TG_OK);
+
+    atomic_store(&aw_idle_count, 0);
+    long expected = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 1; i <= 20000; i++) {
+            REQUIRE(tg_submit(s, &aw_idle_count_op, &i, sizeof i, NULL) == TG_OK);
+            expected += i;
+        }
+        CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+        CHECK_EQ(atomic_load(&aw_idle_count), expected);
+        CHECK_EQ(th_stat_live(s), 0);
+    }
+    CHECK_EQ(th_stat_slots_in_use(s), 0);
+
+    /* inside a task it would wait on itself */
+    aw_idle_sched = s;
+    tg_token t;
+    REQUIRE(tg_submit(s, &aw_idle_inside_op, NULL, 0, &t) == TG_OK);
+    CHECK_RC(tg_wait(s, t, TH_LONG_NS, NULL), TG_OK);
+    CHECK_RC(atomic_load(&aw_idle_inside_rc), TG_EDEADLK);
+    CHECK_RC(tg_release(s, t), TG_OK);
+    tg_destroy(s);
+}
