@@ -1427,10 +1427,10 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
     }
     unsigned first = tg__route_pick(s, lo);
     unsigned span = strict ? n - lo : n;
-    for (unsigned k = 0; k < span; k++) {
-        unsigned c;
-        if (k < n - lo) c = lo + (first - lo + k) % (n - lo);
-        else c = k - (n - lo);            /* overflow below the range */
+    unsigned c = first;
+    for (unsigned k = 0; k < span; k++, c++) {
+        if (k == n - lo) c = 0;           /* the range is full: overflow below it */
+        else if (c == n) c = lo;          /* wrap within the range */
         tg__worker *v = s->workers[c];
         TG__STORE_RELEASE(&sl->core, (int16_t)c);
         if (tg__mailbox_push(&v->mailbox, index)) {
