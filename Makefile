@@ -22,7 +22,7 @@ STRESS_TSAN  := 50000
 
 .PHONY: help test test-plain test-asan test-tsan test-cxx test-compile \
         test-examples test-readme test-symbols test-taskset examples demo \
-        bench install uninstall clean
+        bench bench-quick bench-peers install uninstall clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -77,10 +77,16 @@ demo: ## the flagship demo: Leibniz pi and mixed waves, as a table
 	$(CC) -O2 -pthread examples/demo.c -o $(BUILD)/demo
 	$(BUILD)/demo
 
-bench: ## benchmarks at -O2 (median of 5 runs)
-	@mkdir -p $(BUILD)
-	$(CC) -O2 -pthread bench/empty.c -o $(BUILD)/bench-empty
-	@bench/median.sh 5 $(BUILD)/bench-empty
+bench: ## benchmarks vs peers at -O2, interleaved (writes bench/RESULTS.md)
+	@bench/run.sh
+
+bench-quick: ## the benchmarks at their quick sizes, 1 round (about a minute)
+	@bench/run.sh --quick
+
+bench-peers: ## install the peers, hyperfine and gnuplot with apt-get (root)
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    libtbb-dev libomp-dev cthreadpool-dev hyperfine gnuplot-nox
 
 install: ## install tokengate.h and tokengate.pc under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

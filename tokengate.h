@@ -934,7 +934,7 @@ static void tg__free(tg_scheduler *s, void *p, size_t size)
 /* Sleeps until the event is signalled, ready(ctx) holds, the deadline, or
    `backstop` ns (which bounds the wait for a slot parked in a worker's
    cache, the one change that does not signal). */
-static void tg__event_wait(tg__event *e, int (*ready)(tg_scheduler *), tg_scheduler *s,
+static void tg__event_wait(tg__event *e, int (*ready)(void *), void *ctx,
                            int64_t deadline, int64_t backstop)
 {
     uint32_t seen = TG__LOAD_ACQUIRE(&e->seq);
@@ -943,7 +943,7 @@ static void tg__event_wait(tg__event *e, int (*ready)(tg_scheduler *), tg_schedu
     /* full fence: our registration before our look at the condition; pairs
        with the fence before tg__event_signal */
     TG__FENCE_SEQ_CST();
-    if (!ready(s)) {
+    if (!ready(ctx)) {
         int64_t until = tg__now_ns() + backstop;
         if (deadline >= 0 && deadline < until) until = deadline;
         (void)tg__futex_wait(&e->seq, seen, until);
@@ -1460,17 +1460,33 @@ static inline void tg__idle_signal(tg_scheduler *s)
     tg__event_signal(&s->idle_event);
 }
 
-static int tg__slot_ready(tg_scheduler *s)
+static int tg__slot_ready(void *ctx)
 {
+    tg_scheduler *s = (tg_scheduler *)ctx;
     return (uint32_t)TG__LOAD_ACQUIRE(&s->free_head) != 0 ||
            TG__LOAD_RELAXED(&s->fresh) < s->slot_capacity || !TG__LOAD_SEQ_CST(&s->accepting);
 }
 
-static int tg__space_ready(tg_scheduler *s)
+/* A blocked outside submitter waits for one of the mailboxes it may use to
+   drain to half full, not for a single free cell: it then submits a run of
+   tokens per wake-up instead of one, and leaves the workers their CPUs. */
+typedef struct tg__space_want {
+    tg_scheduler *s;
+    unsigned lo;          /* mailboxes lo..n-1; all of them unless strict */
+} tg__space_want;
+
+static inline uint32_t tg__space_mark(const tg_scheduler *s)
 {
+    return s->cfg.mailbox_capacity / 2;
+}
+
+static int tg__space_ready(void *ctx)
+{
+    tg__space_want *want = (tg__space_want *)ctx;
+    tg_scheduler *s = want->s;
     if (!TG__LOAD_SEQ_CST(&s->accepting)) return 1;
-    for (unsigned i = 0; i < s->nworkers; i++)
-        if (tg__mailbox_depth(&s->workers[i]->mailbox) < s->cfg.mailbox_capacity) return 1;
+    for (unsigned i = want->lo; i < s->nworkers; i++)
+        if (tg__mailbox_depth(&s->workers[i]->mailbox) <= tg__space_mark(s)) return 1;
     return 0;
 }
 
@@ -1571,7 +1587,10 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
             if (w) {
                 if (!tg__run_one(s, w)) tg__worker_park(s, w, tg__now_ns() + 100000, NULL, NULL, 0);
             } else {
-                tg__event_wait(&s->space_event, tg__space_ready, s, -1, 10000000);
+                tg__space_want want;
+                want.s = s;
+                want.lo = s->cfg.strict_routing ? tg__range_start(s, op->weight) : 0;
+                tg__event_wait(&s->space_event, tg__space_ready, &want, -1, 10000000);
             }
             TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
             expected = word;
@@ -1726,13 +1745,15 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     tg__token_end(s, w, index, sl, final, 1);
 }
 
-/* A mailbox cell was freed: tell outside submitters waiting for room. */
-static inline void tg__space_freed(tg_scheduler *s)
+/* A cell of mailbox m was freed: when m is down to half full, tell outside
+   submitters waiting for room. */
+static inline void tg__space_freed(tg_scheduler *s, tg__mailbox *m)
 {
     /* full fence: the freed cell before the look at waiters; pairs with the
        fence in tg__event_wait */
     TG__FENCE_SEQ_CST();
-    tg__event_signal(&s->space_event);
+    if (TG__LOAD_RELAXED(&s->space_event.waiters) && tg__mailbox_depth(m) <= tg__space_mark(s))
+        tg__event_signal(&s->space_event);
 }
 
 /* Taking one of several queued tokens: recruit a parked worker for the rest. */
@@ -1767,7 +1788,7 @@ static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
             while ((r = tg__deque_steal(&v->deque, &item)) < 0) tg__cpu_relax();
             if (r > 0) goto stolen;
             if (tg__mailbox_pop(&v->mailbox, &item)) {
-                tg__space_freed(s);
+                tg__space_freed(s, &v->mailbox);
                 goto stolen;
             }
         }
@@ -1777,7 +1798,7 @@ stolen:
     TG__STORE_RELAXED(&w->counters.stolen, TG__LOAD_RELAXED(&w->counters.stolen) + 1);
     return item;
 from_mailbox:
-    tg__space_freed(s);
+    tg__space_freed(s, &w->mailbox);
     return item;
 }
 
@@ -1991,11 +2012,19 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
             (void)tg__futex_wait(&s->any_seq, seen, deadline);
             continue;
         }
-        tg_token t = ws->tokens[ws->done];
+        /* sleep on the last unfinished token, not the first: tokens end
+           roughly in order, so a wait for many costs a wake-up or two
+           instead of one per token */
         uint32_t index, word;
         tg__slot *sl;
-        int rc = tg__token_read(s, t, &index, &sl, &word);
-        if (rc != TG_OK) return rc;
+        size_t last = ws->n;
+        tg_token t;
+        int rc;
+        do {
+            t = ws->tokens[--last];
+            rc = tg__token_read(s, t, &index, &sl, &word);
+            if (rc != TG_OK) return rc;
+        } while (TG__IS_TERMINAL(word) && last > ws->done);
         if (TG__IS_TERMINAL(word)) continue;
         if (!(word & TG__W_WAITER)) {
             if (!TG__CAS(&sl->word, &word, word | TG__W_WAITER, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -2106,9 +2135,9 @@ TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n, int64_t tim
     return rc;
 }
 
-static int tg__idle_ready(tg_scheduler *s)
+static int tg__idle_ready(void *ctx)
 {
-    return tg__live_count(s, NULL) == 0;
+    return tg__live_count((tg_scheduler *)ctx, NULL) == 0;
 }
 
 TG_API int tg_wait_idle(tg_scheduler *s, int64_t timeout_ns)

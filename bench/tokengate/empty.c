@@ -1,65 +1,60 @@
-/* empty: one outside thread submits N empty tokens (default 1,000,000),
-   keeping every handle, then waits for all and releases them.
-   Prints one result line:  empty tokengate tokens=N seconds=S tokens_per_s=R
-   and exits non-zero unless every token completed exactly once. */
+/* empty: one outside thread submits EMPTY_N empty tokens (1,000,000; 100,000
+   with --quick), then waits for all of them. Like a pool's "run, then wait
+   for all", the tokens are detached (no handle kept: each releases itself
+   when it ends) and the wait is tg_wait_idle. The measured region runs from
+   the first submit to the return of tg_wait_idle.
+   Verified: the function ran exactly EMPTY_N times, and the scheduler counts
+   EMPTY_N tokens submitted and completed, none failed or killed, none live. */
 #define TOKENGATE_IMPLEMENTATION
-#include "../tokengate.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+#include "../../tokengate.h"
+#include "../common/workload.h"
 
 static uint64_t ran;
 
 static int empty_task(const void *args, tg_value *result)
 {
     (void)args;
-    result->u = 1;
-    __atomic_fetch_add(&ran, 1, __ATOMIC_RELAXED);
+    (void)result;
+    wl_count(&ran, 1);
     return 0;
 }
 
 static const tg_op empty_op = { .name = "empty", .fn = empty_task };
 
-static double now_s(void)
+static void check(int rc, const char *what)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (rc != TG_OK) {
+        fprintf(stderr, "empty: %s: %s\n", what, tg_strerror(rc));
+        exit(1);
+    }
 }
 
 int main(int argc, char **argv)
 {
-    size_t n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 1000000;
+    wl_args args = wl_parse_args(argc, argv);
+    uint64_t n = wl_empty_n(&args);
     tg_scheduler *s;
-    if (tg_create(NULL, &s) != TG_OK) return 2;
-    tg_token *tokens = (tg_token *)malloc(n * sizeof *tokens);
-    if (!tokens) return 2;
+    struct tg_stats st;
 
-    double t0 = now_s();
-    for (size_t i = 0; i < n; i++) {
-        int rc = tg_submit(s, &empty_op, NULL, 0, &tokens[i]);
-        if (rc != TG_OK) { fprintf(stderr, "submit: %s\n", tg_strerror(rc)); return 1; }
-    }
-    int rc = tg_wait_all(s, tokens, n, -1);
-    double t1 = now_s();
-    if (rc != TG_OK) { fprintf(stderr, "wait_all: %s\n", tg_strerror(rc)); return 1; }
+    check(tg_create(NULL, &s), "tg_create");
+    uint64_t t0 = wl_now_ns();
+    for (uint64_t i = 0; i < n; i++)
+        check(tg_submit(s, &empty_op, NULL, 0, NULL), "tg_submit");
+    check(tg_wait_idle(s, -1), "tg_wait_idle");
+    uint64_t t1 = wl_now_ns();
 
-    uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        tg_value v;
-        if (tg_wait(s, tokens[i], 0, &v) != TG_OK) return 1;
-        sum += v.u;
-        tg_release(s, tokens[i]);
-    }
-    tg_shutdown(s, TG_DRAIN, -1);
+    check(tg_stats(s, &st), "tg_stats");
+    int threads = (int)tg_worker_count(s);
+    check(tg_shutdown(s, TG_DRAIN, -1), "tg_shutdown");
     tg_destroy(s);
-    free(tokens);
-    if (sum != n || __atomic_load_n(&ran, __ATOMIC_RELAXED) != n) {
-        fprintf(stderr, "wrong: sum=%llu ran=%llu n=%zu\n", (unsigned long long)sum,
-                (unsigned long long)ran, n);
-        return 1;
+    uint64_t count = wl_load(&ran);
+    if (st.submitted != n || st.completed != n || st.failed || st.killed || st.live) {
+        fprintf(stderr, "empty: scheduler counts %llu submitted, %llu completed, %llu failed, "
+                "%llu killed, %llu live\n", (unsigned long long)st.submitted,
+                (unsigned long long)st.completed, (unsigned long long)st.failed,
+                (unsigned long long)st.killed, (unsigned long long)st.live);
+        count = 0;
     }
-    printf("empty tokengate tokens=%zu seconds=%.4f tokens_per_s=%.0f\n", n, t1 - t0, (double)n / (t1 - t0));
-    return 0;
+    int ok = wl_empty_finish("empty", "tokengate", threads, wl_seconds(t0, t1), n, count, n);
+    return wl_exit_code(ok);
 }
