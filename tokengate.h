@@ -1031,6 +1031,13 @@ static int tg__freelist_pop(tg_scheduler *s, uint32_t *index)
         uint32_t next = TG__LOAD_RELAXED(&tg__slot_at(s, i)->link);
         uint64_t desired = (((old >> 32) + 1) << 32) | next;
         if (TG__CAS(&s->free_head, &old, desired, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+            /* the next pop reads that slot's link and the next token
+               writes both its lines: start fetching them now */
+            if (next) {
+                tg__slot *after = tg__slot_at(s, next - 1);
+                __builtin_prefetch(after, 1, 3);
+                __builtin_prefetch((const char *)after + TG__CACHE_LINE, 1, 3);
+            }
             *index = i;
             return 1;
         }
