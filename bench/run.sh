@@ -605,7 +605,7 @@ if command -v gnuplot >/dev/null 2>&1; then
     if [ ${#wave_plots[@]} -gt 0 ]; then
         plot_cmd=$(IFS=,; echo "${wave_plots[*]}")
         gnuplot <<EOF || note "   gnuplot failed for bench/waves.svg"
-set terminal svg size 900,520 dynamic enhanced font 'sans,12'
+set terminal svg size 900,520 dynamic enhanced font 'sans,12' background rgb 'white'
 set output 'bench/waves.svg'
 set title 'waves: tokens/s per wave (higher is better)$([ "$quick" = 1 ] && echo ', quick run')'
 set xlabel 'tokens in the wave'
@@ -633,7 +633,7 @@ EOF
     ncol=$((${#IMPLS[@]} + 1))
     if [ "$ncol" -gt 1 ]; then
         gnuplot <<EOF || note "   gnuplot failed for bench/ratios.svg"
-set terminal svg size 1000,520 dynamic enhanced font 'sans,12'
+set terminal svg size 1000,520 dynamic enhanced font 'sans,12' background rgb 'white'
 set output 'bench/ratios.svg'
 set title 'cost relative to the best peer (1 = best peer, lower is better)$([ "$quick" = 1 ] && echo ', quick run')'
 set style data histograms

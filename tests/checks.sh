@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build-level checks of `make test`, one group per argument:
-#   compile   gcc/clang at -std=c99 and -std=c11 -Wpedantic -Werror, C++, and
-#             a second definition of the implementation failing to link
+#   compile   gcc/clang at -std=c99 and -std=c11 -Wpedantic -Werror, C++, the
+#             tokengate benchmarks, and a second definition of the
+#             implementation failing to link
 #   examples  each examples/NAME.c builds alone with `cc -O2 -pthread` and runs
 #   readme    the README's quick start block equals examples/quickstart.c, runs
 #   symbols   every symbol the implementation exports starts with tg_
@@ -47,6 +48,10 @@ compile_group() {
         check "$cxx -x c++ -std=c++11 -Wall -Wextra -Werror (implementation as C++)" \
             $cxx -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -c tests/compile/compile_check.c \
             -o "$B/compile-$cxx.o"
+    done
+    local b
+    for b in bench/tokengate/*.c; do
+        check "$b compiles (-Wall -Wextra -Werror)" cc -O2 -Wall -Wextra -Werror -pthread -fsyntax-only "$b"
     done
     refuse "two definitions of the implementation fail to link" \
         gcc -pthread tests/compile/compile_check.c tests/compile/second_impl.c -o "$B/double"
