@@ -836,11 +836,13 @@ typedef struct tg__worker {
     tg__deque deque;
     tg__mailbox mailbox;
     uint32_t position TG__ALIGNED_LINE;  /* staggered position counter */
+    /* read by every submitter: written only when the worker parks */
     uint32_t sleeping TG__ALIGNED_LINE;  /* 1 while parked on wake_word */
     uint32_t wake_word;
     uint32_t helper_waiting;             /* parked inside a task's wait */
-    uint32_t busy;
-    tg__counters counters TG__ALIGNED_LINE;
+    /* written per token: its own line, away from the flags above */
+    uint32_t busy TG__ALIGNED_LINE;      /* functions running (nested) */
+    tg__counters counters;
     struct tg_scheduler *sched;
     unsigned index;
     int cpu;                             /* pinned CPU or -1 */
