@@ -10,6 +10,9 @@
 #include "../../tokengate.h"
 #include "../common/workload.h"
 
+#define TGB_NAME "burst"
+#include "tg_bench.h"
+
 struct rec_args { wl_wave_rec *rec; uint64_t g; };
 
 static int burst_task(const void *args, tg_value *result)
@@ -39,14 +42,6 @@ static const tg_op kind_ops[4] = {
 };
 
 static tg_scheduler *sched;
-
-static void check(int rc, const char *what)
-{
-    if (rc != TG_OK) {
-        fprintf(stderr, "burst: %s: %s\n", what, tg_strerror(rc));
-        exit(1);
-    }
-}
 
 /* Waits for n tokens and releases them; a token that did not complete with
    its recorded value is marked failed (runs = 0). Returns 1 if all did. */

@@ -9,6 +9,9 @@
 #include "../../tokengate.h"
 #include "../common/workload.h"
 
+#define TGB_NAME "empty"
+#include "tg_bench.h"
+
 static uint64_t ran;
 
 static int empty_task(const void *args, tg_value *result)
@@ -20,14 +23,6 @@ static int empty_task(const void *args, tg_value *result)
 }
 
 static const tg_op empty_op = { .name = "empty", .fn = empty_task };
-
-static void check(int rc, const char *what)
-{
-    if (rc != TG_OK) {
-        fprintf(stderr, "empty: %s: %s\n", what, tg_strerror(rc));
-        exit(1);
-    }
-}
 
 int main(int argc, char **argv)
 {

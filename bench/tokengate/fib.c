@@ -6,6 +6,9 @@
 #include "../../tokengate.h"
 #include "../common/workload.h"
 
+#define TGB_NAME "fib"
+#include "tg_bench.h"
+
 static tg_scheduler *sched;
 
 static int fib_task(const void *args, tg_value *result);
@@ -37,14 +40,6 @@ static int fib_task(const void *args, tg_value *result)
     }
     result->u = sum;
     return bad;
-}
-
-static void check(int rc, const char *what)
-{
-    if (rc != TG_OK) {
-        fprintf(stderr, "fib: %s: %s\n", what, tg_strerror(rc));
-        exit(1);
-    }
 }
 
 int main(int argc, char **argv)

@@ -10,6 +10,9 @@
 #include "../../tokengate.h"
 #include "../common/workload.h"
 
+#define TGB_NAME "leibniz"
+#include "tg_bench.h"
+
 static int term_task(const void *args, tg_value *result)
 {
     result->f = wl_leibniz_term(*(const uint64_t *)args);
@@ -33,14 +36,6 @@ static const tg_op final_op   = { .name = "leibniz_final",   .fn = sum_task,
                                   .weight = TG_HEAVY };
 
 static tg_scheduler *sched;
-
-static void check(int rc, const char *what)
-{
-    if (rc != TG_OK) {
-        fprintf(stderr, "leibniz: %s: %s\n", what, tg_strerror(rc));
-        exit(1);
-    }
-}
 
 /* Waits for n tokens, stores their values in out[] and releases them. */
 static void collect(tg_token *t, size_t n, double *out)

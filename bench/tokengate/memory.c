@@ -19,6 +19,9 @@
 #include "../../tokengate.h"
 #include "../common/workload.h"
 
+#define TGB_NAME "memory"
+#include "tg_bench.h"
+
 static int gate;
 static uint64_t ran;
 
@@ -32,14 +35,6 @@ static int gated_task(const void *args, tg_value *result)
 }
 
 static const tg_op gated_op = { .name = "gated", .fn = gated_task };
-
-static void check(int rc, const char *what)
-{
-    if (rc != TG_OK) {
-        fprintf(stderr, "memory: %s: %s\n", what, tg_strerror(rc));
-        exit(1);
-    }
-}
 
 int main(int argc, char **argv)
 {

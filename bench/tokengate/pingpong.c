@@ -8,6 +8,9 @@
 #include "../../tokengate.h"
 #include "../common/workload.h"
 
+#define TGB_NAME "pingpong"
+#include "tg_bench.h"
+
 static int ping_task(const void *args, tg_value *result)
 {
     uint64_t round = *(const uint64_t *)args;
@@ -18,14 +21,6 @@ static int ping_task(const void *args, tg_value *result)
 }
 
 static const tg_op ping_op = { .name = "ping", .fn = ping_task };
-
-static void check(int rc, const char *what)
-{
-    if (rc != TG_OK) {
-        fprintf(stderr, "pingpong: %s: %s\n", what, tg_strerror(rc));
-        exit(1);
-    }
-}
 
 int main(int argc, char **argv)
 {

@@ -6,58 +6,26 @@
 #include "../../tokengate.h"
 #include "../common/workload.h"
 
-struct range { uint64_t lo, hi; };
+#define TGB_NAME "skynet"
+#define TGB_TREE
+#include "tg_bench.h"
 
 static tg_scheduler *sched;
 
 static int node_task(const void *args, tg_value *result);
 static const tg_op node_op = { .name = "skynet_node", .fn = node_task };
+static const tgb_tree tree = { &sched, &node_op, SKYNET_WIDTH, 0 };
 
 static int node_task(const void *args, tg_value *result)
 {
-    const struct range *r = (const struct range *)args;
-    unsigned k = wl_tree_children(r->lo, r->hi, SKYNET_WIDTH);
-    tg_token children[SKYNET_WIDTH];
-    uint64_t sum = 0;
-    int bad = 0;
-
-    if (k == 0) {
-        result->u = r->lo;
-        return 0;
-    }
-    for (unsigned i = 0; i < k; i++) {
-        struct range c;
-        wl_tree_child(r->lo, r->hi, SKYNET_WIDTH, i, &c.lo, &c.hi);
-        if (tg_submit(sched, &node_op, &c, sizeof c, &children[i]) != TG_OK)
-            return 1;
-    }
-    if (tg_wait_all(sched, children, k, -1) != TG_OK)
-        bad = 1;
-    for (unsigned i = 0; i < k; i++) {
-        tg_value v;
-        if (tg_wait(sched, children[i], 0, &v) == TG_OK)
-            sum += v.u;
-        else
-            bad = 1;
-        tg_release(sched, children[i]);
-    }
-    result->u = sum;
-    return bad;
-}
-
-static void check(int rc, const char *what)
-{
-    if (rc != TG_OK) {
-        fprintf(stderr, "skynet: %s: %s\n", what, tg_strerror(rc));
-        exit(1);
-    }
+    return tgb_tree_node(&tree, (const struct tgb_range *)args, result);
 }
 
 int main(int argc, char **argv)
 {
     wl_args args = wl_parse_args(argc, argv);
     uint64_t leaves = wl_skynet_leaves(&args);
-    struct range root = { 0, leaves };
+    struct tgb_range root = { 0, leaves };
     tg_token t;
     tg_value v;
 

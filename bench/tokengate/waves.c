@@ -12,6 +12,9 @@
 #include "../../tokengate.h"
 #include "../common/workload.h"
 
+#define TGB_NAME "waves"
+#include "tg_bench.h"
+
 struct wave_args { wl_wave_rec *rec; uint64_t g; };
 
 static int16_t *core_of;   /* the worker that ran token g (for the stderr summary) */
@@ -32,14 +35,6 @@ static const tg_op kind_ops[4] = {
     { .name = "sort",   .fn = wave_task, .weight = TG_MEDIUM },
     { .name = "sha",    .fn = wave_task, .weight = TG_HEAVY },
 };
-
-static void check(int rc, const char *what)
-{
-    if (rc != TG_OK) {
-        fprintf(stderr, "waves: %s: %s\n", what, tg_strerror(rc));
-        exit(1);
-    }
-}
 
 int main(int argc, char **argv)
 {
