@@ -1233,6 +1233,15 @@ static int tg__mailbox_pop(tg__mailbox *m, uint32_t *item)
     }
 }
 
+/* Is a token published at the consumers' next position? Reads only the
+   cell a consumer will touch next, not the producers' tail line. */
+static inline int tg__mailbox_nonempty(tg__mailbox *m)
+{
+    uint32_t pos = TG__LOAD_RELAXED(&m->head);
+    uint32_t seq = TG__LOAD_ACQUIRE(&m->cells[pos & m->mask].seq);
+    return (int32_t)(seq - (pos + 1)) >= 0;
+}
+
 static inline uint32_t tg__mailbox_depth(tg__mailbox *m)
 {
     uint32_t head = TG__LOAD_RELAXED(&m->head), tail = TG__LOAD_RELAXED(&m->tail);
@@ -1358,11 +1367,11 @@ static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
 /* Is there work that worker w may run? Cheap, racy reads: a hint. */
 static int tg__work_visible(tg_scheduler *s, tg__worker *w)
 {
-    if (tg__deque_depth(&w->deque) || tg__mailbox_depth(&w->mailbox)) return 1;
+    if (tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->mailbox)) return 1;
     if (s->cfg.strict_routing) return 0;
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *v = s->workers[i];
-        if (tg__deque_depth(&v->deque) || tg__mailbox_depth(&v->mailbox)) return 1;
+        if (tg__deque_depth(&v->deque) || tg__mailbox_nonempty(&v->mailbox)) return 1;
     }
     return 0;
 }
@@ -1769,7 +1778,7 @@ static inline void tg__space_freed(tg_scheduler *s, tg__mailbox *m)
 static inline void tg__recruit(tg_scheduler *s, tg__worker *w)
 {
     if (!s->cfg.strict_routing && TG__LOAD_RELAXED(&s->sleeping_count) &&
-        tg__deque_depth(&w->deque) + tg__mailbox_depth(&w->mailbox) > 0)
+        (tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->mailbox)))
         tg__wake_thief(s, w);
 }
 
