@@ -256,7 +256,7 @@ extern "C" {
     X(TG_E2BIG,      -10,  "arguments larger than max_args_size")              \
     X(TG_ESYSTEM,    -11,  "system call failed")                               \
     X(TG_EDEADLK,    -12,  "call would wait on itself")                        \
-    X(TG_EPIN,       -13,  "could not pin a worker to its CPU")                \
+    X(TG_EPIN,       -13,  "could not pin a worker to its CPU (reserved)")     \
     X(TG_EBLOCKED,   -14,  "operation is blocked by the health guard")
 
 typedef enum tg_error {
@@ -565,7 +565,6 @@ static unsigned tg__fence_dummy;
 #define TG__CACHE_LINE 64
 #define TG__ALIGNED_LINE __attribute__((aligned(TG__CACHE_LINE)))
 #define TG__LIKELY(x)   __builtin_expect(!!(x), 1)
-#define TG__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define TG__UNUSED(x) ((void)(x))
 
 static inline void tg__cpu_relax(void)
@@ -748,7 +747,24 @@ TG_API const char *tg_state_name(tg_state state)
 /* Scheduler layout                                                         */
 /* ------------------------------------------------------------------------ */
 
-/* Slot word: the state in the low bits plus flags, all in one futex word so
+/* Memory-ordering conventions, stated once (sites that differ say so):
+   - Slot word: every read-modify-write is acq_rel and every load acquire.
+     All state moves and flag changes of a token are RMWs on this one word,
+     so they are totally ordered and each pairs with the next: the release
+     half publishes what the mover wrote before (result, stamps, failure
+     code), the acquire half lets the next mover or observer see it.
+   - Slot metadata (op, core, retries, failure code, stamps): stored with
+     release, loaded with acquire. tg_submit publishes a new token's fields
+     with its release store of the generation; tg_info reads them between
+     two acquire loads of the generation (a seqlock read).
+   - Lifecycle flags accepting, cancelling, stopping: written seq_cst by
+     tg_shutdown / tg__workers_join, read acquire (or seq_cst where a Dekker
+     hand-shake needs it, commented there). A stale read only delays noticing
+     a shutdown by one loop; tg_shutdown's wake-ups end every sleep.
+   - Per-worker counters: release stores by their one writer, acquire loads
+     by readers (see TG__COUNT).
+
+   Slot word: the state in the low bits plus flags, all in one futex word so
    that one read-modify-write moves the state and learns who must be woken. */
 #define TG__STATE_MASK   0x0fu
 #define TG__W_WAITER     0x10u  /* an outside thread sleeps on this word */
@@ -950,6 +966,8 @@ static void tg__event_wait(tg__event *e, int (*ready)(void *), void *ctx,
         if (deadline >= 0 && deadline < until) until = deadline;
         (void)tg__futex_wait(&e->seq, seen, until);
     }
+    /* seq_cst like the registration: a signaller may skip a wake only
+       once no waiter is registered */
     (void)TG__FETCH_SUB_SEQ_CST(&e->waiters, 1u);
 }
 
@@ -1324,6 +1342,8 @@ static void tg__wake_all_workers(tg_scheduler *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *w = s->workers[i];
+        /* bumping wake_word after reading nothing: a parked worker's futex
+           wait on its old value returns; one about to park re-reads it */
         TG__STORE_SEQ_CST(&w->sleeping, 0u);
         (void)TG__FETCH_ADD(&w->wake_word, 1u);
         tg__futex_wake(&w->wake_word, 1);
@@ -1383,6 +1403,8 @@ static void tg__worker_park(tg_scheduler *s, tg__worker *w, int64_t deadline,
 {
     uint32_t seen = TG__LOAD_ACQUIRE(&w->wake_word);
     if (helper) TG__STORE_RELAXED(&w->helper_waiting, 1u);
+    /* seq_cst: announced before the fence below, which pairs with the one
+       in tg__notify_work; sleeping_count is only a hint for thieves */
     TG__STORE_SEQ_CST(&w->sleeping, 1u);
     (void)TG__FETCH_ADD_SEQ_CST(&s->sleeping_count, 1u);
     /* full fence: pairs with the fence in tg__notify_work */
@@ -1611,6 +1633,8 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
                 tg__event_wait(&s->space_event, tg__space_ready, &want, -1, 10000000);
             }
             TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
+            /* slot-word CAS (conventions above): fails only if the final
+               sweep of a shutdown killed the token meanwhile */
             expected = word;
             uint32_t admitted = (word & ~TG__STATE_MASK) | (uint32_t)TG_ADMITTED;
             if (!TG__CAS(&sl->word, &expected, admitted, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -1689,6 +1713,8 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
         }
         if (old & TG__W_WAITER) tg__futex_wake(&sl->word, INT_MAX);
         if (old & TG__W_ANY) {
+            /* after our word CAS, which a wait_any sleeper's flag CAS
+               precedes: its futex wait on the older any_seq returns */
             (void)TG__FETCH_ADD(&s->any_seq, 1u);
             tg__futex_wake(&s->any_seq, INT_MAX);
         }
@@ -1732,6 +1758,8 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     tg__slot *saved_slot = tg__tls_slot;
     uint64_t saved_token = tg__tls_token;
     tg__tls_slot = sl;
+    /* only a release (of this token) can move the generation while we
+       hold the slot: odd means not released, even means released once */
     uint32_t gen = TG__LOAD_ACQUIRE(&sl->gen);
     if ((gen & 1u) == 0) gen -= 1;  /* released while queued: the handle's generation */
     tg__tls_token = tg__make_token(index, gen).bits;
@@ -1748,6 +1776,7 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     tg__tls_token = saved_token;
     TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
 
+    /* acquire: sees a kill request or a shutdown sweep (slot-word CASes) */
     uint32_t now_word = TG__LOAD_ACQUIRE(&sl->word);
     tg_state final;
     /* killed, or asked to stop by a cancelling shutdown: the result is
@@ -1845,7 +1874,7 @@ static void *tg__worker_main(void *arg)
                      w->index, w->cpu, err);
             tg__log(s, TG_LOG_WARN, msg);
             (void)__atomic_fetch_add(&s->pin_failures, 1, __ATOMIC_RELAXED);
-            TG__STORE_RELEASE(&w->cpu, -1);
+            TG__STORE_RELEASE(&w->cpu, -1);  /* read by tg_stats (acquire) */
         }
     }
     for (;;) {
@@ -2022,6 +2051,7 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
         if (r) return r < 0 ? r : TG_OK;
         if (deadline >= 0 && tg__now_ns() >= deadline) return TG_ETIMEDOUT;
         if (ws->mode == TG__WAIT_ANY) {
+            /* read before arming: a token ending after the arm bumps it */
             uint32_t seen = TG__LOAD_ACQUIRE(&s->any_seq);
             ws->arm = TG__W_ANY;
             r = tg__wait_check(ws);
@@ -2045,6 +2075,8 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
         } while (TG__IS_TERMINAL(word) && last > ws->done);
         if (TG__IS_TERMINAL(word)) continue;
         if (!(word & TG__W_WAITER)) {
+            /* the flag goes in by CAS on the word the ender CASes: either
+               the ender sees it and wakes us, or we see the end */
             if (!TG__CAS(&sl->word, &word, word | TG__W_WAITER, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 continue;
             word |= TG__W_WAITER;
@@ -2210,6 +2242,8 @@ TG_API int tg_kill(tg_scheduler *s, tg_token t)
     for (;;) {
         if (TG__IS_TERMINAL(word)) return TG_OK;
         if ((word & TG__STATE_MASK) == (uint32_t)TG_EXECUTING) {
+            /* pairs with the worker's acquire load of the word after the
+               function returns, and with tg_should_stop's */
             if (TG__CAS(&sl->word, &word, word | TG__W_KILL, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 return TG_OK;
             continue;
@@ -2289,6 +2323,7 @@ TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap)
         uint32_t next = TG__LOAD_RELAXED(&sl->link);
         s->notify_first = next;
         if (!next) s->notify_last = 0;
+        /* a slot-word RMW: it decides, with tg_release's, who frees */
         uint32_t gen = TG__LOAD_ACQUIRE(&sl->gen);
         uint32_t old = __atomic_fetch_and(&sl->word, ~TG__W_NOTIFY, __ATOMIC_ACQ_REL);
         uint32_t now = old & ~TG__W_NOTIFY;
@@ -2354,6 +2389,7 @@ static uint64_t tg__live_count(tg_scheduler *s, tg__counters *sum)
     tg__counters_add(&ends, &s->outside);
     for (unsigned i = 0; i < s->nworkers; i++) tg__counters_add(&ends, &s->workers[i]->counters);
     uint64_t ended = ends.abandoned + ends.completed + ends.failed + ends.killed + ends.timed_out;
+    /* seq_cst: pairs with tg_submit's seq_cst count and tg_shutdown's fence */
     uint64_t entered = TG__LOAD_SEQ_CST(&s->outside.entered);
     for (unsigned i = 0; i < s->nworkers; i++) entered += TG__LOAD_ACQUIRE(&s->workers[i]->counters.entered);
     if (sum) { *sum = ends; sum->entered = entered; }
@@ -2644,7 +2680,6 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__CACHE_LINE
 #undef TG__ALIGNED_LINE
 #undef TG__LIKELY
-#undef TG__UNLIKELY
 #undef TG__UNUSED
 #undef TG__CPU_MASK_WORDS
 #undef TG__ERROR_CASE

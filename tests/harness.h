@@ -6,7 +6,7 @@
 
    - TG_TEST(name) defines and registers a test; main.c runs them in
      registration order, or only those whose name contains argv[1].
-   - CHECK(cond), CHECK_EQ(a, b) and CHECK_RC(call, TG_Exxx) each count as
+   - CHECK(cond), CHECK_EQ(a, b) and CHECK_RC(call, TG_E...) each count as
      one check, passed or failed; a failure prints file:line and goes on.
    - REQUIRE(cond) is CHECK that also returns from the test function (use it
      only in the test body itself, where a return ends the test).

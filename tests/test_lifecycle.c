@@ -441,27 +441,27 @@ TG_TEST(lifecycle_shutdown_drain_releases_waiters)
 
 /* A function that ignores tg_should_stop: it returns only once the test lets
    it go. It records whether it was asked to stop. */
-static atomic_int lc_stubborn_go;
-static atomic_int lc_stubborn_entered;
-static atomic_int lc_stubborn_saw_stop;
-static atomic_int lc_stubborn_returned;
+static atomic_int lc_deaf_go;
+static atomic_int lc_deaf_entered;
+static atomic_int lc_deaf_saw_stop;
+static atomic_int lc_deaf_returned;
 
-static int lc_stubborn_fn(const void *args, tg_value *result)
+static int lc_deaf_fn(const void *args, tg_value *result)
 {
     int64_t end = th_now_ns() + 60 * TH_SEC;
     (void)args;
-    atomic_fetch_add(&lc_stubborn_entered, 1);
-    while (!atomic_load(&lc_stubborn_go) && th_now_ns() < end) {
-        if (tg_should_stop()) atomic_store(&lc_stubborn_saw_stop, 1);
+    atomic_fetch_add(&lc_deaf_entered, 1);
+    while (!atomic_load(&lc_deaf_go) && th_now_ns() < end) {
+        if (tg_should_stop()) atomic_store(&lc_deaf_saw_stop, 1);
         th_sleep_us(200);
     }
-    if (tg_should_stop()) atomic_store(&lc_stubborn_saw_stop, 1);
+    if (tg_should_stop()) atomic_store(&lc_deaf_saw_stop, 1);
     result->i = 99;
-    atomic_fetch_add(&lc_stubborn_returned, 1);
+    atomic_fetch_add(&lc_deaf_returned, 1);
     return 0;
 }
 
-static const tg_op lc_stubborn_op = { .name = "stubborn", .fn = lc_stubborn_fn };
+static const tg_op lc_deaf_op = { .name = "deaf_to_stop", .fn = lc_deaf_fn };
 
 static void lc_shutdown_times_out(int mode)
 {
@@ -475,13 +475,13 @@ static void lc_shutdown_times_out(int mode)
     int64_t t0, took;
 
     lc_reset();
-    atomic_store(&lc_stubborn_go, 0);
-    atomic_store(&lc_stubborn_entered, 0);
-    atomic_store(&lc_stubborn_saw_stop, 0);
-    atomic_store(&lc_stubborn_returned, 0);
+    atomic_store(&lc_deaf_go, 0);
+    atomic_store(&lc_deaf_entered, 0);
+    atomic_store(&lc_deaf_saw_stop, 0);
+    atomic_store(&lc_deaf_returned, 0);
     REQUIRE(tg_create(&cfg, &s) == TG_OK);
-    REQUIRE(tg_submit(s, &lc_stubborn_op, NULL, 0, &stub) == TG_OK);
-    CHECK(TH_WAIT_UNTIL(atomic_load(&lc_stubborn_entered) == 1, 10000));
+    REQUIRE(tg_submit(s, &lc_deaf_op, NULL, 0, &stub) == TG_OK);
+    CHECK(TH_WAIT_UNTIL(atomic_load(&lc_deaf_entered) == 1, 10000));
     for (int i = 0; i < 3; i++)
         REQUIRE(tg_submit(s, &lc_count_op, &i, sizeof i, &queued[i]) == TG_OK);
 
@@ -502,7 +502,7 @@ static void lc_shutdown_times_out(int mode)
     /* The waiter returned although the function still runs. */
     pthread_join(th, NULL);
     CHECK_RC(w.rc, TG_EKILLED);
-    CHECK_EQ(atomic_load(&lc_stubborn_returned), 0);
+    CHECK_EQ(atomic_load(&lc_deaf_returned), 0);
     CHECK_EQ(th_stat_live(s), 0);
     CHECK_RC(tg_poll(s, stub, &st), TG_OK);
     CHECK_EQ(st, TG_KILLED);
@@ -511,11 +511,11 @@ static void lc_shutdown_times_out(int mode)
         CHECK(th_is_terminal(st));
     }
     if (mode == TG_CANCEL)
-        CHECK(TH_WAIT_UNTIL(atomic_load(&lc_stubborn_saw_stop), 5000));
+        CHECK(TH_WAIT_UNTIL(atomic_load(&lc_deaf_saw_stop), 5000));
 
     /* Let the function return: its result is discarded, the state stays. */
-    atomic_store(&lc_stubborn_go, 1);
-    CHECK(TH_WAIT_UNTIL(atomic_load(&lc_stubborn_returned) == 1, 10000));
+    atomic_store(&lc_deaf_go, 1);
+    CHECK(TH_WAIT_UNTIL(atomic_load(&lc_deaf_returned) == 1, 10000));
     th_sleep_ms(20);
     CHECK_RC(tg_wait(s, stub, 0, &v), TG_EKILLED);
     CHECK_RC(tg_poll(s, stub, &st), TG_OK);

@@ -46,20 +46,10 @@ int main(int argc, char **argv)
 {
     wl_args args = wl_parse_args(argc, argv);
     int n = wl_fib_n(&args);
-    tg_token t;
-    tg_value v;
-
-    check(tg_create(NULL, &sched), "tg_create");
-    uint64_t t0 = wl_now_ns();
-    check(tg_submit(sched, &fib_op, &n, sizeof n, &t), "tg_submit");
-    check(tg_wait(sched, t, -1, &v), "tg_wait");
-    check(tg_release(sched, t), "tg_release");
-    uint64_t t1 = wl_now_ns();
-
-    int threads = (int)tg_worker_count(sched);
-    check(tg_shutdown(sched, TG_DRAIN, -1), "tg_shutdown");
-    tg_destroy(sched);
-    int ok = wl_value_finish("fib", "tokengate", threads, wl_seconds(t0, t1), v.u,
+    double seconds;
+    int threads;
+    uint64_t value = tgb_run_root(&sched, &fib_op, &n, sizeof n, &seconds, &threads);
+    int ok = wl_value_finish("fib", "tokengate", threads, seconds, value,
                              wl_fib_expected(n), wl_fib_tasks(n));
     return wl_exit_code(ok);
 }

@@ -26,20 +26,10 @@ int main(int argc, char **argv)
     wl_args args = wl_parse_args(argc, argv);
     uint64_t leaves = wl_skynet_leaves(&args);
     struct tgb_range root = { 0, leaves };
-    tg_token t;
-    tg_value v;
-
-    check(tg_create(NULL, &sched), "tg_create");
-    uint64_t t0 = wl_now_ns();
-    check(tg_submit(sched, &node_op, &root, sizeof root, &t), "tg_submit");
-    check(tg_wait(sched, t, -1, &v), "tg_wait");
-    check(tg_release(sched, t), "tg_release");
-    uint64_t t1 = wl_now_ns();
-
-    int threads = (int)tg_worker_count(sched);
-    check(tg_shutdown(sched, TG_DRAIN, -1), "tg_shutdown");
-    tg_destroy(sched);
-    int ok = wl_value_finish("skynet", "tokengate", threads, wl_seconds(t0, t1), v.u,
+    double seconds;
+    int threads;
+    uint64_t value = tgb_run_root(&sched, &node_op, &root, sizeof root, &seconds, &threads);
+    int ok = wl_value_finish("skynet", "tokengate", threads, seconds, value,
                              wl_skynet_expected(leaves), wl_tree_nodes(leaves, SKYNET_WIDTH));
     return wl_exit_code(ok);
 }

@@ -29,20 +29,10 @@ int main(int argc, char **argv)
     uint64_t leaves = wl_spawn_leaves(&args);
     uint64_t expected = wl_tree_nodes(leaves, SPAWN_WIDTH);
     struct tgb_range root = { 0, leaves };
-    tg_token t;
-    tg_value v;
-
-    check(tg_create(NULL, &sched), "tg_create");
-    uint64_t t0 = wl_now_ns();
-    check(tg_submit(sched, &node_op, &root, sizeof root, &t), "tg_submit");
-    check(tg_wait(sched, t, -1, &v), "tg_wait");
-    check(tg_release(sched, t), "tg_release");
-    uint64_t t1 = wl_now_ns();
-
-    int threads = (int)tg_worker_count(sched);
-    check(tg_shutdown(sched, TG_DRAIN, -1), "tg_shutdown");
-    tg_destroy(sched);
-    int ok = wl_empty_finish("spawn", "tokengate", threads, wl_seconds(t0, t1), expected,
-                             v.u, expected);
+    double seconds;
+    int threads;
+    uint64_t value = tgb_run_root(&sched, &node_op, &root, sizeof root, &seconds, &threads);
+    int ok = wl_empty_finish("spawn", "tokengate", threads, seconds, expected,
+                             value, expected);
     return wl_exit_code(ok);
 }

@@ -17,6 +17,27 @@ static void check(int rc, const char *what)
     }
 }
 
+/* Creates the scheduler (default config) into *sched, runs one root token
+   with args and waits for it, timed; then shuts down and destroys it.
+   Returns the root's value; *seconds and *threads describe the run. */
+static uint64_t tgb_run_root(tg_scheduler **sched, const tg_op *op, const void *args,
+                             size_t args_size, double *seconds, int *threads)
+{
+    tg_token t;
+    tg_value v;
+    check(tg_create(NULL, sched), "tg_create");
+    uint64_t t0 = wl_now_ns();
+    check(tg_submit(*sched, op, args, args_size, &t), "tg_submit");
+    check(tg_wait(*sched, t, -1, &v), "tg_wait");
+    check(tg_release(*sched, t), "tg_release");
+    uint64_t t1 = wl_now_ns();
+    *seconds = wl_seconds(t0, t1);
+    *threads = (int)tg_worker_count(*sched);
+    check(tg_shutdown(*sched, TG_DRAIN, -1), "tg_shutdown");
+    tg_destroy(*sched);
+    return v.u;
+}
+
 #ifdef TGB_TREE
 /* A node of a tree over the leaves [lo, hi): it submits a token per child
    from inside itself, waits for all of them, releases them, and returns the
