@@ -23,12 +23,15 @@
      8. Awaiting: poll, wait, wait_all, wait_any, the completion fd
      9. Operations: tg_op and TG_OPERATION
     10. Limits and admission
+    11. Sticky registry
+    12. Hash conductor (domains) and SHA-256
     --  Declarations
     --  Implementation, one banner per subsystem in data-flow order:
           platform (atomics, clock, futex, affinity) -> errors -> layout ->
           token slots -> mailboxes -> deques -> worker parking -> routing ->
-          admission -> submitting -> workers -> await and poll ->
-          completion fd -> inside a task -> telemetry -> lifecycle
+          SHA-256 -> sticky registry -> hash conductor -> admission ->
+          submitting -> workers -> await and poll -> completion fd ->
+          inside a task -> telemetry -> lifecycle
 
    1. OVERVIEW
    An *operation* (tg_op) names a plain synchronous function, its weight and
@@ -80,6 +83,9 @@
      full_policy       TG_FULL_BLOCK                  or TG_FULL_REJECT
      strict_routing    0 (home ranges that overflow)  nonzero: hard ranges
      max_args_size     65,536 bytes                   0 .. 1<<30 (0 = default)
+     sticky_capacity   4096 registry entries          rounded up to a power of 2,
+                                                      1 .. 1<<20
+     max_domains       4096 domains                   1 .. 1<<20
      log               writes to stderr               NULL field = default
      allocator         malloc/free                    both functions or neither
 
@@ -162,6 +168,64 @@
    and TG_FULL_REJECT returns TG_EBUSY. When max_tokens >= 1024 per worker,
    each worker may keep up to 128 free slots in a private cache, so an outside
    thread may see the limit that many slots early.
+
+   11. STICKY REGISTRY
+   Tokens of an op with a sticky_anchor carry a key: the anchor string (the
+   op's name when the anchor is "") plus the argument bytes. The first token
+   of a key lands on a core as any token would (its home range, or the
+   submitting worker's own core for a nested submit) and pins the key there;
+   every later token of the key goes to that core while any token of the key
+   is live. The pin is reference-counted: +1 when a token joins, -1 when it
+   reaches a terminal state (a retry keeps it), released at zero; a key
+   pinned again later may land on another core.
+   Pinned tokens wait in their core's *pinned mailbox*, which other workers
+   never steal from. When it is full the caller's full policy applies
+   (TG_FULL_BLOCK waits for room there, TG_FULL_REJECT returns TG_EBUSY).
+   The registry has sticky_capacity entries and each key hashes to one of
+   them (64-bit hash: index bits plus a 27-bit tag). A key whose entry is held
+   by another live key is routed as if it had no anchor and counted in
+   tg_stats' sticky_overflow: never an error, never a leak. Two keys with the
+   same index and tag (odds about 2^-27 per pair sharing an entry) share a
+   pin, and so a core; nothing else changes.
+
+   12. HASH CONDUCTOR (DOMAINS) AND SHA-256
+   A token of an op whose external_calls lists at least one call is a *lead*.
+   At routing it opens a domain with a seed, the SHA-256 of
+       "<lead id>:<calls>"
+   written as 64 lowercase hex digits (tg_info's seed), where <lead id> is
+   the lead's handle value tg_token.bits in decimal (a detached lead has one
+   too) and <calls> is the canonical form of its external calls: sorted by
+   strcmp, duplicates removed, joined with ",". Example: calls
+   {"kv.get", "db.read", "kv.get"} give "db.read,kv.get". A call must be a
+   non-empty string without ','; at most 64 calls (TG_EINVAL otherwise).
+   The domain is pinned to the core the lead lands on, and the lead is never
+   stolen. Every token submitted from inside a running member of the domain
+   (the lead, its children, their children...) joins it: it inherits the
+   seed and runs on the domain's core, from that core's pinned mailbox.
+   The domain counts its pending members: +1 per joining token (the lead
+   included), -1 only when one reaches a terminal state; at zero the domain
+   is released (tg_stats' domains_open; tg_wait_idle returning means every
+   ended token's pins are back). A token submitted from a member whose
+   domain was already released (possible only once a member can end while
+   its function still runs: a shutdown's final sweep) joins nothing: it is
+   routed as if submitted from outside any domain, with no seed, and counted
+   in domain_late. The entry behind a
+   seed is reused only once no slot names it (tg_info reads the seed from
+   it), so domains_kept counts entries whose members still have unreleased
+   handles. When all max_domains entries are in use a new lead runs without
+   a domain (empty seed, routed as a plain token) and is counted in
+   domain_overflow.
+   Which rule places a token: (1) a lead always opens its own domain (it
+   never joins the one it is submitted from) and lands where its sticky key
+   is pinned if it has a sticky_anchor (so key, lead and domain share one
+   core), else on the submitting worker's core when a task submits it, else
+   by its weight range; (2) a non-lead submitted inside a domain runs on the
+   domain's core: the domain wins over its own sticky_anchor, which is then
+   ignored (no pin taken); (3) else a sticky key places it; (4) else the
+   weight ranges of section 7. Pins override weight ranges and
+   strict_routing.
+   tg_sha256 (one shot), tg_sha256_init/update/final (streaming) and
+   tg_sha256_hex are public: FIPS 180-4, no dependency.
 */
 #if 0 /* QUICK START (examples/quickstart.c) */
 /* quickstart.c - the smallest complete TokenGate program: one operation,
@@ -308,8 +372,8 @@ typedef struct tg_op {
     const char *name;                   /* required */
     tg_fn fn;                           /* required */
     tg_weight weight;                   /* default TG_MEDIUM */
-    const char *sticky_anchor;          /* reserved: sticky registry */
-    const char *const *external_calls;  /* reserved: hash conductor */
+    const char *sticky_anchor;          /* sticky key prefix ("" = the name); section 11 */
+    const char *const *external_calls;  /* NULL-terminated: tokens lead a domain; section 12 */
     int max_retries;                    /* reserved: retries */
     int64_t timeout_ns;                 /* reserved: deadlines */
     int io_tier;                        /* reserved: storage tiers */
@@ -347,6 +411,8 @@ typedef struct tg_config {
     int full_policy;           /* TG_FULL_BLOCK or TG_FULL_REJECT */
     int strict_routing;        /* nonzero: weight ranges are hard */
     size_t max_args_size;      /* 0: 65,536 */
+    unsigned sticky_capacity;  /* sticky registry entries; 0: 4096 */
+    unsigned max_domains;      /* hash-conductor domains at once; 0: 4096 */
     void (*log)(void *user, int level, const char *message); /* NULL: stderr */
     void *log_user;
     tg_allocator allocator;    /* zero: malloc/free */
@@ -452,6 +518,30 @@ TG_API tg_token tg_self(void);        /* running token, TG_TOKEN_NONE outside */
 TG_API int tg_current_core(void);     /* worker index, -1 outside a task's worker */
 TG_API int tg_should_stop(void);      /* nonzero once the running token is killed */
 
+/* ---------------------------------------------------------------- sha-256 */
+
+/* SHA-256 (FIPS 180-4). No scheduler involved; any thread may call these,
+   each context used by one thread at a time. A NULL pointer makes a call do
+   nothing, except data == NULL with len == 0, which is the empty input. */
+typedef struct tg_sha256_ctx {
+    uint32_t state[8];        /* intermediate hash value H0..H7 */
+    uint64_t length;          /* message bytes absorbed so far */
+    unsigned char block[64];  /* a partial block not yet compressed */
+    unsigned fill;            /* bytes held in block, 0..63 */
+} tg_sha256_ctx;
+
+/* Starts a new message. */
+TG_API void tg_sha256_init(tg_sha256_ctx *ctx);
+/* Absorbs len bytes of data; data may be NULL when len == 0. */
+TG_API void tg_sha256_update(tg_sha256_ctx *ctx, const void *data,
+                             size_t len);
+/* Pads, writes the 32-byte digest and wipes ctx (init it again to reuse). */
+TG_API void tg_sha256_final(tg_sha256_ctx *ctx, uint8_t digest[32]);
+/* The digest of one whole message: init, update and final in one call. */
+TG_API void tg_sha256(const void *data, size_t len, uint8_t digest[32]);
+/* Writes digest as 64 lowercase hex digits and a terminating NUL. */
+TG_API void tg_sha256_hex(const uint8_t digest[32], char hex[65]);
+
 /* -------------------------------------------------------------- telemetry */
 
 typedef struct tg_core_stats {
@@ -470,6 +560,13 @@ struct tg_stats {
     uint64_t slots_in_use;    /* live plus ended-but-unreleased */
     uint64_t slots_allocated; /* slots backed by memory */
     uint64_t pin_failures;
+    /* locality (sections 11 and 12) */
+    uint64_t sticky_keys;     /* sticky keys pinned to a core right now */
+    uint64_t sticky_overflow; /* sticky tokens routed freely: entry held by another key */
+    uint64_t domains_open;    /* domains with a live member (seed pinned) */
+    uint64_t domains_kept;    /* domain entries still named by a member's slot */
+    uint64_t domain_overflow; /* leads that found no free domain entry */
+    uint64_t domain_late;     /* tokens submitted after their domain was released */
     tg_core_stats cores[TG_MAX_WORKERS];
 };
 
@@ -774,6 +871,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_HELD       0x100u /* a queue or a running worker holds the slot */
 #define TG__W_KILL       0x200u /* kill requested while running */
 #define TG__W_NOTIFY     0x400u /* the completion list holds the slot */
+#define TG__W_STICKY     0x800u /* holds a sticky pin (entry index in link) */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
 
 #define TG__IS_TERMINAL(word) (((word) & TG__STATE_MASK) >= (uint32_t)TG_COMPLETED)
@@ -782,7 +880,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__FREEABLE(word) (TG__IS_TERMINAL(word) && ((word) & TG__W_RELEASED) && \
                             !((word) & (TG__W_HELD | TG__W_NOTIFY)))
 
-#define TG__INLINE_ARGS 48
+#define TG__INLINE_ARGS 40
 #define TG__CHUNK_SHIFT 12
 #define TG__CHUNK_SLOTS (1u << TG__CHUNK_SHIFT)
 #define TG__CACHE_SLOTS 128      /* per-worker free-slot cache */
@@ -799,7 +897,10 @@ typedef struct tg__slot {
     int16_t core;
     uint16_t retries;
     uint32_t args_size;
-    uint32_t link;            /* next index + 1 in the free or completion list */
+    uint32_t link;            /* next index + 1 in the free or completion list;
+                                 while live with W_STICKY: its registry entry */
+    uint32_t domain;          /* domain entry + 1 (0: none); see the conductor */
+    uint32_t unused;
     int64_t created_ns, waiting_ns, admitted_ns, started_ns, ended_ns;
     /* args_size <= TG__INLINE_ARGS: the bytes are inline; above it, a
        buffer of cap bytes that the slot keeps for its next large token */
@@ -851,6 +952,7 @@ struct tg_scheduler;
 typedef struct tg__worker {
     tg__deque deque;
     tg__mailbox mailbox;
+    tg__mailbox pinned;                  /* sticky and domain tokens: never stolen */
     uint32_t position TG__ALIGNED_LINE;  /* staggered position counter */
     /* read by every submitter: written only when the worker parks */
     uint32_t sleeping TG__ALIGNED_LINE;  /* 1 while parked on wake_word */
@@ -887,6 +989,13 @@ struct tg_scheduler {
     tg__event slot_event;        /* outside submitters waiting for a slot */
     tg__event space_event;       /* outside submitters waiting for room */
     tg__event idle_event;        /* tg_wait_idle callers */
+    /* locality: sticky registry and hash-conductor domains */
+    uint64_t *sticky;            /* sticky_capacity words: tag | count | core */
+    uint32_t sticky_mask;
+    struct tg__domain *domains;  /* max_domains entries */
+    uint32_t domain_next TG__ALIGNED_LINE; /* where the next lead looks first */
+    uint64_t sticky_overflow, domain_overflow, domain_late;
+
     uint32_t sleeping_count TG__ALIGNED_LINE;
     uint32_t any_seq TG__ALIGNED_LINE;   /* bumped when a W_ANY token ends */
 
@@ -1155,6 +1264,8 @@ static int tg__args_store(tg_scheduler *s, tg__slot *sl, const void *args, size_
     return TG_OK;
 }
 
+static void tg__domain_unref(tg_scheduler *s, uint32_t domain);
+
 static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
 {
     tg__slot *sl = tg__slot_at(s, index);
@@ -1165,6 +1276,11 @@ static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
         tg__args_buffer_drop(s, sl);
     uint32_t gen = TG__LOAD_RELAXED(&sl->gen);
     if (gen & 1u) TG__STORE_RELEASE(&sl->gen, gen + 1);
+    uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
+    if (domain) {
+        TG__STORE_RELAXED(&sl->domain, 0u);
+        tg__domain_unref(s, domain);
+    }
     tg__worker *w = tg__current_worker(s);
     if (w && s->cache_limit) {
         if (w->cache_count == s->cache_limit) {
@@ -1387,7 +1503,9 @@ static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
 /* Is there work that worker w may run? Cheap, racy reads: a hint. */
 static int tg__work_visible(tg_scheduler *s, tg__worker *w)
 {
-    if (tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->mailbox)) return 1;
+    if (tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->pinned) ||
+        tg__mailbox_nonempty(&w->mailbox))
+        return 1;
     if (s->cfg.strict_routing) return 0;
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *v = s->workers[i];
@@ -1450,11 +1568,22 @@ static unsigned tg__route_pick(tg_scheduler *s, unsigned lo)
     return best;
 }
 
-/* One non-blocking attempt to place token `index`: the submitting worker's
-   own deque for nested submissions, else the picked core's mailbox, then the
-   rest of the home range, then (unless strict) any core. */
-static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint32_t index)
+/* One non-blocking attempt to place token `index`: a pinned token (pin >= 0,
+   sections 11-12) only in core pin's pinned mailbox; else the submitting
+   worker's own deque for nested submissions, else the picked core's mailbox,
+   then the rest of the home range, then (unless strict) any core. */
+static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint32_t index, int pin)
 {
+    if (pin >= 0) {
+        tg__worker *v = s->workers[pin];
+        TG__STORE_RELEASE(&sl->core, (int16_t)pin);
+        if (tg__mailbox_push(&v->pinned, index)) {
+            tg__notify_work(s, v, 0);
+            return 1;
+        }
+        TG__STORE_RELEASE(&sl->core, (int16_t)-1);
+        return 0;
+    }
     unsigned n = s->nworkers;
     unsigned lo = tg__range_start(s, sl->op->weight);
     int strict = s->cfg.strict_routing;
@@ -1480,6 +1609,477 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
     }
     TG__STORE_RELEASE(&sl->core, (int16_t)-1);
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* SHA-256 (FIPS 180-4): seeds of the hash conductor, and public            */
+/* ------------------------------------------------------------------------ */
+
+/* Round constants K0..K63: the first 32 bits of the fractional parts of the
+   cube roots of the first 64 primes (FIPS 180-4, 4.2.2). */
+static const uint32_t tg__sha256_k[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u,
+    0x3956c25bu, 0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u,
+    0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u,
+    0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u, 0xc19bf174u,
+    0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu,
+    0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau,
+    0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u,
+    0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u,
+    0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu, 0x53380d13u,
+    0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u,
+    0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u,
+    0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u,
+    0x19a4c116u, 0x1e376c08u, 0x2748774cu, 0x34b0bcb5u,
+    0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u,
+    0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u
+};
+
+/* Initial hash value H0..H7: the first 32 bits of the fractional parts of
+   the square roots of the first 8 primes (FIPS 180-4, 5.3.3). */
+static const uint32_t tg__sha256_iv[8] = {
+    0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+    0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u
+};
+
+/* The functions of FIPS 180-4, 4.1.2, on uint32_t values. ROTR's n is a
+   constant in 1..31, so neither shift is by 0 or 32. Ch is written in an
+   equivalent form that takes one operation less; Maj is in the round. */
+#define TG__SHA256_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+#define TG__SHA256_CH(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define TG__SHA256_BSIG0(x)                                                  \
+    (TG__SHA256_ROTR(x, 2) ^ TG__SHA256_ROTR(x, 13) ^ TG__SHA256_ROTR(x, 22))
+#define TG__SHA256_BSIG1(x)                                                  \
+    (TG__SHA256_ROTR(x, 6) ^ TG__SHA256_ROTR(x, 11) ^ TG__SHA256_ROTR(x, 25))
+#define TG__SHA256_SSIG0(x)                                                  \
+    (TG__SHA256_ROTR(x, 7) ^ TG__SHA256_ROTR(x, 18) ^ ((x) >> 3))
+#define TG__SHA256_SSIG1(x)                                                  \
+    (TG__SHA256_ROTR(x, 17) ^ TG__SHA256_ROTR(x, 19) ^ ((x) >> 10))
+
+/* Word t (0..15) of the block at p, big-endian, assembled from bytes (any
+   alignment; compilers turn it into one load and a byte swap). */
+#define TG__SHA256_LOAD(t)                                                   \
+    (w[t] = (uint32_t)p[4 * (t)] << 24 | (uint32_t)p[4 * (t) + 1] << 16 |    \
+            (uint32_t)p[4 * (t) + 2] << 8 | (uint32_t)p[4 * (t) + 3])
+
+/* Word t (16..63) of the message schedule, written over word t - 16 of the
+   16-word window w. */
+#define TG__SHA256_NEXT(t)                                                   \
+    (w[(t) & 15] += TG__SHA256_SSIG1(w[((t) - 2) & 15]) +                    \
+                    w[((t) - 7) & 15] +                                      \
+                    TG__SHA256_SSIG0(w[((t) - 15) & 15]))
+
+/* Round t with working variables a..h in the given roles and schedule word
+   wt: instead of shifting the eight variables, the next round names them
+   one place further along (see TG__SHA256_ROUNDS8). Maj(a, b, c) is taken
+   as b ^ ((a ^ b) & (b ^ c)): this round's a ^ b is the next round's b ^ c,
+   so it is kept in the local bc. The terms known early (h, K, W) are added
+   first, those that wait on the previous round's e and a last. */
+#define TG__SHA256_ROUND(a, b, c, d, e, f, g, h, t, wt)                      \
+    do {                                                                     \
+        uint32_t tg__t1 = (h) + tg__sha256_k[t] + (wt) +                     \
+                          TG__SHA256_CH(e, f, g) + TG__SHA256_BSIG1(e);      \
+        uint32_t tg__ab = (a) ^ (b);                                         \
+        (d) += tg__t1;                                                       \
+        (h) = tg__t1 + (((b) ^ (tg__ab & bc)) + TG__SHA256_BSIG0(a));        \
+        bc = tg__ab;                                                         \
+    } while (0)
+
+/* Rounds t..t+7, W(t) giving the schedule word of round t; after eight
+   rounds the variables are back in their first roles. */
+#define TG__SHA256_ROUNDS8(t, W)                                             \
+    TG__SHA256_ROUND(a, b, c, d, e, f, g, h, (t), W((t)));                   \
+    TG__SHA256_ROUND(h, a, b, c, d, e, f, g, (t) + 1, W((t) + 1));           \
+    TG__SHA256_ROUND(g, h, a, b, c, d, e, f, (t) + 2, W((t) + 2));           \
+    TG__SHA256_ROUND(f, g, h, a, b, c, d, e, (t) + 3, W((t) + 3));           \
+    TG__SHA256_ROUND(e, f, g, h, a, b, c, d, (t) + 4, W((t) + 4));           \
+    TG__SHA256_ROUND(d, e, f, g, h, a, b, c, (t) + 5, W((t) + 5));           \
+    TG__SHA256_ROUND(c, d, e, f, g, h, a, b, (t) + 6, W((t) + 6));           \
+    TG__SHA256_ROUND(b, c, d, e, f, g, h, a, (t) + 7, W((t) + 7))
+
+/* Compresses n whole 64-byte blocks at p into state, reading them in place
+   (FIPS 180-4, 6.2.2). */
+static void tg__sha256_blocks(uint32_t state[8], const unsigned char *p,
+                              size_t n)
+{
+    uint32_t a, b, c, d, e, f, g, h, bc;
+    uint32_t w[16];
+
+    for (; n > 0; n--, p += 64) {
+        a = state[0]; b = state[1]; c = state[2]; d = state[3];
+        e = state[4]; f = state[5]; g = state[6]; h = state[7];
+        bc = b ^ c;
+
+        TG__SHA256_ROUNDS8(0, TG__SHA256_LOAD);
+        TG__SHA256_ROUNDS8(8, TG__SHA256_LOAD);
+        TG__SHA256_ROUNDS8(16, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(24, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(32, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(40, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(48, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(56, TG__SHA256_NEXT);
+
+        state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+        state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+    }
+}
+
+/* Stores x big-endian at p. */
+static void tg__sha256_store32(unsigned char *p, uint32_t x)
+{
+    p[0] = (unsigned char)(x >> 24);
+    p[1] = (unsigned char)(x >> 16);
+    p[2] = (unsigned char)(x >> 8);
+    p[3] = (unsigned char)x;
+}
+
+TG_API void tg_sha256_init(tg_sha256_ctx *ctx)
+{
+    if (!ctx) return;
+    memcpy(ctx->state, tg__sha256_iv, sizeof ctx->state);
+    ctx->length = 0;
+    ctx->fill = 0;
+}
+
+TG_API void tg_sha256_update(tg_sha256_ctx *ctx, const void *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t whole;
+
+    if (!ctx || !p || len == 0) return;
+    ctx->length += (uint64_t)len;
+
+    /* Top up a partial block first; compress it once it is full. */
+    if (ctx->fill > 0) {
+        size_t room = 64u - ctx->fill;
+        size_t take = len < room ? len : room;
+        memcpy(ctx->block + ctx->fill, p, take);
+        ctx->fill += (unsigned)take;
+        p += take;
+        len -= take;
+        if (ctx->fill < 64u) return;
+        tg__sha256_blocks(ctx->state, ctx->block, 1);
+        ctx->fill = 0;
+    }
+
+    /* Whole blocks straight from the caller's buffer. */
+    whole = len / 64u;
+    if (whole > 0) {
+        tg__sha256_blocks(ctx->state, p, whole);
+        p += whole * 64u;
+        len -= whole * 64u;
+    }
+
+    /* Keep the tail (under 64 bytes) for the next call. */
+    if (len > 0) {
+        memcpy(ctx->block, p, len);
+        ctx->fill = (unsigned)len;
+    }
+}
+
+TG_API void tg_sha256_final(tg_sha256_ctx *ctx, uint8_t digest[32])
+{
+    uint64_t bits;
+    unsigned fill, i;
+
+    if (!ctx || !digest) return;
+    bits = ctx->length << 3;  /* the length in bits, modulo 2^64 */
+    fill = ctx->fill;
+
+    /* Padding (5.1.1): a 1 bit, zeros up to 56 mod 64, the 64-bit length. */
+    ctx->block[fill++] = 0x80u;
+    if (fill > 56u) {
+        memset(ctx->block + fill, 0, 64u - fill);
+        tg__sha256_blocks(ctx->state, ctx->block, 1);
+        fill = 0;
+    }
+    memset(ctx->block + fill, 0, 56u - fill);
+    tg__sha256_store32(ctx->block + 56, (uint32_t)(bits >> 32));
+    tg__sha256_store32(ctx->block + 60, (uint32_t)bits);
+    tg__sha256_blocks(ctx->state, ctx->block, 1);
+
+    for (i = 0; i < 8; i++)
+        tg__sha256_store32(digest + 4 * i, ctx->state[i]);
+    memset(ctx, 0, sizeof *ctx);
+}
+
+TG_API void tg_sha256(const void *data, size_t len, uint8_t digest[32])
+{
+    tg_sha256_ctx ctx;
+
+    if (!digest || (!data && len > 0)) return;
+    tg_sha256_init(&ctx);
+    tg_sha256_update(&ctx, data, len);
+    tg_sha256_final(&ctx, digest);
+}
+
+TG_API void tg_sha256_hex(const uint8_t digest[32], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned i;
+
+    if (!digest || !hex) return;
+    for (i = 0; i < 32; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15u];
+    }
+    hex[64] = '\0';
+}
+
+#undef TG__SHA256_ROTR
+#undef TG__SHA256_CH
+#undef TG__SHA256_BSIG0
+#undef TG__SHA256_BSIG1
+#undef TG__SHA256_SSIG0
+#undef TG__SHA256_SSIG1
+#undef TG__SHA256_LOAD
+#undef TG__SHA256_NEXT
+#undef TG__SHA256_ROUND
+#undef TG__SHA256_ROUNDS8
+
+/* ------------------------------------------------------------------------ */
+/* Sticky registry: keys pinned to cores, reference-counted                 */
+/* ------------------------------------------------------------------------ */
+
+/* A registry entry is one word: tag (27 bits) << 37 | count (29 bits) << 8 |
+   core (8 bits); a count of 0 means free, whatever the other bits hold. A
+   key's pin, core and count change together in one read-modify-write, so no
+   lock is needed and no state sits between "free" and "pinned". Nothing else
+   is published through an entry, so its operations are relaxed (RMWs on one
+   word are totally ordered whatever their memory order). */
+#define TG__STICKY_ONE       (1ull << 8)
+#define TG__STICKY_CORE(e)   ((int)((e) & 0xffu))
+#define TG__STICKY_COUNT(e)  (((e) >> 8) & ((1ull << 29) - 1))
+#define TG__STICKY_TAG_SHIFT 37
+
+static inline uint64_t tg__mix64(uint64_t x)
+{
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ull;
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ull;
+    x ^= x >> 32;
+    return x;
+}
+
+static uint64_t tg__hash_bytes(uint64_t h, const void *data, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    while (size >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+        h = (h << 29) | (h >> 35);
+        p += 8;
+        size -= 8;
+    }
+    uint64_t tail = 0;
+    for (size_t i = 0; i < size; i++) tail |= (uint64_t)p[i] << (8 * i);
+    h = (h ^ tail ^ ((uint64_t)size << 56)) * 0x9e3779b97f4a7c15ull;
+    return tg__mix64(h);
+}
+
+/* The hash of a token's sticky key: anchor (or op name), then the args. */
+static uint64_t tg__sticky_hash(const tg_op *op, const void *args, size_t size)
+{
+    const char *anchor = op->sticky_anchor[0] ? op->sticky_anchor : op->name;
+    uint64_t h = tg__hash_bytes(0x7467737469636b79ull, anchor, strlen(anchor));
+    return tg__hash_bytes(h ^ (uint64_t)size, args ? args : "", size);
+}
+
+/* Joins key `hash`: returns the core it is pinned to (pinning it to
+   first_core when its entry is free) and the entry in *entry, or -1 when the
+   entry is held by another live key (counted in sticky_overflow). */
+static int tg__sticky_join(tg_scheduler *s, uint64_t hash, unsigned first_core, uint32_t *entry)
+{
+    uint32_t i = (uint32_t)hash & s->sticky_mask;
+    uint64_t tag = hash >> TG__STICKY_TAG_SHIFT;
+    uint64_t *e = &s->sticky[i];
+    uint64_t old = TG__LOAD_RELAXED(e);
+    for (;;) {
+        uint64_t desired;
+        if (TG__STICKY_COUNT(old) == 0)
+            desired = (tag << TG__STICKY_TAG_SHIFT) | TG__STICKY_ONE | (uint64_t)first_core;
+        else if ((old >> TG__STICKY_TAG_SHIFT) == tag)
+            desired = old + TG__STICKY_ONE;
+        else {
+            (void)__atomic_fetch_add(&s->sticky_overflow, 1, __ATOMIC_RELAXED);
+            return -1;
+        }
+        if (TG__CAS(e, &old, desired, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *entry = i;
+            return TG__STICKY_CORE(desired);
+        }
+    }
+}
+
+/* One token of the entry's key reached a terminal state. */
+static inline void tg__sticky_leave(tg_scheduler *s, uint32_t entry)
+{
+    (void)__atomic_fetch_sub(&s->sticky[entry], TG__STICKY_ONE, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hash conductor: domains of a lead and its descendants on one core        */
+/* ------------------------------------------------------------------------ */
+
+#define TG__MAX_CALLS 64
+
+/* counts = pending << 32 | refs. pending: members not yet terminal (the
+   domain is open while it is > 0). refs: slots naming the entry (tg_info
+   reads the seed from it); the entry is free again at counts == 0. A member
+   holds both from its join, gives pending back when it ends and its ref when
+   its slot is recycled, so refs >= pending always. The fields are written
+   by the lead's submitter before its token is published, and read by
+   members (which run after the lead started: happens-after) and by tg_info
+   (whose generation check rejects a read that raced a reuse). */
+typedef struct tg__domain {
+    uint64_t counts;
+    int32_t core;
+    uint8_t digest[32];
+} tg__domain;
+
+#define TG__DOMAIN_PENDING (1ull << 32)
+
+/* Checks an op's external calls and sorts the distinct ones into calls[]:
+   their count (0: not a lead), or TG_EINVAL for an empty call, a call with
+   a ',' or more than TG__MAX_CALLS of them. */
+static int tg__calls_canonical(const tg_op *op, const char **calls)
+{
+    if (!op->external_calls) return 0;
+    unsigned n = 0;
+    for (const char *const *c = op->external_calls; *c; c++) {
+        if (!(*c)[0] || strchr(*c, ',') || n == TG__MAX_CALLS) return TG_EINVAL;
+        /* insertion sort; equal strings are kept once */
+        unsigned at = n;
+        int dup = 0;
+        while (at > 0) {
+            int cmp = strcmp(calls[at - 1], *c);
+            if (cmp == 0) { dup = 1; break; }
+            if (cmp < 0) break;
+            at--;
+        }
+        if (dup) continue;
+        memmove(calls + at + 1, calls + at, (n - at) * sizeof calls[0]);
+        calls[at] = *c;
+        n++;
+    }
+    return (int)n;
+}
+
+/* Opens a domain for a lead about to be published as `lead` on `core`:
+   entry + 1, or 0 when every entry is in use (counted in domain_overflow). */
+static uint32_t tg__domain_open(tg_scheduler *s, int core, tg_token lead,
+                                const char *const *calls, unsigned ncalls)
+{
+    uint32_t cap = s->cfg.max_domains;
+    uint32_t i = __atomic_fetch_add(&s->domain_next, 1u, __ATOMIC_RELAXED) % cap;
+    for (uint32_t k = 0; k < cap; k++, i = i + 1 == cap ? 0 : i + 1) {
+        tg__domain *d = &s->domains[i];
+        uint64_t expected = 0;
+        if (TG__LOAD_RELAXED(&d->counts) != 0) continue;
+        /* acquire: the entry's last members are done with it */
+        if (!TG__CAS(&d->counts, &expected, TG__DOMAIN_PENDING | 1u, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            continue;
+        /* the seed: SHA-256 of "<lead id>:<calls>" (section 12) */
+        char id[24];
+        uint8_t digest[32];
+        int len = snprintf(id, sizeof id, "%llu:", (unsigned long long)lead.bits);
+        tg_sha256_ctx ctx;
+        tg_sha256_init(&ctx);
+        tg_sha256_update(&ctx, id, (size_t)len);
+        for (unsigned c = 0; c < ncalls; c++) {
+            if (c) tg_sha256_update(&ctx, ",", 1);
+            tg_sha256_update(&ctx, calls[c], strlen(calls[c]));
+        }
+        tg_sha256_final(&ctx, digest);
+        for (unsigned b = 0; b < 32; b++) TG__STORE_RELAXED(&d->digest[b], digest[b]);
+        TG__STORE_RELAXED(&d->core, (int32_t)core);
+        return i + 1;
+    }
+    (void)__atomic_fetch_add(&s->domain_overflow, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* A token submitted from a running member joins the member's domain: its
+   core, or -1 when the domain was already released (counted in
+   domain_late). The member's own ref keeps the entry from reuse meanwhile. */
+static int tg__domain_join(tg_scheduler *s, uint32_t domain)
+{
+    tg__domain *d = &s->domains[domain - 1];
+    uint64_t old = TG__LOAD_RELAXED(&d->counts);
+    for (;;) {
+        if ((old >> 32) == 0) {
+            (void)__atomic_fetch_add(&s->domain_late, 1, __ATOMIC_RELAXED);
+            return -1;
+        }
+        if (TG__CAS(&d->counts, &old, old + TG__DOMAIN_PENDING + 1u, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return TG__LOAD_RELAXED(&d->core);
+    }
+}
+
+/* A member reached a terminal state. */
+static inline void tg__domain_leave(tg_scheduler *s, uint32_t domain)
+{
+    (void)__atomic_fetch_sub(&s->domains[domain - 1].counts, TG__DOMAIN_PENDING, __ATOMIC_RELAXED);
+}
+
+/* A member's slot was recycled. release: our reads of the entry (tg_info's
+   seed) come before a new lead rewrites it; pairs with the acquire CAS in
+   tg__domain_open. */
+static void tg__domain_unref(tg_scheduler *s, uint32_t domain)
+{
+    (void)__atomic_fetch_sub(&s->domains[domain - 1].counts, 1u, __ATOMIC_RELEASE);
+}
+
+/* A token ended (or was refused): give back its sticky pin and its place
+   in its domain. Called once per token, before the terminal count that
+   tg_wait_idle and tg_stats read, so an idle scheduler shows no pins. */
+static void tg__locality_leave(tg_scheduler *s, tg__slot *sl, uint32_t word)
+{
+    if (word & TG__W_STICKY) tg__sticky_leave(s, TG__LOAD_RELAXED(&sl->link));
+    uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
+    if (domain) tg__domain_leave(s, domain);
+}
+
+/* Where a new token must run (section 12's rules), decided before it is
+   published: the pinned core, or -1 for free routing. Joins the registry
+   (*flags gets W_STICKY, sl->link the entry) or a domain (sl->domain). */
+static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self,
+                     const tg_op *op, const void *args, size_t size,
+                     const char *const *calls, unsigned ncalls, uint32_t *flags)
+{
+    unsigned lo = tg__range_start(s, op->weight);
+    /* a nested token's natural first core is its submitter's */
+    unsigned first = (w && (!s->cfg.strict_routing || w->index >= lo)) ? w->index : s->nworkers;
+    uint32_t entry;
+    int core = -1;
+    if (!ncalls && w && tg__tls_slot) {
+        uint32_t parent = TG__LOAD_RELAXED(&tg__tls_slot->domain);
+        if (parent) {
+            core = tg__domain_join(s, parent);
+            if (core >= 0) {
+                TG__STORE_RELAXED(&sl->domain, parent);
+                return core;
+            }
+        }
+    }
+    if (op->sticky_anchor) {
+        if (first == s->nworkers) first = tg__route_pick(s, lo);
+        core = tg__sticky_join(s, tg__sticky_hash(op, args, size), first, &entry);
+        if (core >= 0) {
+            TG__STORE_RELAXED(&sl->link, entry);
+            *flags |= TG__W_STICKY;
+        }
+    }
+    if (ncalls) {
+        if (core < 0) core = first < s->nworkers ? (int)first : (int)tg__route_pick(s, lo);
+        uint32_t domain = tg__domain_open(s, core, self, calls, ncalls);
+        TG__STORE_RELAXED(&sl->domain, domain);
+        if (!domain && !(*flags & TG__W_STICKY)) core = -1;
+    }
+    return core;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1513,6 +2113,7 @@ static int tg__slot_ready(void *ctx)
 typedef struct tg__space_want {
     tg_scheduler *s;
     unsigned lo;          /* mailboxes lo..n-1; all of them unless strict */
+    int pin;              /* >= 0: only that core's pinned mailbox */
 } tg__space_want;
 
 static inline uint32_t tg__space_mark(const tg_scheduler *s)
@@ -1525,6 +2126,8 @@ static int tg__space_ready(void *ctx)
     tg__space_want *want = (tg__space_want *)ctx;
     tg_scheduler *s = want->s;
     if (!TG__LOAD_SEQ_CST(&s->accepting)) return 1;
+    if (want->pin >= 0)
+        return tg__mailbox_depth(&s->workers[want->pin]->pinned) <= tg__space_mark(s);
     for (unsigned i = want->lo; i < s->nworkers; i++)
         if (tg__mailbox_depth(&s->workers[i]->mailbox) <= tg__space_mark(s)) return 1;
     return 0;
@@ -1569,6 +2172,9 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
     if ((unsigned)op->weight > (unsigned)TG_HEAVY) return TG_EINVAL;
     if (!args && args_size) return TG_EINVAL;
     if (args_size > s->cfg.max_args_size) return TG_E2BIG;
+    const char *calls[TG__MAX_CALLS];
+    int ncalls = tg__calls_canonical(op, calls);
+    if (ncalls < 0) return ncalls;
     tg__worker *w = tg__current_worker(s);
     if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
 
@@ -1584,6 +2190,11 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
 
     int64_t now = tg__stamp_ns();
     uint32_t gen = TG__LOAD_RELAXED(&sl->gen) + 1;   /* even -> odd: valid */
+    uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED);
+    /* pins and domains are taken before anyone can see the token, so every
+       path that ends it (tg__token_end, or the refusal below) gives them back */
+    int pin = tg__place(s, w, sl, tg__make_token(index, gen), op, args, args_size,
+                        calls, (unsigned)ncalls, &word);
     TG__STORE_RELEASE(&sl->op, op);
     TG__STORE_RELAXED(&sl->result.u, (uint64_t)0);
     TG__STORE_RELEASE(&sl->failure_code, 0);
@@ -1594,7 +2205,6 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
     TG__STORE_RELEASE(&sl->admitted_ns, now);
     TG__STORE_RELEASE(&sl->started_ns, (int64_t)0);
     TG__STORE_RELEASE(&sl->ended_ns, (int64_t)0);
-    uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED);
     TG__STORE_RELEASE(&sl->word, word);
     /* release: the fields above are visible to anyone who reads this
        generation; pairs with the acquire loads in tg__slot_lookup/tg_info */
@@ -1608,7 +2218,7 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
         goto abandon;
     }
 
-    if (TG__LIKELY(tg__route_push(s, w, sl, index))) {
+    if (TG__LIKELY(tg__route_push(s, w, sl, index, pin))) {
         if (out) *out = tg__make_token(index, gen);
         return TG_OK;
     }
@@ -1630,6 +2240,7 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
                 tg__space_want want;
                 want.s = s;
                 want.lo = s->cfg.strict_routing ? tg__range_start(s, op->weight) : 0;
+                want.pin = pin;
                 tg__event_wait(&s->space_event, tg__space_ready, &want, -1, 10000000);
             }
             TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
@@ -1641,7 +2252,7 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
                 rc = TG_ESHUTDOWN;
                 goto swept;
             }
-            if (tg__route_push(s, w, sl, index)) {
+            if (tg__route_push(s, w, sl, index, pin)) {
                 if (out) *out = tg__make_token(index, gen);
                 return TG_OK;
             }
@@ -1653,6 +2264,15 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
         }
     }
 abandon:
+    {
+        /* a shutdown's final sweep may end an ADMITTED token at any time:
+           whoever moves the word first gives back the pins and counts it */
+        uint32_t expected = word;
+        if (!TG__CAS(&sl->word, &expected, (word & ~TG__STATE_MASK) | (uint32_t)TG_KILLED,
+                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            goto swept;
+    }
+    tg__locality_leave(s, sl, word);
     TG__COUNT(s, w, abandoned);
     tg__idle_signal(s);
 swept:
@@ -1705,6 +2325,7 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
         if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
     }
     if (moved) {
+        tg__locality_leave(s, sl, old);
         switch (final) {
         case TG_COMPLETED: TG__COUNT(s, w, completed); break;
         case TG_FAILED: TG__COUNT(s, w, failed); break;
@@ -1811,13 +2432,18 @@ static inline void tg__recruit(tg_scheduler *s, tg__worker *w)
         tg__wake_thief(s, w);
 }
 
-/* Finds a token worker w may run: own deque (newest first), own mailbox,
-   then (unless strict) the oldest from other cores. TG__NO_INDEX if none. */
+/* Finds a token worker w may run: own deque (newest first), own pinned
+   mailbox, own mailbox, then (unless strict) the oldest from other cores'
+   deques and mailboxes (never their pinned ones). TG__NO_INDEX if none. */
 static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
 {
     uint32_t item;
     if (tg__deque_pop(&w->deque, &item)) {
         tg__recruit(s, w);
+        return item;
+    }
+    if (tg__mailbox_pop(&w->pinned, &item)) {
+        tg__space_freed(s, &w->pinned);
         return item;
     }
     if (tg__mailbox_pop(&w->mailbox, &item)) {
@@ -2279,6 +2905,12 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
     info->started_ns = TG__LOAD_ACQUIRE(&sl->started_ns);
     info->ended_ns = TG__LOAD_ACQUIRE(&sl->ended_ns);
     info->seed[0] = '\0';
+    uint32_t domain = TG__LOAD_ACQUIRE(&sl->domain);
+    if (domain) {
+        uint8_t digest[32];
+        for (unsigned b = 0; b < 32; b++) digest[b] = TG__LOAD_RELAXED(&s->domains[domain - 1].digest[b]);
+        tg_sha256_hex(digest, info->seed);
+    }
     if (TG__LOAD_ACQUIRE(&sl->gen) != gen) return TG_ESTALE;
     return TG_OK;
 }
@@ -2423,11 +3055,22 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     }
     out->slots_in_use = in_use;
     out->slots_allocated = allocated;
+    for (uint32_t i = 0; i <= s->sticky_mask; i++)
+        if (TG__STICKY_COUNT(TG__LOAD_RELAXED(&s->sticky[i]))) out->sticky_keys++;
+    for (uint32_t i = 0; i < s->cfg.max_domains; i++) {
+        uint64_t counts = TG__LOAD_RELAXED(&s->domains[i].counts);
+        if (counts >> 32) out->domains_open++;
+        if (counts) out->domains_kept++;
+    }
+    out->sticky_overflow = __atomic_load_n(&s->sticky_overflow, __ATOMIC_RELAXED);
+    out->domain_overflow = __atomic_load_n(&s->domain_overflow, __ATOMIC_RELAXED);
+    out->domain_late = __atomic_load_n(&s->domain_late, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < s->nworkers && i < TG_MAX_WORKERS; i++) {
         tg__worker *w = s->workers[i];
         out->cores[i].executed = TG__LOAD_ACQUIRE(&w->counters.executed);
         out->cores[i].stolen = TG__LOAD_ACQUIRE(&w->counters.stolen);
-        out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__deque_depth(&w->deque);
+        out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__mailbox_depth(&w->pinned) +
+                                      tg__deque_depth(&w->deque);
         out->cores[i].busy = TG__LOAD_RELAXED(&w->busy) != 0;
         out->cores[i].cpu = TG__LOAD_ACQUIRE(&w->cpu);
     }
@@ -2441,6 +3084,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
 #define TG__DEFAULT_MAILBOX 4096u
 #define TG__DEFAULT_MAX_TOKENS 4194304u
 #define TG__DEFAULT_MAX_ARGS 65536u
+#define TG__DEFAULT_LOCALITY 4096u   /* sticky_capacity and max_domains */
 #define TG__WORKER_STACK (8u << 20)
 
 /* Fills every default of section 4; TG_EINVAL for a value out of range. */
@@ -2454,6 +3098,13 @@ static int tg__config_resolve(const tg_config *in, tg_config *out)
     uint32_t cap = 2;
     while (cap < out->mailbox_capacity) cap <<= 1;
     out->mailbox_capacity = cap;
+    if (out->sticky_capacity == 0) out->sticky_capacity = TG__DEFAULT_LOCALITY;
+    if (out->sticky_capacity > (1u << 20)) return TG_EINVAL;
+    unsigned sticky = 1;
+    while (sticky < out->sticky_capacity) sticky <<= 1;
+    out->sticky_capacity = sticky;
+    if (out->max_domains == 0) out->max_domains = TG__DEFAULT_LOCALITY;
+    if (out->max_domains > (1u << 20)) return TG_EINVAL;
     if (out->max_tokens == 0) out->max_tokens = TG__DEFAULT_MAX_TOKENS;
     if (out->max_tokens > TG_MAX_TOKENS) return TG_EINVAL;
     if (out->full_policy != TG_FULL_BLOCK && out->full_policy != TG_FULL_REJECT) return TG_EINVAL;
@@ -2470,6 +3121,7 @@ static void tg__scheduler_free(tg_scheduler *s)
             tg__worker *w = s->workers[i];
             if (!w) continue;
             tg__free(s, w->mailbox.cells, sizeof(tg__cell) * s->cfg.mailbox_capacity);
+            tg__free(s, w->pinned.cells, sizeof(tg__cell) * s->cfg.mailbox_capacity);
             tg__free(s, w->raw, sizeof(tg__worker) + TG__CACHE_LINE);
         }
         tg__free(s, s->workers, sizeof(tg__worker *) * s->nworkers);
@@ -2486,6 +3138,8 @@ static void tg__scheduler_free(tg_scheduler *s)
         tg__free(s, s->chunks, sizeof(tg__slot *) * s->chunk_count);
         tg__free(s, s->chunk_raw, sizeof(void *) * s->chunk_count);
     }
+    tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
+    tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
     if (s->event_fd >= 0) close(s->event_fd);
     pthread_mutex_destroy(&s->shutdown_lock);
     pthread_mutex_destroy(&s->notify_lock);
@@ -2542,7 +3196,12 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     s->chunks = (tg__slot **)tg__alloc(s, sizeof(tg__slot *) * s->chunk_count);
     s->chunk_raw = (void **)tg__alloc(s, sizeof(void *) * s->chunk_count);
     s->workers = (tg__worker **)tg__alloc(s, sizeof(tg__worker *) * s->nworkers);
-    if (!s->chunks || !s->chunk_raw || !s->workers) goto fail;
+    s->sticky = (uint64_t *)tg__alloc(s, sizeof(uint64_t) * c.sticky_capacity);
+    s->domains = (tg__domain *)tg__alloc(s, sizeof(tg__domain) * c.max_domains);
+    if (!s->chunks || !s->chunk_raw || !s->workers || !s->sticky || !s->domains) goto fail;
+    memset(s->sticky, 0, sizeof(uint64_t) * c.sticky_capacity);
+    memset(s->domains, 0, sizeof(tg__domain) * c.max_domains);
+    s->sticky_mask = c.sticky_capacity - 1;
     memset(s->chunks, 0, sizeof(tg__slot *) * s->chunk_count);
     memset(s->chunk_raw, 0, sizeof(void *) * s->chunk_count);
     memset(s->workers, 0, sizeof(tg__worker *) * s->nworkers);
@@ -2560,6 +3219,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
         w->cpu = (c.no_pin || ncpu == 0) ? -1 : cpu_list[i % ncpu];
         s->workers[i] = w;
         if (tg__mailbox_init(s, &w->mailbox, c.mailbox_capacity) != TG_OK) goto fail;
+        if (tg__mailbox_init(s, &w->pinned, c.mailbox_capacity) != TG_OK) goto fail;
     }
 
     rc = TG_ESYSTEM;
@@ -2691,6 +3351,14 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_HELD
 #undef TG__W_KILL
 #undef TG__W_NOTIFY
+#undef TG__W_STICKY
+#undef TG__STICKY_ONE
+#undef TG__STICKY_CORE
+#undef TG__STICKY_COUNT
+#undef TG__STICKY_TAG_SHIFT
+#undef TG__MAX_CALLS
+#undef TG__DOMAIN_PENDING
+#undef TG__DEFAULT_LOCALITY
 #undef TG__WAKE_FLAGS
 #undef TG__IS_TERMINAL
 #undef TG__FREEABLE

@@ -6,7 +6,7 @@
 #   examples  each examples/NAME.c builds alone with `cc -O2 -pthread` and runs
 #   readme    the README's quick start block equals examples/quickstart.c, runs
 #   symbols   every symbol the implementation exports starts with tg_
-#   taskset   pinning and nested-wait tests on one CPU (taskset -c 0)
+#   taskset   pinning, nested-wait, await and locality tests on one CPU (taskset -c 0)
 # Each group ends with "N passed, N failed" and exits non-zero on a failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -102,6 +102,8 @@ taskset_group() {
     check "pinning tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" pinning
     check "nested wait tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" nested
     check "await tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" await
+    check "conductor tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" conductor_
+    check "sticky tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" sticky_
 }
 
 case "${1:-}" in
