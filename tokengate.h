@@ -2043,13 +2043,25 @@ static void tg__locality_leave(tg_scheduler *s, tg__slot *sl, uint32_t word)
     if (domain) tg__domain_leave(s, domain);
 }
 
-/* Where a new token must run (section 12's rules), decided before it is
-   published: the pinned core, or -1 for free routing. Joins the registry
-   (*flags gets W_STICKY, sl->link the entry) or a domain (sl->domain). */
-static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self,
-                     const tg_op *op, const void *args, size_t size,
-                     const char *const *calls, unsigned ncalls, uint32_t *flags)
+/* TG_OK when the op's external calls are well formed (a lead or not). */
+static int tg__calls_check(const tg_op *op)
 {
+    const char *calls[TG__MAX_CALLS];
+    int n = tg__calls_canonical(op, calls);
+    return n < 0 ? n : TG_OK;
+}
+
+/* Where a new token with a sticky anchor, external calls or a domain to
+   inherit must run (section 12's rules), decided before it is published:
+   the pinned core, or -1 for free routing. Joins the registry (*flags gets
+   W_STICKY, sl->link the entry) or a domain (sl->domain). Plain tokens
+   never come here. */
+static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self,
+                     const tg_op *op, const void *args, size_t size, uint32_t *flags)
+{
+    const char *calls[TG__MAX_CALLS];
+    int counted = tg__calls_canonical(op, calls);
+    unsigned ncalls = counted > 0 ? (unsigned)counted : 0u;
     unsigned lo = tg__range_start(s, op->weight);
     /* a nested token's natural first core is its submitter's */
     unsigned first = (w && (!s->cfg.strict_routing || w->index >= lo)) ? w->index : s->nworkers;
@@ -2167,19 +2179,21 @@ static int tg__slot_acquire(tg_scheduler *s, tg__worker *w, uint32_t *index)
 TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
                      size_t args_size, tg_token *out)
 {
+    int rc;
     if (out) *out = TG_TOKEN_NONE;
     if (!s || !op || !op->name || !op->fn) return TG_EINVAL;
     if ((unsigned)op->weight > (unsigned)TG_HEAVY) return TG_EINVAL;
     if (!args && args_size) return TG_EINVAL;
     if (args_size > s->cfg.max_args_size) return TG_E2BIG;
-    const char *calls[TG__MAX_CALLS];
-    int ncalls = tg__calls_canonical(op, calls);
-    if (ncalls < 0) return ncalls;
+    if (op->external_calls) {
+        rc = tg__calls_check(op);
+        if (rc != TG_OK) return rc;
+    }
     tg__worker *w = tg__current_worker(s);
     if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
 
     uint32_t index = TG__NO_INDEX;
-    int rc = tg__slot_acquire(s, w, &index);
+    rc = tg__slot_acquire(s, w, &index);
     if (rc != TG_OK) return rc;
     tg__slot *sl = tg__slot_at(s, index);
 
@@ -2193,8 +2207,9 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
     uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED);
     /* pins and domains are taken before anyone can see the token, so every
        path that ends it (tg__token_end, or the refusal below) gives them back */
-    int pin = tg__place(s, w, sl, tg__make_token(index, gen), op, args, args_size,
-                        calls, (unsigned)ncalls, &word);
+    int pin = -1;
+    if (op->sticky_anchor || op->external_calls || (w && tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain)))
+        pin = tg__place(s, w, sl, tg__make_token(index, gen), op, args, args_size, &word);
     TG__STORE_RELEASE(&sl->op, op);
     TG__STORE_RELAXED(&sl->result.u, (uint64_t)0);
     TG__STORE_RELEASE(&sl->failure_code, 0);
