@@ -22,7 +22,7 @@ STRESS_TSAN  := 50000
 
 .PHONY: help test test-plain test-asan test-tsan test-cxx test-compile \
         test-examples test-readme test-symbols test-taskset examples demo \
-        bench bench-quick bench-peers install uninstall clean
+        bench bench-quick bench-locality bench-peers install uninstall clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -82,6 +82,11 @@ bench: ## benchmarks vs peers at -O2, interleaved (writes bench/RESULTS.md)
 
 bench-quick: ## the benchmarks at their quick sizes, 1 round (about a minute)
 	@bench/run.sh --quick
+
+bench-locality: ## sticky keys against free routing (bench/locality.c), printed only
+	@mkdir -p $(BUILD)/bench
+	$(CC) -O2 -pthread bench/locality.c -o $(BUILD)/bench/tokengate-locality -lm
+	$(BUILD)/bench/tokengate-locality
 
 bench-peers: ## install the peers, hyperfine and gnuplot with apt-get (root)
 	apt-get update

@@ -1888,10 +1888,12 @@ static uint64_t tg__sticky_hash(const tg_op *op, const void *args, size_t size)
     return tg__hash_bytes(h ^ (uint64_t)size, args ? args : "", size);
 }
 
-/* Joins key `hash`: returns the core it is pinned to (pinning it to
-   first_core when its entry is free) and the entry in *entry, or -1 when the
-   entry is held by another live key (counted in sticky_overflow). */
-static int tg__sticky_join(tg_scheduler *s, uint64_t hash, unsigned first_core, uint32_t *entry)
+/* Joins key `hash`: returns the core it is pinned to and the entry in
+   *entry, or -1 when the entry is held by another live key (counted in
+   sticky_overflow). A free entry is pinned to first_core, or when that is
+   nworkers (no natural core) to the weight range's next core from lo. */
+static int tg__sticky_join(tg_scheduler *s, uint64_t hash, unsigned first_core, unsigned lo,
+                           uint32_t *entry)
 {
     uint32_t i = (uint32_t)hash & s->sticky_mask;
     uint64_t tag = hash >> TG__STICKY_TAG_SHIFT;
@@ -1899,8 +1901,11 @@ static int tg__sticky_join(tg_scheduler *s, uint64_t hash, unsigned first_core, 
     uint64_t old = TG__LOAD_RELAXED(e);
     for (;;) {
         uint64_t desired;
-        if (TG__STICKY_COUNT(old) == 0)
+        if (TG__STICKY_COUNT(old) == 0) {
+            /* the position counter advances only for a key that lands */
+            if (first_core == s->nworkers) first_core = tg__route_pick(s, lo);
             desired = (tag << TG__STICKY_TAG_SHIFT) | TG__STICKY_ONE | (uint64_t)first_core;
+        }
         else if ((old >> TG__STICKY_TAG_SHIFT) == tag)
             desired = old + TG__STICKY_ONE;
         else {
@@ -2078,8 +2083,7 @@ static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self
         }
     }
     if (op->sticky_anchor) {
-        if (first == s->nworkers) first = tg__route_pick(s, lo);
-        core = tg__sticky_join(s, tg__sticky_hash(op, args, size), first, &entry);
+        core = tg__sticky_join(s, tg__sticky_hash(op, args, size), first, lo, &entry);
         if (core >= 0) {
             TG__STORE_RELAXED(&sl->link, entry);
             *flags |= TG__W_STICKY;

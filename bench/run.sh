@@ -23,8 +23,17 @@
 # A program that exits non-zero, times out or prints no RESULT line with ok=1
 # is FAILED in the tables, and run.sh exits 1 after writing them.
 #
+# TokenGate-only benchmarks (no peer has the feature they measure; they are
+# not in the peers tables): locality (bench/locality.c, sticky keys against
+# free routing) and sha256 (bench/tokengate/sha256.c, tg_sha256 against
+# coreutils sha256sum). Each runs once per round, after the round's other
+# benchmarks, without hyperfine (both time themselves and report medians of
+# their own repetitions), and gets the section "Locality and SHA-256" of
+# RESULTS.md with the medians over the rounds. They fail like the others.
+#
 # --rounds N overrides the rounds (burst keeps 1 in a full run); --only
-# runs the named benchmarks (the report then covers only those).
+# runs the named benchmarks, locality and sha256 included (the report then
+# covers only those).
 # Environment: CC (default cc), BENCH_TIMEOUT (seconds per program run).
 set -euo pipefail
 export LC_ALL=C
@@ -32,6 +41,8 @@ export LC_ALL=C
 cd "$(dirname "$0")/.."
 
 ALL_BENCHES=(empty spawn fib skynet pingpong waves leibniz burst memory)
+ALL_TG_ONLY=(locality sha256)   # TokenGate-only, see above
+declare -A TG_ONLY_SRC=([locality]=bench/locality.c [sha256]=bench/tokengate/sha256.c)
 QUICK_ARG=--quick         # what every program takes for its quick sizes
 CC=${CC:-cc}
 
@@ -48,7 +59,15 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ -n "$only" ]; then read -r -a BENCHES <<<"$only"; else BENCHES=("${ALL_BENCHES[@]}"); fi
+if [ -n "$only" ]; then
+    BENCHES=() TG_ONLY=()
+    read -r -a only_list <<<"$only"
+    for b in "${only_list[@]}"; do
+        if [ -n "${TG_ONLY_SRC[$b]+x}" ]; then TG_ONLY+=("$b"); else BENCHES+=("$b"); fi
+    done
+else
+    BENCHES=("${ALL_BENCHES[@]}") TG_ONLY=("${ALL_TG_ONLY[@]}")
+fi
 
 BIN=build/bench
 RAW=$BIN/raw
@@ -97,6 +116,16 @@ for b in "${BENCHES[@]}"; do
     $CC -O2 -pthread -o "$BIN/tokengate-$b" "$src" -lm >"$RAW/build-tokengate-$b.log" 2>&1 &
     build_pid[$b]=$!
 done
+# the TokenGate-only programs: build/bench/tokengate-<name>
+declare -A tg_only_pid=()
+for x in "${TG_ONLY[@]}"; do
+    src=${TG_ONLY_SRC[$x]}
+    if [ ! -f "$src" ]; then note "   missing $src"; rm -f "$BIN/tokengate-$x"; continue; fi
+    [ "$quick" = 1 ] && up_to_date "$BIN/tokengate-$x" "$src" tokengate.h bench/common/workload.h && continue
+    rm -f "$BIN/tokengate-$x"
+    $CC -O2 -pthread -o "$BIN/tokengate-$x" "$src" -lm >"$RAW/build-tokengate-$x.log" 2>&1 &
+    tg_only_pid[$x]=$!
+done
 for b in "${!build_pid[@]}"; do
     if ! wait "${build_pid[$b]}"; then
         note "   tokengate-$b: BUILD FAILED"; sed 's/^/     /' "$RAW/build-tokengate-$b.log" >&2
@@ -104,9 +133,20 @@ for b in "${!build_pid[@]}"; do
         failures=$((failures + 1))
     fi
 done
+# one line per run of a TokenGate-only program (round 0: it did not build)
+printf 'bench\tround\twall\texit\tstatus\n' >"$RAW/tg_only.tsv"
+for x in "${!tg_only_pid[@]}"; do
+    if ! wait "${tg_only_pid[$x]}"; then
+        note "   tokengate-$x: BUILD FAILED"; sed 's/^/     /' "$RAW/build-tokengate-$x.log" >&2
+        printf '%s\t0\t0\t-\tbuild failed\n' "$x" >>"$RAW/tg_only.tsv"
+        failures=$((failures + 1))
+    fi
+done
 
 note "== building peers (bench/peers/build.sh) [$(($(date +%s) - start_s)) s]"
-if [ -x bench/peers/build.sh ]; then
+if [ ${#BENCHES[@]} -eq 0 ]; then
+    note "   no peer benchmark selected"
+elif [ -x bench/peers/build.sh ]; then
     if ! bench/peers/build.sh >"$RAW/build-peers.log" 2>&1; then
         note "   bench/peers/build.sh failed; running what it built (log: $RAW/build-peers.log)"
     fi
@@ -168,6 +208,36 @@ parse_hyperfine() {
 
 max_rounds=0
 for b in "${BENCHES[@]}"; do r=$(bench_rounds "$b"); [ "$r" -gt "$max_rounds" ] && max_rounds=$r; done
+[ ${#TG_ONLY[@]} -gt 0 ] && [ "$rounds" -gt "$max_rounds" ] && max_rounds=$rounds
+
+# run_tg_only NAME ROUND: one run of a TokenGate-only program, checked like the
+# others (exit status, timeout, a RESULT line with ok=1), into tg_only.tsv.
+run_tg_only() {
+    local x=$1 round=$2 o t0 t1 code status wall
+    [ -x "$BIN/tokengate-$x" ] || return 0
+    mkdir -p "$RAW/$x"
+    o=$RAW/$x/tokengate.r$round
+    t0=$(date +%s%N)
+    code=0
+    timeout -k 5 "$timeout_s" "$BIN/tokengate-$x" $qarg >"$o.out" 2>"$o.err" || code=$?
+    t1=$(date +%s%N)
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+    status=ok
+    if [ "$code" != 0 ]; then
+        if [ "$code" = 124 ] || [ "$code" = 137 ]; then status="timeout (${timeout_s} s)"; else status="exit $code"; fi
+    elif ! grep -q "^RESULT bench=$x .*ok=1" "$o.out" 2>/dev/null; then
+        status="no RESULT line with ok=1"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$x" "$round" "$wall" "$code" "$status" >>"$RAW/tg_only.tsv"
+    if [ "$status" != ok ]; then
+        failures=$((failures + 1))
+        note "   FAILED: tokengate-$x round $round: $status"
+        tail -n 5 "$o.err" 2>/dev/null | sed 's/^/     /' >&2 || true
+        note "[$round/$rounds] $(printf '%-9s' "$x") tokengate ${wall}s(FAILED)"
+    else
+        note "[$round/$rounds] $(printf '%-9s' "$x") tokengate ${wall}s"
+    fi
+}
 
 qarg=""
 [ "$quick" = 1 ] && qarg=$QUICK_ARG
@@ -220,6 +290,9 @@ for ((round = 1; round <= max_rounds; round++)); do
         done < <(parse_hyperfine "$json")
         note "$line"
     done
+    if [ "$round" -le "$rounds" ]; then
+        for x in "${TG_ONLY[@]}"; do run_tg_only "$x" "$round"; done
+    fi
 done
 run_s=$(($(date +%s) - start_s))
 note "== runs done [${run_s} s], writing $OUT_MD"
@@ -397,6 +470,149 @@ na_reason() {
 
 cell_ratio() { if [ -n "$1" ]; then printf '%.2f' "$1"; else echo "-"; fi; }
 
+# The TokenGate-only programs: per program its status (ok or the first
+# failure), ok runs, runs, and the median over the ok runs of every numeric
+# key of its RESULT line.
+declare -A XSTATUS=() XOKN=() XNRUN=() XMED=()
+while IFS=$'\t' read -r t f1 f2 f3 f4; do
+    case $t in
+    S) XSTATUS[$f1]=$f2; XOKN[$f1]=$f3; XNRUN[$f1]=$f4 ;;
+    M) XMED[$f1,$f2]=$f3 ;;
+    esac
+done < <(awk -F'\t' -v raw="$RAW" '
+    function isnum(v) { return v ~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$/ }
+    NR == 1 { next }
+    {
+        x = $1
+        if (!(x in runs)) order[++n] = x
+        runs[x]++
+        if ($5 != "ok") { if (!(x in fail)) fail[x] = ($2 == 0 ? "" : "round " $2 ": ") $5; next }
+        okn[x]++
+        file = raw "/" x "/tokengate.r" $2 ".out"
+        vals[x, "wall", okn[x]] = $3; keys[x] = keys[x] (index(keys[x], " wall ") ? "" : " wall ")
+        while ((getline line < file) > 0) {
+            if (index(line, "RESULT bench=" x " ") != 1) continue
+            m = split(line, f, " ")
+            for (j = 2; j <= m; j++) {
+                e = index(f[j], "=")
+                if (!e) continue
+                k = substr(f[j], 1, e - 1); v = substr(f[j], e + 1)
+                if (!isnum(v)) continue
+                if (!index(keys[x], " " k " ")) keys[x] = keys[x] " " k " "
+                vals[x, k, okn[x]] = v + 0
+            }
+            break
+        }
+        close(file)
+    }
+    END {
+        for (i = 1; i <= n; i++) {
+            x = order[i]
+            printf "S\t%s\t%s\t%d\t%d\n", x, (x in fail) ? fail[x] : "ok", okn[x], runs[x]
+            nk = split(keys[x], kk, " ")
+            for (q = 1; q <= nk; q++) {
+                c = 0
+                for (r = 1; r <= okn[x]; r++) if ((x, kk[q], r) in vals) a[++c] = vals[x, kk[q], r]
+                if (!c) continue
+                for (p = 2; p <= c; p++) { t = a[p]; for (o = p - 1; o >= 1 && a[o] > t; o--) a[o + 1] = a[o]; a[o + 1] = t }
+                med = (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+                printf "M\t%s\t%s\t%.10g\n", x, kk[q], med
+            }
+        }
+    }' "$RAW/tg_only.tsv")
+
+# seconds as "12.3 ms" or "1.234 s"
+fmt_s() { awk -v v="$1" 'BEGIN { if (v == "") print "-"; else if (v < 1) printf "%.1f ms\n", v * 1e3; else printf "%.3f s\n", v }'; }
+# thousands separators: 96000 -> 96,000
+fmt_int() { printf '%s' "$1" | sed ':a; s/\B[0-9]\{3\}\>/,&/; ta'; }
+
+# The section "Locality and SHA-256" (empty when neither was selected).
+tg_only_report() {
+    [ ${#TG_ONLY[@]} -gt 0 ] || return 0
+    local x st
+    echo "## Locality and SHA-256"
+    echo
+    echo "TokenGate-only benchmarks: no peer has sticky keys or a SHA-256 of its own, so they"
+    echo "are not in the tables above. Each program ran once per round ($rounds round$([ "$rounds" = 1 ] || echo s)), after"
+    echo "the round's other benchmarks; every figure below is the median over the rounds of"
+    echo "the program's own figure (itself a median of its repetitions)."
+    echo
+    for x in "${TG_ONLY[@]}"; do
+        st=${XSTATUS[$x]:-}
+        case $x in
+        locality)
+            echo "### locality: sticky keys against free routing"
+            echo
+            echo "Keys with a private working set each and a stream of small tokens, each reading and"
+            echo "writing part of its key's set, consecutive tokens on different keys (\`bench/locality.c\`"
+            echo "says why and what the figures are made of). The same stream runs with an op that has"
+            echo "\`sticky_anchor\` (argument: the key; its tokens run on the key's core) and with the"
+            echo "identical op without it (routed freely). free/sticky above 1.00 is the time sticky keys"
+            echo "save. Lock waits: the free mode's waits for a key held by the other core (time summed"
+            echo "over the workers); keys moved: keys of a sticky run whose tokens ran on more than one core."
+            echo "Core round trip: a cache line from the first CPU to the second and back, before and after"
+            echo "the runs; on a VM it depends on where the host places the virtual CPUs, and so does the"
+            echo "gain (the transfers between the cores are what sticky keys avoid)."
+            echo
+            echo "| keys x set | window | tokens | workers | sticky | free | free/sticky | free lock waits | sticky keys moved | core round trip | wall | runs ok |"
+            echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            if [ -z "$st" ]; then
+                echo "| not built (${TG_ONLY_SRC[$x]} missing) | | | | | | | | | | | |"
+            elif [ "$st" != ok ]; then
+                echo "| **FAILED** ($st) | | | | | | | | | | | ${XOKN[$x]}/${XNRUN[$x]} |"
+            else
+                printf '| %s x %s KiB | %s KiB | %s | %s | %s | %s | **%.2fx** | %s (%s) | %s | %.0f / %.0f ns | %s | %s |\n' \
+                    "${XMED[$x,keys]:-?}" "${XMED[$x,set_kib]:-?}" "${XMED[$x,window_kib]:-?}" \
+                    "$(fmt_int "${XMED[$x,tokens]:-?}")" "${XMED[$x,threads]:-?}" \
+                    "$(fmt_s "${XMED[$x,sticky_seconds]:-}")" "$(fmt_s "${XMED[$x,free_seconds]:-}")" \
+                    "${XMED[$x,ratio]:-0}" "$(fmt_int "${XMED[$x,free_contended]:-?}")" \
+                    "$(fmt_s "${XMED[$x,free_lock_wait_seconds]:-}")" "${XMED[$x,sticky_moved_keys]:-?}" \
+                    "${XMED[$x,round_trip_ns_before]:-0}" "${XMED[$x,round_trip_ns_after]:-0}" \
+                    "$(fmt_s "${XMED[$x,wall]:-}")" "${XOKN[$x]}/${XNRUN[$x]}"
+            fi
+            echo
+            ;;
+        sha256)
+            echo "### sha256: tg_sha256 against sha256sum"
+            echo
+            echo "The same pseudo-random bytes hashed by one \`tg_sha256\` call in memory and by one"
+            echo "\`sha256sum FILE\` run (its time includes starting the process and reading the file"
+            echo "from the page cache); both digests must agree (\`bench/tokengate/sha256.c\`). MB = 10^6"
+            echo "bytes. The ratio is tg_sha256's time / sha256sum's: below 1.00 tg_sha256 is faster."
+            echo
+            echo "| bytes | tg_sha256 | sha256sum | tg_sha256 / sha256sum | wall | runs ok |"
+            echo "|---:|---:|---:|---:|---:|---:|"
+            if [ -z "$st" ]; then
+                echo "| not built (${TG_ONLY_SRC[$x]} missing) | | | | | |"
+            elif [ "$st" != ok ]; then
+                echo "| **FAILED** ($st) | | | | | ${XOKN[$x]}/${XNRUN[$x]} |"
+            else
+                printf '| %s | %.1f MB/s (%s) | %.1f MB/s (%s) | **%.2f** | %s | %s |\n' \
+                    "$(fmt_int "${XMED[$x,bytes]:-?}")" "${XMED[$x,mb_per_s]:-0}" \
+                    "$(fmt_s "${XMED[$x,seconds]:-}")" "${XMED[$x,sha256sum_mb_per_s]:-0}" \
+                    "$(fmt_s "${XMED[$x,sha256sum_seconds]:-}")" "${XMED[$x,ratio]:-0}" \
+                    "$(fmt_s "${XMED[$x,wall]:-}")" "${XOKN[$x]}/${XNRUN[$x]}"
+            fi
+            echo
+            ;;
+        esac
+    done
+    echo "<details><summary>RESULT lines of every run of these programs</summary>"
+    echo
+    echo '```'
+    awk -F'\t' -v raw="$RAW" 'NR > 1 {
+        line = ""
+        file = raw "/" $1 "/tokengate.r" $2 ".out"
+        while ((getline l < file) > 0) if (index(l, "RESULT ") == 1) { line = substr(l, 8); break }
+        close(file)
+        printf "round %s wall=%.4f exit=%s %s%s\n", $2, $3, $4, (line == "" ? "bench=" $1 " impl=tokengate" : line),
+            ($5 == "ok" ? "" : " FAILED: " $5) }' "$RAW/tg_only.tsv"
+    echo '```'
+    echo
+    echo "</details>"
+    echo
+}
+
 mapfile -t IMPLS < <(all_impls)
 
 # waves: "wave tokens impl tokens_per_s" of each implementation's median run
@@ -553,6 +769,7 @@ done
             fi
         fi
     done
+    tg_only_report
     echo "## Every run"
     echo
     echo "<details><summary>RESULT lines of every timed run, with hyperfine's wall time</summary>"
