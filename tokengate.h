@@ -25,13 +25,15 @@
     10. Limits and admission
     11. Sticky registry
     12. Hash conductor (domains) and SHA-256
+    13. Retries, control and the health guard
     --  Declarations
     --  Implementation, one banner per subsystem in data-flow order:
           platform (atomics, clock, futex, affinity) -> errors -> layout ->
           token slots -> mailboxes -> deques -> worker parking -> routing ->
-          SHA-256 -> sticky registry -> hash conductor -> admission ->
-          submitting -> workers -> await and poll -> completion fd ->
-          inside a task -> telemetry -> lifecycle
+          SHA-256 -> sticky registry -> hash conductor -> operations
+          registry -> admission -> submitting -> workers -> await and poll
+          -> completion fd -> inside a task -> control -> telemetry ->
+          lifecycle
 
    1. OVERVIEW
    An *operation* (tg_op) names a plain synchronous function, its weight and
@@ -226,6 +228,39 @@
    strict_routing.
    tg_sha256 (one shot), tg_sha256_init/update/final (streaming) and
    tg_sha256_hex are public: FIPS 180-4, no dependency.
+
+   13. RETRIES, CONTROL AND THE HEALTH GUARD
+   Operations are registered on their first submission (max_ops distinct
+   tg_op structs, TG_EOPLIMIT past it); controls and tg_op_stats name them
+   by op name, and act on every tg_op of that name.
+   Retries: a run that returns non-zero is run again, up to the op's
+   max_retries (0..65535) times. The token keeps its slot, handle, weight,
+   sticky pin and domain; it goes back to the end of a mailbox of its home
+   range (of its pinned core's pinned mailbox when pinned), so tokens queued
+   meanwhile run first. tg_info's retries counts the retries so far and
+   failure_code holds the last non-zero return; the final outcome (a later
+   success, or FAILED with the last code) is what waiters see. A kill wins
+   over a retry.
+   Pause: tg_pause stops every worker from starting tokens (running ones go
+   on; submissions are still accepted and queue up) until tg_resume.
+   tg_op_pause holds one op back: a worker that takes one of its tokens puts
+   it on the op's held list and runs other work, so other ops never wait for
+   it; tg_op_resume sends the held tokens back to the queues in the order
+   they were held (the resuming thread waits for room if a queue is full).
+   Drain and kill: tg_op_drain kills the op's tokens submitted before the
+   call that have not started: held ones at once, queued ones when a worker
+   reaches them (they never run; their waiters see TG_EKILLED). tg_op_kill
+   does the same and asks the op's running tokens to stop (tg_should_stop;
+   they end KILLED). Tokens submitted after the call are not affected.
+   A shutdown ends every pause (held tokens are queued again) so it can
+   drain. Control calls after a shutdown began return TG_ESHUTDOWN.
+   Health: per op, attempts (runs started), successes, failures, retried,
+   and tokens ended failed / killed / timed out; the class (tg_op_stats'
+   health) is excellent from 95% of attempts succeeding, healthy from 80%,
+   at risk from 50%, problematic below, and unknown before 5 attempts.
+   With tg_config.auto_block, an op whose runs failed more than 90% of at
+   least 10 attempts (counted since its last tg_op_unblock) is refused:
+   tg_submit returns TG_EBLOCKED until tg_op_unblock.
 */
 #if 0 /* QUICK START (examples/quickstart.c) */
 /* quickstart.c - the smallest complete TokenGate program: one operation,
@@ -321,7 +356,9 @@ extern "C" {
     X(TG_ESYSTEM,    -11,  "system call failed")                               \
     X(TG_EDEADLK,    -12,  "call would wait on itself")                        \
     X(TG_EPIN,       -13,  "could not pin a worker to its CPU (reserved)")     \
-    X(TG_EBLOCKED,   -14,  "operation is blocked by the health guard")
+    X(TG_EBLOCKED,   -14,  "operation is blocked by the health guard")        \
+    X(TG_ENOOP,      -15,  "no operation of that name was ever submitted")    \
+    X(TG_EOPLIMIT,   -16,  "more distinct operations than max_ops")
 
 typedef enum tg_error {
 #define TG__ERROR_ENUM(name, value, message) name = value,
@@ -374,7 +411,7 @@ typedef struct tg_op {
     tg_weight weight;                   /* default TG_MEDIUM */
     const char *sticky_anchor;          /* sticky key prefix ("" = the name); section 11 */
     const char *const *external_calls;  /* NULL-terminated: tokens lead a domain; section 12 */
-    int max_retries;                    /* reserved: retries */
+    int max_retries;                    /* a failed run is retried this often (0..65535) */
     int64_t timeout_ns;                 /* reserved: deadlines */
     int io_tier;                        /* reserved: storage tiers */
     unsigned flags;                     /* TG_OP_NOTIFY, ... */
@@ -411,6 +448,8 @@ typedef struct tg_config {
     int full_policy;           /* TG_FULL_BLOCK or TG_FULL_REJECT */
     int strict_routing;        /* nonzero: weight ranges are hard */
     size_t max_args_size;      /* 0: 65,536 */
+    unsigned max_ops;          /* distinct operations; 0: 256 */
+    int auto_block;            /* nonzero: the health guard refuses failing ops */
     unsigned sticky_capacity;  /* sticky registry entries; 0: 4096 */
     unsigned max_domains;      /* hash-conductor domains at once; 0: 4096 */
     void (*log)(void *user, int level, const char *message); /* NULL: stderr */
@@ -542,6 +581,48 @@ TG_API void tg_sha256(const void *data, size_t len, uint8_t digest[32]);
 /* Writes digest as 64 lowercase hex digits and a terminating NUL. */
 TG_API void tg_sha256_hex(const uint8_t digest[32], char hex[65]);
 
+/* ---------------------------------------------------------------- control */
+
+/* Global pause: workers start no token until tg_resume (running ones go on;
+   submissions are still accepted). Per op (by name; every tg_op with that
+   name): tg_op_pause holds the op's tokens back (they wait, in FIFO order,
+   and other ops run on); tg_op_resume releases them; tg_op_drain kills the
+   op's tokens submitted before the call that have not started; tg_op_kill
+   also asks its running ones to stop; tg_op_unblock lifts the health
+   guard's block. TG_ENOOP for a name never submitted, TG_ESHUTDOWN once the
+   scheduler is shutting down. Section 13. */
+TG_API int tg_pause(tg_scheduler *s);
+TG_API int tg_resume(tg_scheduler *s);
+TG_API int tg_op_pause(tg_scheduler *s, const char *op);
+TG_API int tg_op_resume(tg_scheduler *s, const char *op);
+TG_API int tg_op_drain(tg_scheduler *s, const char *op);
+TG_API int tg_op_kill(tg_scheduler *s, const char *op);
+TG_API int tg_op_unblock(tg_scheduler *s, const char *op);
+
+enum {
+    TG_HEALTH_UNKNOWN = 0,  /* fewer than 5 attempts */
+    TG_HEALTH_EXCELLENT,    /* >= 95% of attempts succeeded */
+    TG_HEALTH_HEALTHY,      /* >= 80% */
+    TG_HEALTH_AT_RISK,      /* >= 50% */
+    TG_HEALTH_PROBLEMATIC   /* below */
+};
+
+/* Counts of one operation (summed over every tg_op with that name). */
+struct tg_op_stats {
+    const char *name;
+    uint64_t attempts;     /* runs started; each retry is one more */
+    uint64_t successes;    /* runs that returned 0 */
+    uint64_t failures;     /* runs that returned non-zero */
+    uint64_t retried;      /* failed runs queued again */
+    uint64_t failed, killed, timed_out; /* tokens that ended so */
+    int health;            /* TG_HEALTH_* */
+    int paused;            /* tg_op_pause in force */
+    int blocked;           /* refused by the health guard */
+};
+
+TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out);
+TG_API const char *tg_health_name(int health); /* "excellent", ...; "unknown" */
+
 /* -------------------------------------------------------------- telemetry */
 
 typedef struct tg_core_stats {
@@ -560,6 +641,7 @@ struct tg_stats {
     uint64_t slots_in_use;    /* live plus ended-but-unreleased */
     uint64_t slots_allocated; /* slots backed by memory */
     uint64_t pin_failures;
+    int paused;               /* tg_pause in force */
     /* locality (sections 11 and 12) */
     uint64_t sticky_keys;     /* sticky keys pinned to a core right now */
     uint64_t sticky_overflow; /* sticky tokens routed freely: entry held by another key */
@@ -891,7 +973,8 @@ TG_API const char *tg_state_name(tg_state state)
 typedef struct tg__slot {
     uint32_t gen;             /* odd while a handle is valid */
     uint32_t word;            /* state | TG__W_* flags; futex word */
-    const tg_op *op;
+    uint32_t opi;             /* the op's registry entry */
+    uint32_t held_link;       /* next index + 1 in its op's held list */
     tg_value result;          /* written before the terminal store */
     int32_t failure_code;
     int16_t core;
@@ -900,7 +983,7 @@ typedef struct tg__slot {
     uint32_t link;            /* next index + 1 in the free or completion list;
                                  while live with W_STICKY: its registry entry */
     uint32_t domain;          /* domain entry + 1 (0: none); see the conductor */
-    uint32_t unused;
+    uint32_t epoch;           /* its op's control epoch when it was submitted */
     int64_t created_ns, waiting_ns, admitted_ns, started_ns, ended_ns;
     /* args_size <= TG__INLINE_ARGS: the bytes are inline; above it, a
        buffer of cap bytes that the slot keeps for its next large token */
@@ -909,6 +992,31 @@ typedef struct tg__slot {
         struct { void *ptr; uint32_t cap; } heap;
     } args;
 } tg__slot;
+
+/* Per-op counts. Each worker keeps its own row per op (plain release stores,
+   one writer, like tg__counters); outside threads add to the entry's shared
+   row atomically. tg_op_stats sums them. */
+typedef struct tg__opcount {
+    uint64_t attempts, successes, failures, retried;
+    uint64_t failed, killed, timed_out;
+} tg__opcount;
+
+/* An operation seen by tg_submit: the entry is claimed once (under
+   ops_lock) and never freed. The read-mostly flags come first; a token's
+   slot names its entry by index (opi). */
+typedef struct tg__opent {
+    const tg_op *op;             /* set once before the entry is published */
+    uint32_t paused;             /* tg_op_pause: tokens wait in the held list */
+    uint32_t blocked;            /* refused by the health guard */
+    uint32_t epoch;              /* bumped by each drain and kill */
+    uint32_t drain_mark;         /* tokens of an earlier epoch never start */
+    uint32_t kill_mark;          /* ...and running ones are asked to stop */
+    uint64_t guard_attempts;     /* counts at the last tg_op_unblock: the */
+    uint64_t guard_failures;     /* guard judges the runs since */
+    pthread_mutex_t lock;        /* the held list and pause moves */
+    uint32_t held_head, held_tail; /* index + 1; FIFO through held_link */
+    tg__opcount outside;         /* counts by outside threads (atomic) */
+} tg__opent;
 
 typedef struct tg__cell { uint32_t seq; uint32_t item; } tg__cell;
 
@@ -961,6 +1069,7 @@ typedef struct tg__worker {
     /* written per token: its own line, away from the flags above */
     uint32_t busy TG__ALIGNED_LINE;      /* functions running (nested) */
     tg__counters counters;
+    struct tg__opcount *opc;             /* a row per op entry, this worker's */
     struct tg_scheduler *sched;
     unsigned index;
     int cpu;                             /* pinned CPU or -1 */
@@ -989,6 +1098,14 @@ struct tg_scheduler {
     tg__event slot_event;        /* outside submitters waiting for a slot */
     tg__event space_event;       /* outside submitters waiting for room */
     tg__event idle_event;        /* tg_wait_idle callers */
+    /* operations registry */
+    struct tg__opent *ops;       /* max_ops entries, 0..op_count-1 claimed */
+    uint32_t *op_hash;           /* op pointer hash -> entry + 1 */
+    uint32_t op_hash_mask;
+    uint32_t op_count;
+    pthread_mutex_t ops_lock;    /* claims new entries */
+    uint32_t paused;             /* tg_pause */
+
     /* locality: sticky registry and hash-conductor domains */
     uint64_t *sticky;            /* sticky_capacity words: tag | count | core */
     uint32_t sticky_mask;
@@ -1022,6 +1139,12 @@ static TG__THREAD_LOCAL tg__worker *tg__tls_worker;
 static TG__THREAD_LOCAL tg__slot *tg__tls_slot;
 static TG__THREAD_LOCAL uint64_t tg__tls_token;
 
+/* The op of a token (its slot holds the registry entry's index). */
+static inline const tg_op *tg__slot_op(tg_scheduler *s, const tg__slot *sl)
+{
+    return s->ops[TG__LOAD_ACQUIRE(&sl->opi)].op;
+}
+
 /* The calling thread's worker when it belongs to s, else NULL. */
 static inline tg__worker *tg__current_worker(tg_scheduler *s)
 {
@@ -1049,6 +1172,13 @@ static void *tg__alloc(tg_scheduler *s, size_t size)
 {
     if (s->cfg.allocator.alloc) return s->cfg.allocator.alloc(size, s->cfg.allocator.user);
     return malloc(size);
+}
+
+static void *tg__alloc_zero(tg_scheduler *s, size_t size)
+{
+    void *p = tg__alloc(s, size);
+    if (p) memset(p, 0, size);
+    return p;
 }
 
 static void tg__free(tg_scheduler *s, void *p, size_t size)
@@ -1503,6 +1633,7 @@ static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
 /* Is there work that worker w may run? Cheap, racy reads: a hint. */
 static int tg__work_visible(tg_scheduler *s, tg__worker *w)
 {
+    if (TG__LOAD_RELAXED(&s->paused)) return 0;
     if (tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->pinned) ||
         tg__mailbox_nonempty(&w->mailbox))
         return 1;
@@ -1585,7 +1716,7 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
         return 0;
     }
     unsigned n = s->nworkers;
-    unsigned lo = tg__range_start(s, sl->op->weight);
+    unsigned lo = tg__range_start(s, tg__slot_op(s, sl)->weight);
     int strict = s->cfg.strict_routing;
     if (self && (!strict || self->index >= lo)) {
         TG__STORE_RELEASE(&sl->core, (int16_t)self->index);
@@ -2099,6 +2230,111 @@ static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self
 }
 
 /* ------------------------------------------------------------------------ */
+/* Operations registry: per-op state, counters, health, control             */
+/* ------------------------------------------------------------------------ */
+
+#define TG__COUNT_OP(s, w, opi, field)                                                  \
+    do {                                                                                 \
+        if (w) TG__STORE_RELEASE(&(w)->opc[opi].field,                                  \
+                                 TG__LOAD_RELAXED(&(w)->opc[opi].field) + 1);            \
+        else (void)__atomic_fetch_add(&(s)->ops[opi].outside.field, 1, __ATOMIC_RELAXED); \
+    } while (0)
+
+/* The entry of op: its index, claimed on first sight. Lock-free once seen
+   (acquire: the entry's op pointer is set before its hash cell; pairs with
+   the release store in the locked insert). TG_EOPLIMIT past max_ops. */
+static int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
+{
+    uint32_t mask = s->op_hash_mask;
+    uint32_t h = (uint32_t)tg__mix64((uint64_t)(uintptr_t)op) & mask;
+    for (uint32_t k = 0; k <= mask; k++, h = (h + 1) & mask) {
+        uint32_t cell = TG__LOAD_ACQUIRE(&s->op_hash[h]);
+        if (cell == 0) break;
+        if (s->ops[cell - 1].op == op) {
+            *opi = cell - 1;
+            return TG_OK;
+        }
+    }
+    int rc = TG_EOPLIMIT;
+    pthread_mutex_lock(&s->ops_lock);
+    h = (uint32_t)tg__mix64((uint64_t)(uintptr_t)op) & mask;
+    for (uint32_t k = 0; k <= mask; k++, h = (h + 1) & mask) {
+        uint32_t cell = TG__LOAD_RELAXED(&s->op_hash[h]);
+        if (cell && s->ops[cell - 1].op == op) {
+            *opi = cell - 1;
+            rc = TG_OK;
+            break;
+        }
+        if (cell == 0) {
+            uint32_t i = s->op_count;
+            if (i == s->cfg.max_ops) break;
+            s->ops[i].op = op;
+            /* release, both: the entry before its count and its cell; pair
+               with the acquire loads in tg__op_count and above */
+            TG__STORE_RELEASE(&s->op_count, i + 1);
+            TG__STORE_RELEASE(&s->op_hash[h], i + 1);
+            *opi = i;
+            rc = TG_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->ops_lock);
+    return rc;
+}
+
+/* How many entries are claimed; entries 0..n-1 are readable. acquire:
+   pairs with the release store of the count in tg__op_lookup. */
+static inline uint32_t tg__op_count(tg_scheduler *s)
+{
+    return TG__LOAD_ACQUIRE(&s->op_count);
+}
+
+/* Sums the op's counts over the workers and the outside row. */
+static void tg__op_sum(tg_scheduler *s, uint32_t opi, tg__opcount *sum)
+{
+    const tg__opcount *o = &s->ops[opi].outside;
+    sum->attempts = __atomic_load_n(&o->attempts, __ATOMIC_RELAXED);
+    sum->successes = __atomic_load_n(&o->successes, __ATOMIC_RELAXED);
+    sum->failures = __atomic_load_n(&o->failures, __ATOMIC_RELAXED);
+    sum->retried = __atomic_load_n(&o->retried, __ATOMIC_RELAXED);
+    sum->failed = __atomic_load_n(&o->failed, __ATOMIC_RELAXED);
+    sum->killed = __atomic_load_n(&o->killed, __ATOMIC_RELAXED);
+    sum->timed_out = __atomic_load_n(&o->timed_out, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        const tg__opcount *c = &s->workers[i]->opc[opi];
+        sum->attempts += TG__LOAD_ACQUIRE(&c->attempts);
+        sum->successes += TG__LOAD_ACQUIRE(&c->successes);
+        sum->failures += TG__LOAD_ACQUIRE(&c->failures);
+        sum->retried += TG__LOAD_ACQUIRE(&c->retried);
+        sum->failed += TG__LOAD_ACQUIRE(&c->failed);
+        sum->killed += TG__LOAD_ACQUIRE(&c->killed);
+        sum->timed_out += TG__LOAD_ACQUIRE(&c->timed_out);
+    }
+}
+
+static int tg__health_class(uint64_t attempts, uint64_t successes)
+{
+    if (attempts < 5) return TG_HEALTH_UNKNOWN;
+    if (successes * 100 >= attempts * 95) return TG_HEALTH_EXCELLENT;
+    if (successes * 100 >= attempts * 80) return TG_HEALTH_HEALTHY;
+    if (successes * 100 >= attempts * 50) return TG_HEALTH_AT_RISK;
+    return TG_HEALTH_PROBLEMATIC;
+}
+
+/* After a failed run, with auto_block: blocks the op once more than 90% of
+   at least 10 runs since its last unblock failed. */
+static void tg__health_guard(tg_scheduler *s, uint32_t opi)
+{
+    tg__opent *e = &s->ops[opi];
+    if (TG__LOAD_RELAXED(&e->blocked)) return;
+    tg__opcount sum;
+    tg__op_sum(s, opi, &sum);
+    uint64_t attempts = sum.attempts - TG__LOAD_RELAXED(&e->guard_attempts);
+    uint64_t failures = sum.failures - TG__LOAD_RELAXED(&e->guard_failures);
+    if (attempts >= 10 && failures * 10 > attempts * 9) TG__STORE_RELEASE(&e->blocked, 1u);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Admission: slots (max_tokens) and room in the mailboxes                  */
 /* ------------------------------------------------------------------------ */
 
@@ -2193,8 +2429,14 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
         rc = tg__calls_check(op);
         if (rc != TG_OK) return rc;
     }
+    if (op->max_retries < 0 || op->max_retries > 65535) return TG_EINVAL;
     tg__worker *w = tg__current_worker(s);
     if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
+    uint32_t opi;
+    rc = tg__op_lookup(s, op, &opi);
+    if (rc != TG_OK) return rc;
+    /* acquire: pairs with the guard's release store */
+    if (TG__LOAD_ACQUIRE(&s->ops[opi].blocked)) return TG_EBLOCKED;
 
     uint32_t index = TG__NO_INDEX;
     rc = tg__slot_acquire(s, w, &index);
@@ -2214,7 +2456,8 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
     int pin = -1;
     if (op->sticky_anchor || op->external_calls || (w && tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain)))
         pin = tg__place(s, w, sl, tg__make_token(index, gen), op, args, args_size, &word);
-    TG__STORE_RELEASE(&sl->op, op);
+    TG__STORE_RELEASE(&sl->opi, opi);
+    TG__STORE_RELAXED(&sl->epoch, TG__LOAD_SEQ_CST(&s->ops[opi].epoch));
     TG__STORE_RELAXED(&sl->result.u, (uint64_t)0);
     TG__STORE_RELEASE(&sl->failure_code, 0);
     TG__STORE_RELEASE(&sl->retries, (uint16_t)0);
@@ -2336,7 +2579,8 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
         } else {
             desired = (old & ~(TG__STATE_MASK | TG__WAKE_FLAGS)) | (uint32_t)final;
             if (release_hold) desired &= ~TG__W_HELD;
-            if ((sl->op->flags & TG_OP_NOTIFY) && !(old & TG__W_RELEASED)) desired |= TG__W_NOTIFY;
+            if ((tg__slot_op(s, sl)->flags & TG_OP_NOTIFY) && !(old & TG__W_RELEASED))
+                desired |= TG__W_NOTIFY;
             moved = 1;
         }
         /* acq_rel: release publishes the result, failure code and stamps
@@ -2344,12 +2588,13 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
         if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
     }
     if (moved) {
+        uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
         tg__locality_leave(s, sl, old);
         switch (final) {
         case TG_COMPLETED: TG__COUNT(s, w, completed); break;
-        case TG_FAILED: TG__COUNT(s, w, failed); break;
-        case TG_TIMEOUT: TG__COUNT(s, w, timed_out); break;
-        default: TG__COUNT(s, w, killed); break;
+        case TG_FAILED: TG__COUNT_OP(s, w, opi, failed); TG__COUNT(s, w, failed); break;
+        case TG_TIMEOUT: TG__COUNT_OP(s, w, opi, timed_out); TG__COUNT(s, w, timed_out); break;
+        default: TG__COUNT_OP(s, w, opi, killed); TG__COUNT(s, w, killed); break;
         }
         if (old & TG__W_WAITER) tg__futex_wake(&sl->word, INT_MAX);
         if (old & TG__W_ANY) {
@@ -2366,10 +2611,57 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     return moved;
 }
 
-/* Runs (or drops, if already ended) the token taken from a queue. */
+/* Queues token index again after a failed run (a retry) or a pause: at the
+   back of a mailbox of its home range, or of its pinned core's pinned
+   mailbox (pinned: a sticky key or a domain, both kept). A worker runs
+   other tokens while every allowed queue is full; an outside thread waits
+   for room. */
+static void tg__requeue(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint32_t index)
+{
+    uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
+    int pin = ((word & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain)) ? TG__LOAD_ACQUIRE(&sl->core) : -1;
+    while (!tg__route_push(s, NULL, sl, index, pin)) {
+        if (w) {
+            if (!tg__run_one(s, w)) tg__worker_park(s, w, tg__now_ns() + 100000, NULL, NULL, 0);
+        } else {
+            tg__space_want want;
+            want.s = s;
+            want.lo = s->cfg.strict_routing ? tg__range_start(s, tg__slot_op(s, sl)->weight) : 0;
+            want.pin = pin;
+            /* a shutting-down scheduler reads as ready at once: poll */
+            if (!TG__LOAD_SEQ_CST(&s->accepting)) tg__sleep_ns(50000);
+            else tg__event_wait(&s->space_event, tg__space_ready, &want, -1, 10000000);
+        }
+    }
+}
+
+/* Puts a token of a paused op on the op's held list (FIFO): 1. 0 if the op
+   was resumed meanwhile (run it); -1 if it was drained meanwhile (kill it:
+   a drain raises drain_mark, then takes the held list under the lock). */
+static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t index)
+{
+    pthread_mutex_lock(&e->lock);
+    int held = e->paused != 0;
+    if (held && TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark)) held = -1;
+    if (held > 0) {
+        TG__STORE_RELAXED(&sl->held_link, 0u);
+        if (e->held_tail) TG__STORE_RELAXED(&tg__slot_at(s, e->held_tail - 1)->held_link, index + 1);
+        else e->held_head = index + 1;
+        e->held_tail = index + 1;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return held;
+}
+
+/* Runs (or drops, if already ended) the token taken from a queue; holds it
+   back if its op is paused; kills it if its op was drained since it was
+   created; retries a failed run while the op allows. */
 static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
 {
     tg__slot *sl = tg__slot_at(s, index);
+    uint32_t opi = TG__LOAD_ACQUIRE(&sl->opi);
+    tg__opent *e = &s->ops[opi];
+    const tg_op *op = e->op;
     uint32_t old = TG__LOAD_ACQUIRE(&sl->word);
     for (;;) {
         if (TG__IS_TERMINAL(old)) {          /* killed while queued */
@@ -2380,7 +2672,13 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
             }
             continue;
         }
-        if (TG__LOAD_ACQUIRE(&s->cancelling)) {
+        int hold = 0;
+        if (TG__LOAD_RELAXED(&e->paused)) {
+            hold = tg__op_hold(s, e, sl, index);
+            if (hold > 0) return;
+        }
+        if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) ||
+            TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark)) {
             TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
             tg__token_end(s, w, index, sl, TG_KILLED, 1);
             return;
@@ -2394,6 +2692,7 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     int64_t admitted = TG__LOAD_RELAXED(&sl->admitted_ns);
     if (started < admitted) started = admitted;
     TG__STORE_RELEASE(&sl->started_ns, started);
+    TG__COUNT_OP(s, w, opi, attempts);
 
     tg__slot *saved_slot = tg__tls_slot;
     uint64_t saved_token = tg__tls_token;
@@ -2409,27 +2708,48 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     tg_value result;
     result.u = 0;
     const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
-    int rc = sl->op->fn(args, &result);
+    int rc = op->fn(args, &result);
 
     TG__STORE_RELAXED(&w->busy, saved_busy);
     tg__tls_slot = saved_slot;
     tg__tls_token = saved_token;
     TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
-
-    /* acquire: sees a kill request or a shutdown sweep (slot-word CASes) */
-    uint32_t now_word = TG__LOAD_ACQUIRE(&sl->word);
-    tg_state final;
-    /* killed, or asked to stop by a cancelling shutdown: the result is
-       discarded */
-    if ((now_word & TG__W_KILL) || TG__LOAD_ACQUIRE(&s->cancelling)) final = TG_KILLED;
-    else final = rc == 0 ? TG_COMPLETED : TG_FAILED;
-    if (!TG__IS_TERMINAL(now_word)) {
-        if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, result.u);
-        if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)rc);
-        int64_t ended = tg__stamp_ns();
-        TG__STORE_RELEASE(&sl->ended_ns, ended > started ? ended : started);
+    if (rc == 0) TG__COUNT_OP(s, w, opi, successes);
+    else {
+        TG__COUNT_OP(s, w, opi, failures);
+        if (s->cfg.auto_block) tg__health_guard(s, opi);
     }
-    tg__token_end(s, w, index, sl, final, 1);
+
+    for (;;) {
+        /* acquire: sees a kill request or a shutdown sweep (slot-word CASes) */
+        uint32_t now_word = TG__LOAD_ACQUIRE(&sl->word);
+        tg_state final;
+        /* killed, or asked to stop by a cancelling shutdown or tg_op_kill:
+           the result is discarded */
+        if ((now_word & TG__W_KILL) || TG__LOAD_ACQUIRE(&s->cancelling) ||
+            TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->kill_mark))
+            final = TG_KILLED;
+        else final = rc == 0 ? TG_COMPLETED : TG_FAILED;
+        if (!TG__IS_TERMINAL(now_word)) {
+            if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, result.u);
+            if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)rc);
+            int64_t ended = tg__stamp_ns();
+            TG__STORE_RELEASE(&sl->ended_ns, ended > started ? ended : started);
+            if (final == TG_FAILED && (int)TG__LOAD_RELAXED(&sl->retries) < op->max_retries) {
+                /* a retry: back to ADMITTED, same slot, handle, pins and
+                   domain; a kill or a sweep in between wins (loop) */
+                uint32_t again = (now_word & ~TG__STATE_MASK) | (uint32_t)TG_ADMITTED;
+                if (!TG__CAS(&sl->word, &now_word, again, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+                TG__STORE_RELEASE(&sl->retries, (uint16_t)(TG__LOAD_RELAXED(&sl->retries) + 1));
+                TG__COUNT_OP(s, w, opi, retried);
+                TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
+                tg__requeue(s, w, sl, index);
+                return;
+            }
+        }
+        tg__token_end(s, w, index, sl, final, 1);
+        return;
+    }
 }
 
 /* A cell of mailbox m was freed: when m is down to half full, tell outside
@@ -2457,6 +2777,7 @@ static inline void tg__recruit(tg_scheduler *s, tg__worker *w)
 static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
 {
     uint32_t item;
+    if (TG__LOAD_ACQUIRE(&s->paused)) return TG__NO_INDEX;
     if (tg__deque_pop(&w->deque, &item)) {
         tg__recruit(s, w);
         return item;
@@ -2911,7 +3232,7 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
     /* every field read with acquire, then the generation again: if it did
        not move, the fields belong to this token (a seqlock read) */
     uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
-    const tg_op *op = TG__LOAD_ACQUIRE(&sl->op);
+    const tg_op *op = tg__slot_op(s, sl);
     info->state = (tg_state)(word & TG__STATE_MASK);
     info->op = op->name;
     info->weight = op->weight;
@@ -3008,10 +3329,188 @@ TG_API int tg_current_core(void)
 
 TG_API int tg_should_stop(void)
 {
+    tg__worker *w = tg__tls_worker;
+    if (w && tg__tls_slot) {
+        tg__slot *sl = tg__tls_slot;
+        tg_scheduler *s = w->sched;
+        if (TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&s->ops[TG__LOAD_RELAXED(&sl->opi)].kill_mark))
+            return 1;
+    }
     if (!tg__tls_slot || !tg__tls_worker) return 0;
     uint32_t word = TG__LOAD_ACQUIRE(&tg__tls_slot->word);
     if ((word & TG__W_KILL) || TG__IS_TERMINAL(word)) return 1;
     return TG__LOAD_ACQUIRE(&tg__tls_worker->sched->cancelling) != 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Control: global and per-op pause, drain, kill, unblock                   */
+/* ------------------------------------------------------------------------ */
+
+TG_API int tg_pause(tg_scheduler *s)
+{
+    if (!s) return TG_EINVAL;
+    if (!TG__LOAD_SEQ_CST(&s->accepting)) return TG_ESHUTDOWN;
+    /* release: pairs with the workers' acquire in tg__find_work; a worker
+       that already took a token runs it */
+    TG__STORE_RELEASE(&s->paused, 1u);
+    return TG_OK;
+}
+
+static void tg__unpause(tg_scheduler *s)
+{
+    TG__STORE_SEQ_CST(&s->paused, 0u);
+    tg__wake_all_workers(s);
+}
+
+TG_API int tg_resume(tg_scheduler *s)
+{
+    if (!s) return TG_EINVAL;
+    if (!TG__LOAD_SEQ_CST(&s->accepting)) return TG_ESHUTDOWN;
+    tg__unpause(s);
+    return TG_OK;
+}
+
+/* Calls fn for every entry of an op named `name`: TG_ENOOP if none. */
+static int tg__op_each(tg_scheduler *s, const char *name, void (*fn)(tg_scheduler *, uint32_t))
+{
+    if (!s || !name) return TG_EINVAL;
+    if (!TG__LOAD_SEQ_CST(&s->accepting)) return TG_ESHUTDOWN;
+    uint32_t n = tg__op_count(s);
+    int found = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(s->ops[i].op->name, name) == 0) {
+            fn(s, i);
+            found = 1;
+        }
+    return found ? TG_OK : TG_ENOOP;
+}
+
+static void tg__op_pause_one(tg_scheduler *s, uint32_t opi)
+{
+    tg__opent *e = &s->ops[opi];
+    pthread_mutex_lock(&e->lock);
+    TG__STORE_RELAXED(&e->paused, 1u);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* Takes the op's held list (index + 1 of its first token, linked by
+   held_link) and, when `resume`, lifts the pause in the same step. */
+static uint32_t tg__op_take_held(tg_scheduler *s, uint32_t opi, int resume)
+{
+    tg__opent *e = &s->ops[opi];
+    pthread_mutex_lock(&e->lock);
+    if (resume) TG__STORE_RELAXED(&e->paused, 0u);
+    uint32_t head = e->held_head;
+    e->held_head = e->held_tail = 0;
+    pthread_mutex_unlock(&e->lock);
+    return head;
+}
+
+/* Held tokens go back to the queues in the order they were held. */
+static void tg__op_resume_one(tg_scheduler *s, uint32_t opi)
+{
+    tg__worker *w = tg__current_worker(s);
+    uint32_t next = tg__op_take_held(s, opi, 1);
+    while (next) {
+        uint32_t index = next - 1;
+        tg__slot *sl = tg__slot_at(s, index);
+        next = TG__LOAD_RELAXED(&sl->held_link);
+        tg__requeue(s, w, sl, index);
+    }
+}
+
+/* Kills the op's held tokens (they never started). */
+static void tg__op_kill_held(tg_scheduler *s, uint32_t opi)
+{
+    tg__worker *w = tg__current_worker(s);
+    uint32_t next = tg__op_take_held(s, opi, 0);
+    while (next) {
+        uint32_t index = next - 1;
+        tg__slot *sl = tg__slot_at(s, index);
+        next = TG__LOAD_RELAXED(&sl->held_link);
+        TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
+        tg__token_end(s, w, index, sl, TG_KILLED, 1);
+    }
+}
+
+/* Opens a new control epoch for the op and raises *mark to it: tokens
+   submitted before (they read an older epoch in tg_submit) are killed when
+   a worker takes them (drain_mark) or asked to stop (kill_mark); tokens
+   submitted after the call are not. */
+static void tg__op_mark(tg__opent *e, uint32_t *mark)
+{
+    /* seq_cst: a submission whose epoch read happened before this call
+       reads the old epoch */
+    uint32_t now = TG__FETCH_ADD_SEQ_CST(&e->epoch, 1u) + 1u;
+    uint32_t old = TG__LOAD_RELAXED(mark);
+    /* release: pairs with the workers' acquire loads of the mark */
+    while (old < now && !TG__CAS(mark, &old, now, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+    }
+}
+
+static void tg__op_drain_one(tg_scheduler *s, uint32_t opi)
+{
+    tg__op_mark(&s->ops[opi], &s->ops[opi].drain_mark);
+    tg__op_kill_held(s, opi);
+    tg__wake_all_workers(s);   /* drained tokens end as soon as a worker looks */
+}
+
+static void tg__op_kill_one(tg_scheduler *s, uint32_t opi)
+{
+    tg__op_mark(&s->ops[opi], &s->ops[opi].kill_mark);
+    tg__op_drain_one(s, opi);
+}
+
+static void tg__op_unblock_one(tg_scheduler *s, uint32_t opi)
+{
+    tg__opent *e = &s->ops[opi];
+    tg__opcount sum;
+    tg__op_sum(s, opi, &sum);
+    /* the guard judges only the runs after this */
+    TG__STORE_RELAXED(&e->guard_attempts, sum.attempts);
+    TG__STORE_RELAXED(&e->guard_failures, sum.failures);
+    TG__STORE_RELEASE(&e->blocked, 0u);
+}
+
+TG_API int tg_op_pause(tg_scheduler *s, const char *op) { return tg__op_each(s, op, tg__op_pause_one); }
+TG_API int tg_op_resume(tg_scheduler *s, const char *op) { return tg__op_each(s, op, tg__op_resume_one); }
+TG_API int tg_op_drain(tg_scheduler *s, const char *op) { return tg__op_each(s, op, tg__op_drain_one); }
+TG_API int tg_op_kill(tg_scheduler *s, const char *op) { return tg__op_each(s, op, tg__op_kill_one); }
+TG_API int tg_op_unblock(tg_scheduler *s, const char *op) { return tg__op_each(s, op, tg__op_unblock_one); }
+
+TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
+{
+    if (!s || !op || !out) return TG_EINVAL;
+    memset(out, 0, sizeof *out);
+    uint32_t n = tg__op_count(s);
+    int found = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        tg__opent *e = &s->ops[i];
+        if (strcmp(e->op->name, op) != 0) continue;
+        tg__opcount sum;
+        tg__op_sum(s, i, &sum);
+        out->name = e->op->name;
+        out->attempts += sum.attempts;
+        out->successes += sum.successes;
+        out->failures += sum.failures;
+        out->retried += sum.retried;
+        out->failed += sum.failed;
+        out->killed += sum.killed;
+        out->timed_out += sum.timed_out;
+        out->paused |= TG__LOAD_RELAXED(&e->paused) != 0;
+        out->blocked |= TG__LOAD_ACQUIRE(&e->blocked) != 0;
+        found = 1;
+    }
+    if (!found) return TG_ENOOP;
+    out->health = tg__health_class(out->attempts, out->successes);
+    return TG_OK;
+}
+
+TG_API const char *tg_health_name(int health)
+{
+    static const char *const names[] = { "unknown", "excellent", "healthy", "at risk", "problematic" };
+    unsigned i = (unsigned)health;
+    return i < sizeof names / sizeof names[0] ? names[i] : "unknown";
 }
 
 /* ------------------------------------------------------------------------ */
@@ -3060,6 +3559,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     out->killed = sum.killed;
     out->timed_out = sum.timed_out;
     out->pin_failures = TG__LOAD_RELAXED(&s->pin_failures);
+    out->paused = TG__LOAD_RELAXED(&s->paused) != 0;
     uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
     if (fresh > s->slot_capacity) fresh = s->slot_capacity;
     uint64_t in_use = 0, allocated = 0;
@@ -3104,6 +3604,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
 #define TG__DEFAULT_MAX_TOKENS 4194304u
 #define TG__DEFAULT_MAX_ARGS 65536u
 #define TG__DEFAULT_LOCALITY 4096u   /* sticky_capacity and max_domains */
+#define TG__DEFAULT_MAX_OPS 256u
 #define TG__WORKER_STACK (8u << 20)
 
 /* Fills every default of section 4; TG_EINVAL for a value out of range. */
@@ -3117,6 +3618,8 @@ static int tg__config_resolve(const tg_config *in, tg_config *out)
     uint32_t cap = 2;
     while (cap < out->mailbox_capacity) cap <<= 1;
     out->mailbox_capacity = cap;
+    if (out->max_ops == 0) out->max_ops = TG__DEFAULT_MAX_OPS;
+    if (out->max_ops > 65536) return TG_EINVAL;
     if (out->sticky_capacity == 0) out->sticky_capacity = TG__DEFAULT_LOCALITY;
     if (out->sticky_capacity > (1u << 20)) return TG_EINVAL;
     unsigned sticky = 1;
@@ -3141,6 +3644,7 @@ static void tg__scheduler_free(tg_scheduler *s)
             if (!w) continue;
             tg__free(s, w->mailbox.cells, sizeof(tg__cell) * s->cfg.mailbox_capacity);
             tg__free(s, w->pinned.cells, sizeof(tg__cell) * s->cfg.mailbox_capacity);
+            tg__free(s, w->opc, sizeof(tg__opcount) * s->cfg.max_ops);
             tg__free(s, w->raw, sizeof(tg__worker) + TG__CACHE_LINE);
         }
         tg__free(s, s->workers, sizeof(tg__worker *) * s->nworkers);
@@ -3157,6 +3661,12 @@ static void tg__scheduler_free(tg_scheduler *s)
         tg__free(s, s->chunks, sizeof(tg__slot *) * s->chunk_count);
         tg__free(s, s->chunk_raw, sizeof(void *) * s->chunk_count);
     }
+    if (s->ops) {
+        for (uint32_t i = 0; i < s->cfg.max_ops; i++) pthread_mutex_destroy(&s->ops[i].lock);
+        tg__free(s, s->ops, sizeof(tg__opent) * s->cfg.max_ops);
+    }
+    tg__free(s, s->op_hash, sizeof(uint32_t) * (s->op_hash_mask + 1));
+    pthread_mutex_destroy(&s->ops_lock);
     tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
     tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
     if (s->event_fd >= 0) close(s->event_fd);
@@ -3202,6 +3712,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     s->event_fd = -1;
     pthread_mutex_init(&s->shutdown_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
+    pthread_mutex_init(&s->ops_lock, NULL);
 
     ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
     for (unsigned i = 0; i < ncpu && i < TG_MAX_WORKERS; i++) cpu_list[i] = cpus[i];
@@ -3212,18 +3723,21 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     s->cache_limit = c.max_tokens >= 1024u * s->nworkers ? TG__CACHE_SLOTS : 0;
 
     rc = TG_ENOMEM;
-    s->chunks = (tg__slot **)tg__alloc(s, sizeof(tg__slot *) * s->chunk_count);
-    s->chunk_raw = (void **)tg__alloc(s, sizeof(void *) * s->chunk_count);
-    s->workers = (tg__worker **)tg__alloc(s, sizeof(tg__worker *) * s->nworkers);
-    s->sticky = (uint64_t *)tg__alloc(s, sizeof(uint64_t) * c.sticky_capacity);
-    s->domains = (tg__domain *)tg__alloc(s, sizeof(tg__domain) * c.max_domains);
-    if (!s->chunks || !s->chunk_raw || !s->workers || !s->sticky || !s->domains) goto fail;
-    memset(s->sticky, 0, sizeof(uint64_t) * c.sticky_capacity);
-    memset(s->domains, 0, sizeof(tg__domain) * c.max_domains);
+    /* every table zeroed as it is allocated: tg__scheduler_free may run
+       after any failure below */
+    s->chunks = (tg__slot **)tg__alloc_zero(s, sizeof(tg__slot *) * s->chunk_count);
+    s->chunk_raw = (void **)tg__alloc_zero(s, sizeof(void *) * s->chunk_count);
+    s->workers = (tg__worker **)tg__alloc_zero(s, sizeof(tg__worker *) * s->nworkers);
+    s->op_hash_mask = 1;
+    while (s->op_hash_mask + 1 < 2 * c.max_ops) s->op_hash_mask = 2 * s->op_hash_mask + 1;
+    s->op_hash = (uint32_t *)tg__alloc_zero(s, sizeof(uint32_t) * (s->op_hash_mask + 1));
+    s->sticky = (uint64_t *)tg__alloc_zero(s, sizeof(uint64_t) * c.sticky_capacity);
+    s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c.max_domains);
     s->sticky_mask = c.sticky_capacity - 1;
-    memset(s->chunks, 0, sizeof(tg__slot *) * s->chunk_count);
-    memset(s->chunk_raw, 0, sizeof(void *) * s->chunk_count);
-    memset(s->workers, 0, sizeof(tg__worker *) * s->nworkers);
+    if (!s->chunks || !s->chunk_raw || !s->workers || !s->sticky || !s->domains || !s->op_hash) goto fail;
+    s->ops = (tg__opent *)tg__alloc_zero(s, sizeof(tg__opent) * c.max_ops);
+    if (!s->ops) goto fail;
+    for (uint32_t i = 0; i < c.max_ops; i++) pthread_mutex_init(&s->ops[i].lock, NULL);
     if (tg__chunk_ensure(s, 0) != TG_OK) goto fail;
 
     for (unsigned i = 0; i < s->nworkers; i++) {
@@ -3239,6 +3753,9 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
         s->workers[i] = w;
         if (tg__mailbox_init(s, &w->mailbox, c.mailbox_capacity) != TG_OK) goto fail;
         if (tg__mailbox_init(s, &w->pinned, c.mailbox_capacity) != TG_OK) goto fail;
+        w->opc = (tg__opcount *)tg__alloc(s, sizeof(tg__opcount) * c.max_ops);
+        if (!w->opc) goto fail;
+        memset(w->opc, 0, sizeof(tg__opcount) * c.max_ops);
     }
 
     rc = TG_ESYSTEM;
@@ -3308,7 +3825,9 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
     /* blocked submitters re-check and back out; workers start draining */
     tg__event_wake_all(&s->slot_event);
     tg__event_wake_all(&s->space_event);
-    tg__wake_all_workers(s);
+    /* pauses end with the shutdown: held tokens go back to the queues */
+    tg__unpause(s);
+    for (uint32_t i = 0, n = tg__op_count(s); i < n; i++) tg__op_resume_one(s, i);
 
     int64_t deadline = tg__deadline_after(timeout_ns);
     int64_t pause_ns = 20000;
@@ -3378,6 +3897,8 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__MAX_CALLS
 #undef TG__DOMAIN_PENDING
 #undef TG__DEFAULT_LOCALITY
+#undef TG__DEFAULT_MAX_OPS
+#undef TG__COUNT_OP
 #undef TG__WAKE_FLAGS
 #undef TG__IS_TERMINAL
 #undef TG__FREEABLE
