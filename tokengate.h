@@ -254,7 +254,7 @@
    they end KILLED). Tokens submitted after the call are not affected.
    A shutdown ends every pause (held tokens are queued again) so it can
    drain. Control calls after a shutdown began return TG_ESHUTDOWN.
-   Health: per op, attempts (runs started), successes, failures, retried,
+   Health: per op, attempts (runs that returned), successes, failures, retried,
    and tokens ended failed / killed / timed out; the class (tg_op_stats'
    health) is excellent from 95% of attempts succeeding, healthy from 80%,
    at risk from 50%, problematic below, and unknown before 5 attempts.
@@ -610,7 +610,7 @@ enum {
 /* Counts of one operation (summed over every tg_op with that name). */
 struct tg_op_stats {
     const char *name;
-    uint64_t attempts;     /* runs started; each retry is one more */
+    uint64_t attempts;     /* runs that returned (successes + failures) */
     uint64_t successes;    /* runs that returned 0 */
     uint64_t failures;     /* runs that returned non-zero */
     uint64_t retried;      /* failed runs queued again */
@@ -954,6 +954,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_KILL       0x200u /* kill requested while running */
 #define TG__W_NOTIFY     0x400u /* the completion list holds the slot */
 #define TG__W_STICKY     0x800u /* holds a sticky pin (entry index in link) */
+#define TG__W_NOTIFY_OP  0x1000u /* its op has TG_OP_NOTIFY */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
 
 #define TG__IS_TERMINAL(word) (((word) & TG__STATE_MASK) >= (uint32_t)TG_COMPLETED)
@@ -997,8 +998,8 @@ typedef struct tg__slot {
    one writer, like tg__counters); outside threads add to the entry's shared
    row atomically. tg_op_stats sums them. */
 typedef struct tg__opcount {
-    uint64_t attempts, successes, failures, retried;
-    uint64_t failed, killed, timed_out;
+    uint64_t successes, failures, retried;   /* runs: attempts = the sum */
+    uint64_t failed, killed, timed_out;      /* tokens, by how they ended */
 } tg__opcount;
 
 /* An operation seen by tg_submit: the entry is claimed once (under
@@ -1105,6 +1106,7 @@ struct tg_scheduler {
     uint32_t op_count;
     pthread_mutex_t ops_lock;    /* claims new entries */
     uint32_t paused;             /* tg_pause */
+    uint64_t serial;             /* unique per tg_create (tg__tls_op's key) */
 
     /* locality: sticky registry and hash-conductor domains */
     uint64_t *sticky;            /* sticky_capacity words: tag | count | core */
@@ -2243,21 +2245,38 @@ static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self
 /* The entry of op: its index, claimed on first sight. Lock-free once seen
    (acquire: the entry's op pointer is set before its hash cell; pairs with
    the release store in the locked insert). TG_EOPLIMIT past max_ops. */
+static inline uint32_t tg__op_hash(const tg_op *op, uint32_t mask)
+{
+    return (uint32_t)(((uint64_t)(uintptr_t)op * 0x9e3779b97f4a7c15ull) >> 40) & mask;
+}
+
+/* The calling thread's last lookup: a thread submitting one op again and
+   again skips the hash. Keyed by the scheduler's serial (unique per
+   tg_create in the process), never by its address. */
+static TG__THREAD_LOCAL struct { uint64_t serial; const tg_op *op; uint32_t opi; } tg__tls_op;
+
 static int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
 {
+    if (TG__LIKELY(tg__tls_op.op == op && tg__tls_op.serial == s->serial)) {
+        *opi = tg__tls_op.opi;
+        return TG_OK;
+    }
     uint32_t mask = s->op_hash_mask;
-    uint32_t h = (uint32_t)tg__mix64((uint64_t)(uintptr_t)op) & mask;
+    uint32_t h = tg__op_hash(op, mask);
     for (uint32_t k = 0; k <= mask; k++, h = (h + 1) & mask) {
         uint32_t cell = TG__LOAD_ACQUIRE(&s->op_hash[h]);
         if (cell == 0) break;
         if (s->ops[cell - 1].op == op) {
             *opi = cell - 1;
+            tg__tls_op.serial = s->serial;
+            tg__tls_op.op = op;
+            tg__tls_op.opi = cell - 1;
             return TG_OK;
         }
     }
     int rc = TG_EOPLIMIT;
     pthread_mutex_lock(&s->ops_lock);
-    h = (uint32_t)tg__mix64((uint64_t)(uintptr_t)op) & mask;
+    h = tg__op_hash(op, mask);
     for (uint32_t k = 0; k <= mask; k++, h = (h + 1) & mask) {
         uint32_t cell = TG__LOAD_RELAXED(&s->op_hash[h]);
         if (cell && s->ops[cell - 1].op == op) {
@@ -2293,7 +2312,6 @@ static inline uint32_t tg__op_count(tg_scheduler *s)
 static void tg__op_sum(tg_scheduler *s, uint32_t opi, tg__opcount *sum)
 {
     const tg__opcount *o = &s->ops[opi].outside;
-    sum->attempts = __atomic_load_n(&o->attempts, __ATOMIC_RELAXED);
     sum->successes = __atomic_load_n(&o->successes, __ATOMIC_RELAXED);
     sum->failures = __atomic_load_n(&o->failures, __ATOMIC_RELAXED);
     sum->retried = __atomic_load_n(&o->retried, __ATOMIC_RELAXED);
@@ -2302,7 +2320,6 @@ static void tg__op_sum(tg_scheduler *s, uint32_t opi, tg__opcount *sum)
     sum->timed_out = __atomic_load_n(&o->timed_out, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < s->nworkers; i++) {
         const tg__opcount *c = &s->workers[i]->opc[opi];
-        sum->attempts += TG__LOAD_ACQUIRE(&c->attempts);
         sum->successes += TG__LOAD_ACQUIRE(&c->successes);
         sum->failures += TG__LOAD_ACQUIRE(&c->failures);
         sum->retried += TG__LOAD_ACQUIRE(&c->retried);
@@ -2329,7 +2346,7 @@ static void tg__health_guard(tg_scheduler *s, uint32_t opi)
     if (TG__LOAD_RELAXED(&e->blocked)) return;
     tg__opcount sum;
     tg__op_sum(s, opi, &sum);
-    uint64_t attempts = sum.attempts - TG__LOAD_RELAXED(&e->guard_attempts);
+    uint64_t attempts = sum.successes + sum.failures - TG__LOAD_RELAXED(&e->guard_attempts);
     uint64_t failures = sum.failures - TG__LOAD_RELAXED(&e->guard_failures);
     if (attempts >= 10 && failures * 10 > attempts * 9) TG__STORE_RELEASE(&e->blocked, 1u);
 }
@@ -2450,7 +2467,8 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
 
     int64_t now = tg__stamp_ns();
     uint32_t gen = TG__LOAD_RELAXED(&sl->gen) + 1;   /* even -> odd: valid */
-    uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED);
+    uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED) |
+                    ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u);
     /* pins and domains are taken before anyone can see the token, so every
        path that ends it (tg__token_end, or the refusal below) gives them back */
     int pin = -1;
@@ -2579,8 +2597,7 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
         } else {
             desired = (old & ~(TG__STATE_MASK | TG__WAKE_FLAGS)) | (uint32_t)final;
             if (release_hold) desired &= ~TG__W_HELD;
-            if ((tg__slot_op(s, sl)->flags & TG_OP_NOTIFY) && !(old & TG__W_RELEASED))
-                desired |= TG__W_NOTIFY;
+            if ((old & TG__W_NOTIFY_OP) && !(old & TG__W_RELEASED)) desired |= TG__W_NOTIFY;
             moved = 1;
         }
         /* acq_rel: release publishes the result, failure code and stamps
@@ -2589,7 +2606,7 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     }
     if (moved) {
         uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
-        tg__locality_leave(s, sl, old);
+        if ((old & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain)) tg__locality_leave(s, sl, old);
         switch (final) {
         case TG_COMPLETED: TG__COUNT(s, w, completed); break;
         case TG_FAILED: TG__COUNT_OP(s, w, opi, failed); TG__COUNT(s, w, failed); break;
@@ -2692,7 +2709,6 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
     int64_t admitted = TG__LOAD_RELAXED(&sl->admitted_ns);
     if (started < admitted) started = admitted;
     TG__STORE_RELEASE(&sl->started_ns, started);
-    TG__COUNT_OP(s, w, opi, attempts);
 
     tg__slot *saved_slot = tg__tls_slot;
     uint64_t saved_token = tg__tls_token;
@@ -3467,7 +3483,7 @@ static void tg__op_unblock_one(tg_scheduler *s, uint32_t opi)
     tg__opcount sum;
     tg__op_sum(s, opi, &sum);
     /* the guard judges only the runs after this */
-    TG__STORE_RELAXED(&e->guard_attempts, sum.attempts);
+    TG__STORE_RELAXED(&e->guard_attempts, sum.successes + sum.failures);
     TG__STORE_RELAXED(&e->guard_failures, sum.failures);
     TG__STORE_RELEASE(&e->blocked, 0u);
 }
@@ -3490,7 +3506,7 @@ TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
         tg__opcount sum;
         tg__op_sum(s, i, &sum);
         out->name = e->op->name;
-        out->attempts += sum.attempts;
+        out->attempts += sum.successes + sum.failures;
         out->successes += sum.successes;
         out->failures += sum.failures;
         out->retried += sum.retried;
@@ -3690,6 +3706,8 @@ static void tg__workers_join(tg_scheduler *s)
     }
 }
 
+static uint64_t tg__serial_next;
+
 TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
 {
     if (!out) return TG_EINVAL;
@@ -3709,6 +3727,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     if (!s) return TG_ENOMEM;
     memset(s, 0, sizeof *s);
     s->cfg = c;
+    s->serial = __atomic_add_fetch(&tg__serial_next, 1, __ATOMIC_RELAXED);
     s->event_fd = -1;
     pthread_mutex_init(&s->shutdown_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
@@ -3890,6 +3909,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_KILL
 #undef TG__W_NOTIFY
 #undef TG__W_STICKY
+#undef TG__W_NOTIFY_OP
 #undef TG__STICKY_ONE
 #undef TG__STICKY_CORE
 #undef TG__STICKY_COUNT
