@@ -109,7 +109,8 @@
    and every waiter learns the outcome. Stamps are read through the CPU's
    invariant TSC where it has one, calibrated against CLOCK_MONOTONIC and
    re-anchored to it every millisecond per thread: never behind it, at most
-   a few hundred ns ahead. A token's stamps never go backwards.
+   a few hundred ns ahead. A token's stamps never go backwards, nor do the
+   stamps one thread takes.
    - CREATED: the slot is taken and the arguments copied.
    - WAITING: the token waits for room in a mailbox (under TG_FULL_BLOCK).
    - ADMITTED: the token sits in a mailbox.
@@ -804,11 +805,13 @@ static void tg__tsc_calibrate(void)
 
 /* Each thread's stamp clock: CLOCK_MONOTONIC ns, through the TSC when
    usable. The conversion is biased 200 ppm fast, so between anchors a stamp
-   runs at most ~200 ns ahead of the clock and never behind it. */
+   runs at most ~200 ns ahead of the clock and never behind it; a thread's
+   stamps never decrease. */
 typedef struct tg__stamp_clock {
     uint64_t anchor_tsc;
     int64_t anchor_ns;
     uint64_t refresh_ticks;  /* about 1 ms of ticks; 0 until first use */
+    int64_t last;            /* the thread's latest stamp: never go back */
 } tg__stamp_clock;
 
 static TG__THREAD_LOCAL tg__stamp_clock tg__tls_clock;
@@ -818,17 +821,25 @@ static inline int64_t tg__stamp_ns(void)
 #if defined(__x86_64__)
     tg__stamp_clock *c = &tg__tls_clock;
     uint64_t d = __builtin_ia32_rdtsc() - c->anchor_tsc;
-    if (TG__LIKELY(d < c->refresh_ticks))
-        return c->anchor_ns + (int64_t)((d * tg__tsc_mult) >> 32);
-    if (tg__tsc_mult) {
+    int64_t t;
+    if (TG__LIKELY(d < c->refresh_ticks)) {
+        t = c->anchor_ns + (int64_t)((d * tg__tsc_mult) >> 32);
+    } else if (tg__tsc_mult) {
         if (!c->refresh_ticks)
             c->refresh_ticks = (uint64_t)((1000000.0 * 4294967296.0) / (double)tg__tsc_mult);
         c->anchor_ns = tg__now_ns();
         c->anchor_tsc = __builtin_ia32_rdtsc();
-        return c->anchor_ns;
+        t = c->anchor_ns;
+    } else {
+        return tg__now_ns();
     }
-#endif
+    /* a re-anchor (the fast bias undone) or a move to a CPU whose counter
+       lags must not take the thread's stamps backwards */
+    if (TG__LIKELY(t > c->last)) c->last = t;
+    return c->last;
+#else
     return tg__now_ns();
+#endif
 }
 
 /* Absolute deadline for a relative timeout; -1 means forever. */
