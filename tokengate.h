@@ -171,6 +171,13 @@
    and TG_FULL_REJECT returns TG_EBUSY. When max_tokens >= 1024 per worker,
    each worker may keep up to 128 free slots in a private cache, so an outside
    thread may see the limit that many slots early.
+   An op's max_live bounds its own live tokens (admitted until terminal; a
+   retry keeps its place), so one flooding op cannot take every slot: at the
+   limit TG_FULL_BLOCK waits and TG_FULL_REJECT returns TG_EBUSY, while other
+   ops are admitted as usual. tg_submit_timeout bounds every wait of a
+   blocking submission (a slot, the op's max_live, room in a mailbox):
+   TG_ETIMEDOUT past it, and nothing was submitted. Inside a task a blocked
+   submission runs other tokens meanwhile.
 
    11. STICKY REGISTRY
    Tokens of an op with a sticky_anchor carry a key: the anchor string (the
@@ -416,6 +423,7 @@ typedef struct tg_op {
     int64_t timeout_ns;                 /* reserved: deadlines */
     int io_tier;                        /* reserved: storage tiers */
     unsigned flags;                     /* TG_OP_NOTIFY, ... */
+    unsigned max_live;                  /* live tokens of this op at once; 0: no limit */
 } tg_op;
 
 /* TG_OPERATION(name, ArgType, tags...): see section 9. */
@@ -490,10 +498,17 @@ TG_API unsigned tg_worker_count(const tg_scheduler *s);
 /* Copies args_size bytes of args into a new token and routes it.
    out == NULL: detached, released by itself when it ends.
    TG_EINVAL (s, op, op->name or op->fn NULL; weight out of range; args NULL
-   with args_size > 0), TG_E2BIG, TG_EBUSY (full under TG_FULL_REJECT),
-   TG_ESHUTDOWN, TG_ENOMEM. On error *out is TG_TOKEN_NONE. Any thread. */
+   with args_size > 0; bad max_retries or external_calls), TG_E2BIG,
+   TG_EBUSY (full under TG_FULL_REJECT: max_tokens, the op's max_live, or
+   its mailbox), TG_ESHUTDOWN, TG_ENOMEM, TG_EBLOCKED, TG_EOPLIMIT. On
+   error *out is TG_TOKEN_NONE. Any thread. */
 TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
                      size_t args_size, tg_token *out);
+/* tg_submit that, under TG_FULL_BLOCK, waits at most timeout_ns for room
+   (a slot, the op's max_live, a mailbox): TG_ETIMEDOUT past it, nothing
+   submitted. Negative: no limit (tg_submit); 0: never waits. */
+TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,
+                             size_t args_size, tg_token *out, int64_t timeout_ns);
 
 /* Current state, never blocks. TG_OK, TG_ESTALE, TG_EINVAL. */
 TG_API int tg_poll(tg_scheduler *s, tg_token t, tg_state *state);
@@ -966,6 +981,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_NOTIFY     0x400u /* the completion list holds the slot */
 #define TG__W_STICKY     0x800u /* holds a sticky pin (entry index in link) */
 #define TG__W_NOTIFY_OP  0x1000u /* its op has TG_OP_NOTIFY */
+#define TG__W_LIMITED    0x2000u /* counted in its op's live (max_live) */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
 
 #define TG__IS_TERMINAL(word) (((word) & TG__STATE_MASK) >= (uint32_t)TG_COMPLETED)
@@ -1005,6 +1021,16 @@ typedef struct tg__slot {
     } args;
 } tg__slot;
 
+/* An event count for outside threads that wait for a condition: a waiter
+   registers, arms, re-checks the condition and sleeps on seq; whoever makes
+   the condition true fences, and if a waiter armed it, bumps seq and wakes
+   them all. At most one wake-up system call per arming. */
+typedef struct tg__event {
+    uint32_t waiters TG__ALIGNED_LINE;
+    uint32_t armed;
+    uint32_t seq;
+} tg__event;
+
 /* Per-op counts. Each worker keeps its own row per op (plain release stores,
    one writer, like tg__counters); outside threads add to the entry's shared
    row atomically. tg_op_stats sums them. */
@@ -1025,6 +1051,8 @@ typedef struct tg__opent {
     uint32_t kill_mark;          /* ...and running ones are asked to stop */
     uint64_t guard_attempts;     /* counts at the last tg_op_unblock: the */
     uint64_t guard_failures;     /* guard judges the runs since */
+    uint32_t live;               /* live tokens, counted when op->max_live */
+    struct tg__event room;       /* submitters waiting for live < max_live */
     pthread_mutex_t lock;        /* the held list and pause moves */
     uint32_t held_head, held_tail; /* index + 1; FIFO through held_link */
     tg__opcount outside;         /* counts by outside threads (atomic) */
@@ -1057,15 +1085,6 @@ typedef struct tg__counters {
     uint64_t executed, stolen;
 } tg__counters;
 
-/* An event count for outside threads that wait for a condition: a waiter
-   registers, arms, re-checks the condition and sleeps on seq; whoever makes
-   the condition true fences, and if a waiter armed it, bumps seq and wakes
-   them all. At most one wake-up system call per arming. */
-typedef struct tg__event {
-    uint32_t waiters TG__ALIGNED_LINE;
-    uint32_t armed;
-    uint32_t seq;
-} tg__event;
 
 struct tg_scheduler;
 
@@ -1112,6 +1131,7 @@ struct tg_scheduler {
     tg__event idle_event;        /* tg_wait_idle callers */
     /* operations registry */
     struct tg__opent *ops;       /* max_ops entries, 0..op_count-1 claimed */
+    void *ops_raw;               /* the allocation behind ops (aligned) */
     uint32_t *op_hash;           /* op pointer hash -> entry + 1 */
     uint32_t op_hash_mask;
     uint32_t op_count;
@@ -2421,31 +2441,90 @@ static int tg__accepting(tg_scheduler *s, tg__worker *w)
     return w && !TG__LOAD_ACQUIRE(&s->cancelling) && !TG__LOAD_ACQUIRE(&s->stopping);
 }
 
-/* A slot for a new token under the full policy. */
-static int tg__slot_acquire(tg_scheduler *s, tg__worker *w, uint32_t *index)
+/* Has a blocking submission run out of time? (deadline -1: never) */
+static inline int tg__expired(int64_t deadline)
+{
+    return deadline >= 0 && tg__now_ns() >= deadline;
+}
+
+/* A worker blocked in tg_submit runs a token, or naps at most 200 us. */
+static void tg__worker_wait_room(tg_scheduler *s, tg__worker *w, int64_t deadline)
+{
+    if (tg__run_one(s, w)) return;
+    tg__cache_flush(s, w);
+    int64_t until = tg__now_ns() + 200000;
+    if (deadline >= 0 && deadline < until) until = deadline;
+    tg__worker_park(s, w, until, NULL, NULL, 0);
+}
+
+/* A slot for a new token under the full policy, by deadline. */
+static int tg__slot_acquire(tg_scheduler *s, tg__worker *w, uint32_t *index, int64_t deadline)
 {
     for (;;) {
         int rc = tg__slot_try_take(s, w, index);
         if (rc != TG_EBUSY) return rc;
         if (s->cfg.full_policy == TG_FULL_REJECT) return TG_EBUSY;
         if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
+        if (tg__expired(deadline)) return TG_ETIMEDOUT;
+        if (w) tg__worker_wait_room(s, w, deadline);
+        else tg__event_wait(&s->slot_event, tg__slot_ready, s, deadline, 10000000);
+    }
+}
+
+typedef struct tg__room_want {
+    tg_scheduler *s;
+    tg__opent *e;
+    unsigned max_live;
+} tg__room_want;
+
+static int tg__op_room_ready(void *ctx)
+{
+    tg__room_want *want = (tg__room_want *)ctx;
+    return TG__LOAD_SEQ_CST(&want->e->live) < want->max_live || !TG__LOAD_SEQ_CST(&want->s->accepting);
+}
+
+/* Counts a new token of an op with max_live into the op's live tokens,
+   waiting for room under TG_FULL_BLOCK until deadline. */
+static int tg__op_admit(tg_scheduler *s, tg__worker *w, uint32_t opi, unsigned max_live, int64_t deadline)
+{
+    tg__opent *e = &s->ops[opi];
+    for (;;) {
+        uint32_t cur = TG__LOAD_RELAXED(&e->live);
+        /* the count is the only thing the CAS decides: relaxed */
+        while (cur < max_live)
+            if (TG__CAS(&e->live, &cur, cur + 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return TG_OK;
+        if (s->cfg.full_policy == TG_FULL_REJECT) return TG_EBUSY;
+        if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
+        if (tg__expired(deadline)) return TG_ETIMEDOUT;
         if (w) {
-            if (!tg__run_one(s, w)) {
-                tg__cache_flush(s, w);
-                tg__worker_park(s, w, tg__now_ns() + 200000, NULL, NULL, 0);
-            }
+            tg__worker_wait_room(s, w, deadline);
         } else {
-            tg__event_wait(&s->slot_event, tg__slot_ready, s, -1, 10000000);
+            tg__room_want want;
+            want.s = s;
+            want.e = e;
+            want.max_live = max_live;
+            tg__event_wait(&e->room, tg__op_room_ready, &want, deadline, 10000000);
         }
     }
+}
+
+/* A token counted by tg__op_admit ended or was refused. */
+static void tg__op_unadmit(tg_scheduler *s, uint32_t opi)
+{
+    tg__opent *e = &s->ops[opi];
+    (void)__atomic_fetch_sub(&e->live, 1u, __ATOMIC_RELAXED);
+    /* full fence: the freed place before the look at waiters; pairs with
+       the fence in tg__event_wait */
+    TG__FENCE_SEQ_CST();
+    tg__event_signal(&e->room);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Submitting                                                               */
 /* ------------------------------------------------------------------------ */
 
-TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
-                     size_t args_size, tg_token *out)
+static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
+                      size_t args_size, tg_token *out, int64_t deadline)
 {
     int rc;
     if (out) *out = TG_TOKEN_NONE;
@@ -2465,21 +2544,30 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
     if (rc != TG_OK) return rc;
     /* acquire: pairs with the guard's release store */
     if (TG__LOAD_ACQUIRE(&s->ops[opi].blocked)) return TG_EBLOCKED;
+    if (op->max_live) {
+        rc = tg__op_admit(s, w, opi, op->max_live, deadline);
+        if (rc != TG_OK) return rc;
+    }
 
     uint32_t index = TG__NO_INDEX;
-    rc = tg__slot_acquire(s, w, &index);
-    if (rc != TG_OK) return rc;
+    rc = tg__slot_acquire(s, w, &index, deadline);
+    if (rc != TG_OK) {
+        if (op->max_live) tg__op_unadmit(s, opi);
+        return rc;
+    }
     tg__slot *sl = tg__slot_at(s, index);
 
     if (tg__args_store(s, sl, args, args_size) != TG_OK) {
         tg__slot_recycle(s, index);
+        if (op->max_live) tg__op_unadmit(s, opi);
         return TG_ENOMEM;
     }
 
     int64_t now = tg__stamp_ns();
     uint32_t gen = TG__LOAD_RELAXED(&sl->gen) + 1;   /* even -> odd: valid */
     uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED) |
-                    ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u);
+                    ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u) |
+                    (op->max_live ? TG__W_LIMITED : 0u);
     /* pins and domains are taken before anyone can see the token, so every
        path that ends it (tg__token_end, or the refusal below) gives them back */
     int pin = -1;
@@ -2525,14 +2613,15 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
         for (;;) {
             if (s->cfg.full_policy == TG_FULL_REJECT) { rc = TG_EBUSY; goto abandon; }
             if (!tg__accepting(s, w)) { rc = TG_ESHUTDOWN; goto abandon; }
+            if (tg__expired(deadline)) { rc = TG_ETIMEDOUT; goto abandon; }
             if (w) {
-                if (!tg__run_one(s, w)) tg__worker_park(s, w, tg__now_ns() + 100000, NULL, NULL, 0);
+                tg__worker_wait_room(s, w, deadline);
             } else {
                 tg__space_want want;
                 want.s = s;
                 want.lo = s->cfg.strict_routing ? tg__range_start(s, op->weight) : 0;
                 want.pin = pin;
-                tg__event_wait(&s->space_event, tg__space_ready, &want, -1, 10000000);
+                tg__event_wait(&s->space_event, tg__space_ready, &want, deadline, 10000000);
             }
             TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
             /* slot-word CAS (conventions above): fails only if the final
@@ -2564,6 +2653,7 @@ abandon:
             goto swept;
     }
     tg__locality_leave(s, sl, word);
+    if (word & TG__W_LIMITED) tg__op_unadmit(s, opi);
     TG__COUNT(s, w, abandoned);
     tg__idle_signal(s);
 swept:
@@ -2572,6 +2662,19 @@ swept:
     TG__STORE_RELEASE(&sl->gen, gen + 1);
     tg__slot_recycle(s, index);
     return rc;
+}
+
+TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
+                     size_t args_size, tg_token *out)
+{
+    return tg__submit(s, op, args, args_size, out, -1);
+}
+
+TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,
+                             size_t args_size, tg_token *out, int64_t timeout_ns)
+{
+    int64_t deadline = timeout_ns < 0 ? -1 : timeout_ns == 0 ? 0 : tg__deadline_after(timeout_ns);
+    return tg__submit(s, op, args, args_size, out, deadline);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2618,6 +2721,7 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     if (moved) {
         uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
         if ((old & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain)) tg__locality_leave(s, sl, old);
+        if (old & TG__W_LIMITED) tg__op_unadmit(s, opi);
         switch (final) {
         case TG_COMPLETED: TG__COUNT(s, w, completed); break;
         case TG_FAILED: TG__COUNT_OP(s, w, opi, failed); TG__COUNT(s, w, failed); break;
@@ -3690,7 +3794,7 @@ static void tg__scheduler_free(tg_scheduler *s)
     }
     if (s->ops) {
         for (uint32_t i = 0; i < s->cfg.max_ops; i++) pthread_mutex_destroy(&s->ops[i].lock);
-        tg__free(s, s->ops, sizeof(tg__opent) * s->cfg.max_ops);
+        tg__free(s, s->ops_raw, sizeof(tg__opent) * s->cfg.max_ops + TG__CACHE_LINE);
     }
     tg__free(s, s->op_hash, sizeof(uint32_t) * (s->op_hash_mask + 1));
     pthread_mutex_destroy(&s->ops_lock);
@@ -3765,8 +3869,9 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c.max_domains);
     s->sticky_mask = c.sticky_capacity - 1;
     if (!s->chunks || !s->chunk_raw || !s->workers || !s->sticky || !s->domains || !s->op_hash) goto fail;
-    s->ops = (tg__opent *)tg__alloc_zero(s, sizeof(tg__opent) * c.max_ops);
-    if (!s->ops) goto fail;
+    s->ops_raw = tg__alloc_zero(s, sizeof(tg__opent) * c.max_ops + TG__CACHE_LINE);
+    if (!s->ops_raw) goto fail;
+    s->ops = (tg__opent *)(((uintptr_t)s->ops_raw + TG__CACHE_LINE - 1) & ~(uintptr_t)(TG__CACHE_LINE - 1));
     for (uint32_t i = 0; i < c.max_ops; i++) pthread_mutex_init(&s->ops[i].lock, NULL);
     if (tg__chunk_ensure(s, 0) != TG_OK) goto fail;
 
@@ -3921,6 +4026,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_NOTIFY
 #undef TG__W_STICKY
 #undef TG__W_NOTIFY_OP
+#undef TG__W_LIMITED
 #undef TG__STICKY_ONE
 #undef TG__STICKY_CORE
 #undef TG__STICKY_COUNT
