@@ -103,8 +103,8 @@
    6. TOKENS AND THEIR LIFECYCLE
    States move only forward along
        CREATED -> WAITING -> ADMITTED -> EXECUTING -> COMPLETED | FAILED | KILLED
-   and any live state may end in KILLED (tg_kill, tg_shutdown with TG_CANCEL).
-   (TIMEOUT is reserved for deadlines.) A token reaches exactly one terminal
+   and any live state may end in KILLED (tg_kill, tg_shutdown with TG_CANCEL)
+   or TIMEOUT (its op's timeout_ns passed; section 13). A token reaches exactly one terminal
    state exactly once, every move is stamped in CLOCK_MONOTONIC nanoseconds,
    and every waiter learns the outcome. Stamps are read through the CPU's
    invariant TSC where it has one, calibrated against CLOCK_MONOTONIC and
@@ -262,6 +262,15 @@
    they end KILLED). Tokens submitted after the call are not affected.
    A shutdown ends every pause (held tokens are queued again) so it can
    drain. Control calls after a shutdown began return TG_ESHUTDOWN.
+   Deadlines: an op's timeout_ns > 0 gives each token a deadline, that long
+   after its submission. Past it the token ends TIMEOUT and its waiters get
+   TG_EDEADLINE, at the deadline: whoever looks first moves it (a sleeping
+   waiter wakes for the earliest deadline it watches; tg_poll and tg_info
+   check it), else the worker that reaches it. A token not yet started never
+   starts. A running one sees tg_should_stop() turn nonzero; whatever it
+   returns is discarded, and its slot is reused only after it returns (so
+   tg_wait_idle may return while such a function winds down). No retry
+   starts past the deadline. Negative timeout_ns: TG_EINVAL.
    Health: per op, attempts (runs that returned), successes, failures, retried,
    and tokens ended failed / killed / timed out; the class (tg_op_stats'
    health) is excellent from 95% of attempts succeeding, healthy from 80%,
@@ -420,7 +429,7 @@ typedef struct tg_op {
     const char *sticky_anchor;          /* sticky key prefix ("" = the name); section 11 */
     const char *const *external_calls;  /* NULL-terminated: tokens lead a domain; section 12 */
     int max_retries;                    /* a failed run is retried this often (0..65535) */
-    int64_t timeout_ns;                 /* reserved: deadlines */
+    int64_t timeout_ns;                 /* > 0: a deadline this long after submission */
     int io_tier;                        /* reserved: storage tiers */
     unsigned flags;                     /* TG_OP_NOTIFY, ... */
     unsigned max_live;                  /* live tokens of this op at once; 0: no limit */
@@ -982,6 +991,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_STICKY     0x800u /* holds a sticky pin (entry index in link) */
 #define TG__W_NOTIFY_OP  0x1000u /* its op has TG_OP_NOTIFY */
 #define TG__W_LIMITED    0x2000u /* counted in its op's live (max_live) */
+#define TG__W_DEADLINE   0x4000u /* its op has timeout_ns: a deadline */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
 
 #define TG__IS_TERMINAL(word) (((word) & TG__STATE_MASK) >= (uint32_t)TG_COMPLETED)
@@ -2536,7 +2546,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
         rc = tg__calls_check(op);
         if (rc != TG_OK) return rc;
     }
-    if (op->max_retries < 0 || op->max_retries > 65535) return TG_EINVAL;
+    if (op->max_retries < 0 || op->max_retries > 65535 || op->timeout_ns < 0) return TG_EINVAL;
     tg__worker *w = tg__current_worker(s);
     if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
     uint32_t opi;
@@ -2567,7 +2577,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
     uint32_t gen = TG__LOAD_RELAXED(&sl->gen) + 1;   /* even -> odd: valid */
     uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED) |
                     ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u) |
-                    (op->max_live ? TG__W_LIMITED : 0u);
+                    (op->max_live ? TG__W_LIMITED : 0u) | (op->timeout_ns > 0 ? TG__W_DEADLINE : 0u);
     /* pins and domains are taken before anyone can see the token, so every
        path that ends it (tg__token_end, or the refusal below) gives them back */
     int pin = -1;
@@ -2743,6 +2753,25 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     return moved;
 }
 
+/* The deadline of a token whose word has W_DEADLINE (ns, CLOCK_MONOTONIC). */
+static inline int64_t tg__token_deadline(tg_scheduler *s, tg__slot *sl)
+{
+    return TG__LOAD_ACQUIRE(&sl->created_ns) + tg__slot_op(s, sl)->timeout_ns;
+}
+
+/* A live token past its deadline ends TIMEOUT here, whoever looks first (a
+   waiter, tg_poll, tg_info, the worker taking it); its holder keeps the
+   slot (a queue drops it, a running function's late result is discarded).
+   Returns the token's word afterwards. */
+static uint32_t tg__token_expire(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t word)
+{
+    if (!(word & TG__W_DEADLINE) || TG__IS_TERMINAL(word)) return word;
+    if (tg__now_ns() < tg__token_deadline(s, sl)) return word;
+    TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
+    tg__token_end(s, tg__current_worker(s), index, sl, TG_TIMEOUT, 0);
+    return TG__LOAD_ACQUIRE(&sl->word);
+}
+
 /* Queues token index again after a failed run (a retry) or a pause: at the
    back of a mailbox of its home range, or of its pinned core's pinned
    mailbox (pinned: a sticky key or a domain, both kept). A worker runs
@@ -2804,6 +2833,12 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
             }
             continue;
         }
+        if ((old & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(s, sl)) {
+            /* past its deadline before it started: it never starts */
+            TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
+            tg__token_end(s, w, index, sl, TG_TIMEOUT, 1);
+            return;
+        }
         int hold = 0;
         if (TG__LOAD_RELAXED(&e->paused)) {
             hold = tg__op_hold(s, e, sl, index);
@@ -2860,6 +2895,8 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
         if ((now_word & TG__W_KILL) || TG__LOAD_ACQUIRE(&s->cancelling) ||
             TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->kill_mark))
             final = TG_KILLED;
+        else if ((now_word & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(s, sl))
+            final = TG_TIMEOUT;      /* late: the result is discarded */
         else final = rc == 0 ? TG_COMPLETED : TG_FAILED;
         if (!TG__IS_TERMINAL(now_word)) {
             if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, result.u);
@@ -3005,18 +3042,6 @@ static void *tg__worker_main(void *arg)
 /* Await and poll                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* Reads a token's word through its handle; TG_ESTALE if the generation is
-   gone by the time the word is read. */
-static int tg__token_read(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot **slot, uint32_t *word)
-{
-    int rc = tg__slot_lookup(s, t, index, slot);
-    if (rc != TG_OK) return rc;
-    /* acquire: pairs with the release CAS in tg__token_end (result, stamps) */
-    *word = TG__LOAD_ACQUIRE(&(*slot)->word);
-    if (TG__LOAD_ACQUIRE(&(*slot)->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
-    return TG_OK;
-}
-
 enum { TG__WAIT_ALL = 0, TG__WAIT_ANY = 1 };
 
 typedef struct tg__wait_set {
@@ -3029,6 +3054,47 @@ typedef struct tg__wait_set {
     uint32_t arm;      /* flag to set on watched tokens, 0: none */
     int error;
 } tg__wait_set;
+
+/* Reads a token's word through its handle, expiring it if it is past its
+   deadline; TG_ESTALE if the generation is gone by the time it is read. */
+static int tg__token_read(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot **slot, uint32_t *word)
+{
+    int rc = tg__slot_lookup(s, t, index, slot);
+    if (rc != TG_OK) return rc;
+    /* acquire: pairs with the release CAS in tg__token_end (result, stamps) */
+    *word = TG__LOAD_ACQUIRE(&(*slot)->word);
+    if (TG__LOAD_ACQUIRE(&(*slot)->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
+    if (*word & TG__W_DEADLINE) {
+        *word = tg__token_expire(s, *index, *slot, *word);
+        if (TG__LOAD_ACQUIRE(&(*slot)->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
+    }
+    return TG_OK;
+}
+
+/* The earliest deadline among the live tokens a wait watches (from the
+   first unfinished one for ALL), or -1: a sleeping waiter wakes for it. */
+static int64_t tg__wait_expiry(tg__wait_set *ws)
+{
+    int64_t first = -1;
+    for (size_t i = ws->mode == TG__WAIT_ALL ? ws->done : 0; i < ws->n; i++) {
+        uint32_t index;
+        tg__slot *sl;
+        if (tg__slot_lookup(ws->s, ws->tokens[i], &index, &sl) != TG_OK) continue;
+        uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
+        if (!(word & TG__W_DEADLINE) || TG__IS_TERMINAL(word)) continue;
+        int64_t d = tg__token_deadline(ws->s, sl);
+        if (first < 0 || d < first) first = d;
+    }
+    return first;
+}
+
+static inline int64_t tg__earlier(int64_t a, int64_t b)
+{
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return a < b ? a : b;
+}
+
 
 /* Sets `flag` on a live token's word; 1 if it is (or became) terminal. */
 static int tg__token_arm(tg__slot *sl, uint32_t gen, uint32_t flag, int *error)
@@ -3111,7 +3177,7 @@ static int tg__wait_helping(tg__wait_set *ws, tg__worker *w, int64_t deadline)
         }
         if (again) continue;
         ws->error = 0;
-        tg__worker_park(s, w, deadline, tg__wait_ready_armed, ws, 1);
+        tg__worker_park(s, w, tg__earlier(deadline, tg__wait_expiry(ws)), tg__wait_ready_armed, ws, 1);
         if (ws->error) return ws->error;
     }
 }
@@ -3154,7 +3220,7 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
             r = tg__wait_check(ws);
             ws->arm = 0;
             if (r) return r < 0 ? r : TG_OK;
-            (void)tg__futex_wait(&s->any_seq, seen, deadline);
+            (void)tg__futex_wait(&s->any_seq, seen, tg__earlier(deadline, tg__wait_expiry(ws)));
             continue;
         }
         /* sleep on the last unfinished token, not the first: tokens end
@@ -3181,7 +3247,7 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
         /* recheck the generation: a release between our read and the flag
            would otherwise leave us asleep on a reused slot */
         if (TG__LOAD_ACQUIRE(&sl->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
-        (void)tg__futex_wait(&sl->word, word, deadline);
+        (void)tg__futex_wait(&sl->word, word, tg__earlier(deadline, tg__wait_expiry(ws)));
     }
 }
 
@@ -3227,6 +3293,7 @@ TG_API int tg_wait(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *re
             while (tg__run_one(s, w)) {
                 word = TG__LOAD_ACQUIRE(&sl->word);
                 if (TG__LOAD_ACQUIRE(&sl->gen) != gen) return TG_ESTALE;
+                if (word & TG__W_DEADLINE) word = tg__token_expire(s, index, sl, word);
                 if (TG__IS_TERMINAL(word)) goto ended;
             }
         }
@@ -3363,6 +3430,7 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
     /* every field read with acquire, then the generation again: if it did
        not move, the fields belong to this token (a seqlock read) */
     uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
+    if (word & TG__W_DEADLINE) word = tg__token_expire(s, index, sl, word);
     const tg_op *op = tg__slot_op(s, sl);
     info->state = (tg_state)(word & TG__STATE_MASK);
     info->op = op->name;
@@ -3465,6 +3533,8 @@ TG_API int tg_should_stop(void)
         tg__slot *sl = tg__tls_slot;
         tg_scheduler *s = w->sched;
         if (TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&s->ops[TG__LOAD_RELAXED(&sl->opi)].kill_mark))
+            return 1;
+        if ((TG__LOAD_RELAXED(&sl->word) & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(s, sl))
             return 1;
     }
     if (!tg__tls_slot || !tg__tls_worker) return 0;
@@ -4027,6 +4097,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_STICKY
 #undef TG__W_NOTIFY_OP
 #undef TG__W_LIMITED
+#undef TG__W_DEADLINE
 #undef TG__STICKY_ONE
 #undef TG__STICKY_CORE
 #undef TG__STICKY_COUNT
