@@ -1068,6 +1068,8 @@ typedef struct tg__opent {
     tg__opcount outside;         /* counts by outside threads (atomic) */
 } tg__opent;
 
+/* A mailbox cell. seq is stored minus the cell's index, so a fresh
+   mailbox is all zeros (calloc: no page is touched before it is used). */
 typedef struct tg__cell { uint32_t seq; uint32_t item; } tg__cell;
 
 /* Bounded MPMC queue (per-cell sequence numbers). */
@@ -1217,8 +1219,11 @@ static void *tg__alloc(tg_scheduler *s, size_t size)
     return malloc(size);
 }
 
+/* Zeroed memory. With the default allocator through calloc, so large
+   tables are not touched (and not resident) until used. */
 static void *tg__alloc_zero(tg_scheduler *s, size_t size)
 {
+    if (!s->cfg.allocator.alloc) return calloc(1, size);
     void *p = tg__alloc(s, size);
     if (p) memset(p, 0, size);
     return p;
@@ -1479,12 +1484,9 @@ static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
 
 static int tg__mailbox_init(tg_scheduler *s, tg__mailbox *m, uint32_t capacity)
 {
-    m->cells = (tg__cell *)tg__alloc(s, sizeof(tg__cell) * capacity);
+    /* cell i starts with sequence i: stored as 0 (see tg__cell) */
+    m->cells = (tg__cell *)tg__alloc_zero(s, sizeof(tg__cell) * capacity);
     if (!m->cells) return TG_ENOMEM;
-    for (uint32_t i = 0; i < capacity; i++) {
-        m->cells[i].seq = i;
-        m->cells[i].item = 0;
-    }
     m->mask = capacity - 1;
     m->head = m->tail = 0;
     return TG_OK;
@@ -1494,10 +1496,11 @@ static int tg__mailbox_push(tg__mailbox *m, uint32_t item)
 {
     uint32_t pos = TG__LOAD_RELAXED(&m->tail);
     for (;;) {
-        tg__cell *cell = &m->cells[pos & m->mask];
+        uint32_t at = pos & m->mask;
+        tg__cell *cell = &m->cells[at];
         /* acquire: the consumer that freed this cell is done reading it;
            pairs with the release store in tg__mailbox_pop */
-        uint32_t seq = TG__LOAD_ACQUIRE(&cell->seq);
+        uint32_t seq = TG__LOAD_ACQUIRE(&cell->seq) + at;
         int32_t dif = (int32_t)(seq - pos);
         if (dif == 0) {
             if (TG__CAS(&m->tail, &pos, pos + 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
@@ -1505,7 +1508,7 @@ static int tg__mailbox_push(tg__mailbox *m, uint32_t item)
                 /* release: the item and the token behind it are visible
                    before the cell reads as full; pairs with the acquire in
                    tg__mailbox_pop */
-                TG__STORE_RELEASE(&cell->seq, pos + 1);
+                TG__STORE_RELEASE(&cell->seq, pos + 1 - at);
                 return 1;
             }
         } else if (dif < 0) {
@@ -1520,16 +1523,17 @@ static int tg__mailbox_pop(tg__mailbox *m, uint32_t *item)
 {
     uint32_t pos = TG__LOAD_RELAXED(&m->head);
     for (;;) {
-        tg__cell *cell = &m->cells[pos & m->mask];
+        uint32_t at = pos & m->mask;
+        tg__cell *cell = &m->cells[at];
         /* acquire: pairs with the release store in tg__mailbox_push */
-        uint32_t seq = TG__LOAD_ACQUIRE(&cell->seq);
+        uint32_t seq = TG__LOAD_ACQUIRE(&cell->seq) + at;
         int32_t dif = (int32_t)(seq - (pos + 1));
         if (dif == 0) {
             if (TG__CAS(&m->head, &pos, pos + 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
                 *item = TG__LOAD_RELAXED(&cell->item);
                 /* release: our read of the item happens before a producer
                    reuses the cell; pairs with the acquire in tg__mailbox_push */
-                TG__STORE_RELEASE(&cell->seq, pos + m->mask + 1);
+                TG__STORE_RELEASE(&cell->seq, pos + m->mask + 1 - at);
                 return 1;
             }
         } else if (dif < 0) {
@@ -1545,7 +1549,8 @@ static int tg__mailbox_pop(tg__mailbox *m, uint32_t *item)
 static inline int tg__mailbox_nonempty(tg__mailbox *m)
 {
     uint32_t pos = TG__LOAD_RELAXED(&m->head);
-    uint32_t seq = TG__LOAD_ACQUIRE(&m->cells[pos & m->mask].seq);
+    uint32_t at = pos & m->mask;
+    uint32_t seq = TG__LOAD_ACQUIRE(&m->cells[at].seq) + at;
     return (int32_t)(seq - (pos + 1)) >= 0;
 }
 
