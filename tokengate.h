@@ -3612,32 +3612,27 @@ static uint32_t tg__op_take_held(tg_scheduler *s, uint32_t opi, int resume)
     return head;
 }
 
-/* Held tokens go back to the queues in the order they were held. */
-static void tg__op_resume_one(tg_scheduler *s, uint32_t opi)
+/* Empties the op's held list: with `resume`, lifts the pause and sends the
+   tokens back to the queues in the order they were held; else kills them
+   (they never started). */
+static void tg__op_release_held(tg_scheduler *s, uint32_t opi, int resume)
 {
     tg__worker *w = tg__current_worker(s);
-    uint32_t next = tg__op_take_held(s, opi, 1);
+    uint32_t next = tg__op_take_held(s, opi, resume);
     while (next) {
         uint32_t index = next - 1;
         tg__slot *sl = tg__slot_at(s, index);
         next = TG__LOAD_RELAXED(&sl->held_link);
-        tg__requeue(s, w, sl, index);
+        if (resume) {
+            tg__requeue(s, w, sl, index);
+        } else {
+            TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
+            tg__token_end(s, w, index, sl, TG_KILLED, 1);
+        }
     }
 }
 
-/* Kills the op's held tokens (they never started). */
-static void tg__op_kill_held(tg_scheduler *s, uint32_t opi)
-{
-    tg__worker *w = tg__current_worker(s);
-    uint32_t next = tg__op_take_held(s, opi, 0);
-    while (next) {
-        uint32_t index = next - 1;
-        tg__slot *sl = tg__slot_at(s, index);
-        next = TG__LOAD_RELAXED(&sl->held_link);
-        TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
-        tg__token_end(s, w, index, sl, TG_KILLED, 1);
-    }
-}
+static void tg__op_resume_one(tg_scheduler *s, uint32_t opi) { tg__op_release_held(s, opi, 1); }
 
 /* Opens a new control epoch for the op and raises *mark to it: tokens
    submitted before (they read an older epoch in tg_submit) are killed when
@@ -3657,7 +3652,7 @@ static void tg__op_mark(tg__opent *e, uint32_t *mark)
 static void tg__op_drain_one(tg_scheduler *s, uint32_t opi)
 {
     tg__op_mark(&s->ops[opi], &s->ops[opi].drain_mark);
-    tg__op_kill_held(s, opi);
+    tg__op_release_held(s, opi, 0);
     tg__wake_all_workers(s);   /* drained tokens end as soon as a worker looks */
 }
 
