@@ -430,7 +430,7 @@ typedef struct tg_op {
     const char *const *external_calls;  /* NULL-terminated: tokens lead a domain; section 12 */
     int max_retries;                    /* a failed run is retried this often (0..65535) */
     int64_t timeout_ns;                 /* > 0: a deadline this long after submission */
-    int io_tier;                        /* reserved: storage tiers */
+    int io_tier;                        /* TG_IO_*: reserved for storage tiers (others: TG_EINVAL) */
     unsigned flags;                     /* TG_OP_NOTIFY, ... */
     unsigned max_live;                  /* live tokens of this op at once; 0: no limit */
 } tg_op;
@@ -2551,7 +2551,9 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
         rc = tg__calls_check(op);
         if (rc != TG_OK) return rc;
     }
-    if (op->max_retries < 0 || op->max_retries > 65535 || op->timeout_ns < 0) return TG_EINVAL;
+    if (op->max_retries < 0 || op->max_retries > 65535 || op->timeout_ns < 0 ||
+        (unsigned)op->io_tier > (unsigned)TG_IO_INSANE)
+        return TG_EINVAL;
     tg__worker *w = tg__current_worker(s);
     if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
     uint32_t opi;

@@ -352,3 +352,30 @@ TG_TEST(control_shutdown_releases_paused_work)
     CHECK_EQ(th_stat_live(s), 0);
     tg_destroy(s);
 }
+
+TG_TEST(control_bad_tier_and_huge_argument)
+{
+    const tg_op tier = { .name = "tier", .fn = ct_logged, .io_tier = TG_IO_INSANE + 1 };
+    const tg_op neg_tier = { .name = "neg_tier", .fn = ct_logged, .io_tier = -1 };
+    const tg_op ok = { .name = "ok", .fn = ct_logged, .io_tier = TG_IO_SLOW };
+    tg_scheduler *s;
+    tg_token t;
+    ct_args a = { 0, 0 };
+    REQUIRE(tg_create(NULL, &s) == TG_OK);
+    CHECK_RC(tg_submit(s, &tier, &a, sizeof a, &t), TG_EINVAL);
+    CHECK_RC(tg_submit(s, &neg_tier, &a, sizeof a, &t), TG_EINVAL);
+    CHECK_RC(tg_submit(s, &ok, &a, sizeof a, &t), TG_OK);
+    CHECK_RC(tg_wait(s, t, TH_LONG_NS, NULL), TG_OK);
+    tg_release(s, t);
+    /* a 1 GiB argument: refused by size before a byte is read (the pointer
+       only has to be non-NULL) */
+    CHECK_RC(tg_submit(s, &ok, &a, (size_t)1 << 30, &t), TG_E2BIG);
+    CHECK_EQ(t.bits, 0);
+    CHECK_EQ(th_stat_slots_in_use(s), 0);
+    tg_destroy(s);
+    /* even with max_args_size at its largest, 1 GiB + 1 is too big */
+    tg_config big = { .max_args_size = (size_t)1 << 30 };
+    REQUIRE(tg_create(&big, &s) == TG_OK);
+    CHECK_RC(tg_submit(s, &ok, &a, ((size_t)1 << 30) + 1, &t), TG_E2BIG);
+    tg_destroy(s);
+}
