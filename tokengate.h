@@ -25,7 +25,7 @@
     10. Limits and admission
     11. Sticky registry
     12. Hash conductor (domains) and SHA-256
-    13. Retries, control and the health guard
+    13. Retries, deadlines, control, tiers and the health guard
     --  Declarations
     --  Implementation, one banner per subsystem in data-flow order:
           platform (atomics, clock, futex, affinity) -> errors -> layout ->
@@ -88,6 +88,9 @@
      sticky_capacity   4096 registry entries          rounded up to a power of 2,
                                                       1 .. 1<<20
      max_domains       4096 domains                   1 .. 1<<20
+     max_ops           256 distinct operations        1 .. 65536
+     auto_block        0 (no health guard)            nonzero: guard on
+     tier_caps[1..4]   10, 25, 50, 70 running         1 .. 65535 (0 = default)
      log               writes to stderr               NULL field = default
      allocator         malloc/free                    both functions or neither
 
@@ -237,7 +240,7 @@
    tg_sha256 (one shot), tg_sha256_init/update/final (streaming) and
    tg_sha256_hex are public: FIPS 180-4, no dependency.
 
-   13. RETRIES, CONTROL AND THE HEALTH GUARD
+   13. RETRIES, DEADLINES, CONTROL, TIERS AND THE HEALTH GUARD
    Operations are registered on their first submission (max_ops distinct
    tg_op structs, TG_EOPLIMIT past it); controls and tg_op_stats name them
    by op name, and act on every tg_op of that name.
@@ -271,6 +274,14 @@
    returns is discarded, and its slot is reused only after it returns (so
    tg_wait_idle may return while such a function winds down). No retry
    starts past the deadline. Negative timeout_ns: TG_EINVAL.
+   Storage tiers: an op's io_tier (TG_IO_SLOW, _MODERATE, _FAST, _INSANE)
+   caps how many tokens of that tier run at once: tier_caps in tg_config,
+   by default 10, 25, 50 and 70. A worker that takes a token over its
+   tier's cap sets it aside on the tier's list and runs something else; when
+   a token of the tier finishes, its worker runs the first one set aside,
+   which takes over its place (so set-aside tokens run in order). A token
+   killed or past its deadline while set aside passes its turn on. tg_stats
+   shows tier_running and tier_waiting. An io_tier out of range: TG_EINVAL.
    Health: per op, attempts (runs that returned), successes, failures, retried,
    and tokens ended failed / killed / timed out; the class (tg_op_stats'
    health) is excellent from 95% of attempts succeeding, healthy from 80%,
@@ -430,7 +441,7 @@ typedef struct tg_op {
     const char *const *external_calls;  /* NULL-terminated: tokens lead a domain; section 12 */
     int max_retries;                    /* a failed run is retried this often (0..65535) */
     int64_t timeout_ns;                 /* > 0: a deadline this long after submission */
-    int io_tier;                        /* TG_IO_*: reserved for storage tiers (others: TG_EINVAL) */
+    int io_tier;                        /* TG_IO_*: caps how many run at once (section 13) */
     unsigned flags;                     /* TG_OP_NOTIFY, ... */
     unsigned max_live;                  /* live tokens of this op at once; 0: no limit */
 } tg_op;
@@ -467,6 +478,8 @@ typedef struct tg_config {
     int strict_routing;        /* nonzero: weight ranges are hard */
     size_t max_args_size;      /* 0: 65,536 */
     unsigned max_ops;          /* distinct operations; 0: 256 */
+    unsigned tier_caps[5];     /* running tokens per io_tier (index TG_IO_*; [0] unused);
+                                  0: SLOW 10, MODERATE 25, FAST 50, INSANE 70 */
     int auto_block;            /* nonzero: the health guard refuses failing ops */
     unsigned sticky_capacity;  /* sticky registry entries; 0: 4096 */
     unsigned max_domains;      /* hash-conductor domains at once; 0: 4096 */
@@ -667,6 +680,8 @@ struct tg_stats {
     uint64_t slots_allocated; /* slots backed by memory */
     uint64_t pin_failures;
     int paused;               /* tg_pause in force */
+    uint32_t tier_running[5]; /* tokens of each io_tier running ([0] unused) */
+    uint32_t tier_waiting[5]; /* ...and set aside at the tier's cap */
     /* locality (sections 11 and 12) */
     uint64_t sticky_keys;     /* sticky keys pinned to a core right now */
     uint64_t sticky_overflow; /* sticky tokens routed freely: entry held by another key */
@@ -1100,6 +1115,14 @@ typedef struct tg__counters {
 
 struct tg_scheduler;
 
+/* A storage tier's running count and the tokens set aside at its cap. */
+typedef struct tg__tier {
+    pthread_mutex_t lock;
+    uint32_t running, cap;   /* tokens of the tier running, at most cap */
+    uint32_t head, tail;     /* set aside at the cap: FIFO by held_link */
+    uint32_t waiting;
+} tg__tier;
+
 typedef struct tg__worker {
     tg__deque deque;
     tg__mailbox mailbox;
@@ -1149,6 +1172,7 @@ struct tg_scheduler {
     uint32_t op_count;
     pthread_mutex_t ops_lock;    /* claims new entries */
     uint32_t paused;             /* tg_pause */
+    tg__tier tiers[5];           /* by TG_IO_*; [0] unused */
     uint64_t serial;             /* unique per tg_create (tg__tls_op's key) */
 
     /* locality: sticky registry and hash-conductor domains */
@@ -2821,22 +2845,68 @@ static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t ind
     return held;
 }
 
+/* Storage tiers: at most cap tokens of a tier run at once. A token over
+   the cap is set aside on the tier's list and its worker runs something
+   else; when a token of the tier finishes, its worker runs the first one
+   set aside, which inherits its place (so the list drains in order). */
+static int tg__tier_enter(tg_scheduler *s, int tier, uint32_t index)
+{
+    tg__tier *t = &s->tiers[tier];
+    pthread_mutex_lock(&t->lock);
+    int entered = t->running < t->cap;
+    if (entered) {
+        t->running++;
+    } else {
+        TG__STORE_RELAXED(&tg__slot_at(s, index)->held_link, 0u);
+        if (t->tail) TG__STORE_RELAXED(&tg__slot_at(s, t->tail - 1)->held_link, index + 1);
+        else t->head = index + 1;
+        t->tail = index + 1;
+        t->waiting++;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return entered;
+}
+
+/* Gives up a place in the tier: to the first token set aside (its index,
+   to run next), or TG__NO_INDEX when none waits. */
+static uint32_t tg__tier_leave(tg_scheduler *s, int tier)
+{
+    tg__tier *t = &s->tiers[tier];
+    uint32_t next = TG__NO_INDEX;
+    pthread_mutex_lock(&t->lock);
+    if (t->head) {
+        next = t->head - 1;
+        t->head = TG__LOAD_RELAXED(&tg__slot_at(s, next)->held_link);
+        if (!t->head) t->tail = 0;
+        t->waiting--;
+    } else {
+        t->running--;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return next;
+}
+
 /* Runs (or drops, if already ended) the token taken from a queue; holds it
    back if its op is paused; kills it if its op was drained since it was
-   created; retries a failed run while the op allows. */
-static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
+   created; sets it aside at its tier's cap; retries a failed run while the
+   op allows. tier_held: the token inherits a place in its tier. Returns a
+   token set aside that inherits the place this one leaves, or
+   TG__NO_INDEX. */
+static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t index, int tier_held)
 {
     tg__slot *sl = tg__slot_at(s, index);
     uint32_t opi = TG__LOAD_ACQUIRE(&sl->opi);
     tg__opent *e = &s->ops[opi];
     const tg_op *op = e->op;
+    int tier = op->io_tier;
     uint32_t old = TG__LOAD_ACQUIRE(&sl->word);
+#define TG__TIER_PASS() (tier_held ? tg__tier_leave(s, tier) : TG__NO_INDEX)
     for (;;) {
         if (TG__IS_TERMINAL(old)) {          /* killed while queued */
             uint32_t desired = old & ~TG__W_HELD;
             if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                 if (TG__FREEABLE(desired)) tg__slot_recycle(s, index);
-                return;
+                return TG__TIER_PASS();
             }
             continue;
         }
@@ -2844,18 +2914,22 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
             /* past its deadline before it started: it never starts */
             TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
             tg__token_end(s, w, index, sl, TG_TIMEOUT, 1);
-            return;
+            return TG__TIER_PASS();
         }
         int hold = 0;
         if (TG__LOAD_RELAXED(&e->paused)) {
             hold = tg__op_hold(s, e, sl, index);
-            if (hold > 0) return;
+            if (hold > 0) return TG__TIER_PASS();
         }
         if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) ||
             TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark)) {
             TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
             tg__token_end(s, w, index, sl, TG_KILLED, 1);
-            return;
+            return TG__TIER_PASS();
+        }
+        if (tier && !tier_held) {
+            if (!tg__tier_enter(s, tier, index)) return TG__NO_INDEX;   /* set aside */
+            tier_held = 1;
         }
         uint32_t desired = (old & ~TG__STATE_MASK) | (uint32_t)TG_EXECUTING;
         if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
@@ -2918,12 +2992,23 @@ static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
                 TG__STORE_RELEASE(&sl->retries, (uint16_t)(TG__LOAD_RELAXED(&sl->retries) + 1));
                 TG__COUNT_OP(s, w, opi, retried);
                 TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
+                uint32_t next = TG__TIER_PASS();
                 tg__requeue(s, w, sl, index);
-                return;
+                return next;
             }
         }
         tg__token_end(s, w, index, sl, final, 1);
-        return;
+        return TG__TIER_PASS();
+    }
+#undef TG__TIER_PASS
+}
+
+static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
+{
+    int tier_held = 0;
+    while (index != TG__NO_INDEX) {
+        index = tg__run_token_once(s, w, index, tier_held);
+        tier_held = 1;
     }
 }
 
@@ -3636,33 +3721,34 @@ static void tg__op_release_held(tg_scheduler *s, uint32_t opi, int resume)
 
 static void tg__op_resume_one(tg_scheduler *s, uint32_t opi) { tg__op_release_held(s, opi, 1); }
 
-/* Opens a new control epoch for the op and raises *mark to it: tokens
-   submitted before (they read an older epoch in tg_submit) are killed when
-   a worker takes them (drain_mark) or asked to stop (kill_mark); tokens
-   submitted after the call are not. */
-static void tg__op_mark(tg__opent *e, uint32_t *mark)
+/* Raises *mark to `epoch` (release: pairs with the workers' acquire loads
+   of the mark). */
+static void tg__op_raise(uint32_t *mark, uint32_t epoch)
 {
-    /* seq_cst: a submission whose epoch read happened before this call
-       reads the old epoch */
-    uint32_t now = TG__FETCH_ADD_SEQ_CST(&e->epoch, 1u) + 1u;
     uint32_t old = TG__LOAD_RELAXED(mark);
-    /* release: pairs with the workers' acquire loads of the mark */
-    while (old < now && !TG__CAS(mark, &old, now, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+    while (old < epoch && !TG__CAS(mark, &old, epoch, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
     }
 }
 
-static void tg__op_drain_one(tg_scheduler *s, uint32_t opi)
+/* Opens a new control epoch for the op: tokens submitted before (they read
+   an older epoch in tg_submit) are killed when a worker takes them
+   (drain_mark) and, with `kill`, asked to stop if running (kill_mark, raised
+   after drain_mark, so a running token that stops never lets a drained one
+   start); tokens submitted after the call are not touched. */
+static void tg__op_drain_kill(tg_scheduler *s, uint32_t opi, int kill)
 {
-    tg__op_mark(&s->ops[opi], &s->ops[opi].drain_mark);
+    tg__opent *e = &s->ops[opi];
+    /* seq_cst: a submission whose epoch read happened before this call
+       reads the old epoch */
+    uint32_t now = TG__FETCH_ADD_SEQ_CST(&e->epoch, 1u) + 1u;
+    tg__op_raise(&e->drain_mark, now);
+    if (kill) tg__op_raise(&e->kill_mark, now);
     tg__op_release_held(s, opi, 0);
     tg__wake_all_workers(s);   /* drained tokens end as soon as a worker looks */
 }
 
-static void tg__op_kill_one(tg_scheduler *s, uint32_t opi)
-{
-    tg__op_mark(&s->ops[opi], &s->ops[opi].kill_mark);
-    tg__op_drain_one(s, opi);
-}
+static void tg__op_drain_one(tg_scheduler *s, uint32_t opi) { tg__op_drain_kill(s, opi, 0); }
+static void tg__op_kill_one(tg_scheduler *s, uint32_t opi) { tg__op_drain_kill(s, opi, 1); }
 
 static void tg__op_unblock_one(tg_scheduler *s, uint32_t opi)
 {
@@ -3763,6 +3849,12 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     out->timed_out = sum.timed_out;
     out->pin_failures = TG__LOAD_RELAXED(&s->pin_failures);
     out->paused = TG__LOAD_RELAXED(&s->paused) != 0;
+    for (int i = 1; i < 5; i++) {
+        pthread_mutex_lock(&s->tiers[i].lock);
+        out->tier_running[i] = s->tiers[i].running;
+        out->tier_waiting[i] = s->tiers[i].waiting;
+        pthread_mutex_unlock(&s->tiers[i].lock);
+    }
     uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
     if (fresh > s->slot_capacity) fresh = s->slot_capacity;
     uint64_t in_use = 0, allocated = 0;
@@ -3821,6 +3913,12 @@ static int tg__config_resolve(const tg_config *in, tg_config *out)
     uint32_t cap = 2;
     while (cap < out->mailbox_capacity) cap <<= 1;
     out->mailbox_capacity = cap;
+    static const unsigned tier_default[5] = { 0, 10, 25, 50, 70 };
+    for (int i = 1; i < 5; i++) {
+        if (out->tier_caps[i] == 0) out->tier_caps[i] = tier_default[i];
+        if (out->tier_caps[i] > 65535) return TG_EINVAL;
+    }
+    out->tier_caps[0] = 0;
     if (out->max_ops == 0) out->max_ops = TG__DEFAULT_MAX_OPS;
     if (out->max_ops > 65536) return TG_EINVAL;
     if (out->sticky_capacity == 0) out->sticky_capacity = TG__DEFAULT_LOCALITY;
@@ -3870,6 +3968,7 @@ static void tg__scheduler_free(tg_scheduler *s)
     }
     tg__free(s, s->op_hash, sizeof(uint32_t) * (s->op_hash_mask + 1));
     pthread_mutex_destroy(&s->ops_lock);
+    for (int i = 0; i < 5; i++) pthread_mutex_destroy(&s->tiers[i].lock);
     tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
     tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
     if (s->event_fd >= 0) close(s->event_fd);
@@ -3919,6 +4018,10 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     pthread_mutex_init(&s->shutdown_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
     pthread_mutex_init(&s->ops_lock, NULL);
+    for (int i = 0; i < 5; i++) {
+        pthread_mutex_init(&s->tiers[i].lock, NULL);
+        s->tiers[i].cap = c.tier_caps[i];
+    }
 
     ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
     for (unsigned i = 0; i < ncpu && i < TG_MAX_WORKERS; i++) cpu_list[i] = cpus[i];
