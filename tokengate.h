@@ -25,7 +25,7 @@
     10. Limits and admission
     11. Sticky registry
     12. Hash conductor (domains) and SHA-256
-    13. Retries, deadlines, control, tiers and the health guard
+    13. Retries, deadlines, control, tiers, dedupe and the health guard
     --  Declarations
     --  Implementation, one banner per subsystem in data-flow order:
           platform (atomics, clock, futex, affinity) -> errors -> layout ->
@@ -89,6 +89,8 @@
                                                       1 .. 1<<20
      max_domains       4096 domains                   1 .. 1<<20
      max_ops           256 distinct operations        1 .. 65536
+     dedupe_capacity   4096 entries                   rounded up to a power of 2,
+                                                      1 .. 1<<20
      auto_block        0 (no health guard)            nonzero: guard on
      tier_caps[1..4]   10, 25, 50, 70 running         1 .. 65535 (0 = default)
      log               writes to stderr               NULL field = default
@@ -240,7 +242,7 @@
    tg_sha256 (one shot), tg_sha256_init/update/final (streaming) and
    tg_sha256_hex are public: FIPS 180-4, no dependency.
 
-   13. RETRIES, DEADLINES, CONTROL, TIERS AND THE HEALTH GUARD
+   13. RETRIES, DEADLINES, CONTROL, TIERS, DEDUPE AND THE HEALTH GUARD
    Operations are registered on their first submission (max_ops distinct
    tg_op structs, TG_EOPLIMIT past it); controls and tg_op_stats name them
    by op name, and act on every tg_op of that name.
@@ -282,6 +284,16 @@
    which takes over its place (so set-aside tokens run in order). A token
    killed or past its deadline while set aside passes its turn on. tg_stats
    shows tier_running and tier_waiting. An io_tier out of range: TG_EINVAL.
+   Dedupe: a submission of a TG_OP_DEDUPE op whose (op, argument bytes)
+   equals a live token's joins that token instead of running: it gets its
+   own handle (a slot of its own, counted like any token: max_tokens,
+   max_live), never queued, and ends when that token ends, in the same
+   state with the same result or failure code; each handle is released on
+   its own. Killing or timing out a follower ends only the follower; the
+   leader's end (a kill included) ends its followers. Equal arguments after
+   the leader ended run again. The table has dedupe_capacity entries by
+   hash: a submission whose entry is taken by other arguments runs alone
+   (counted in tg_stats' dedupe_overflow; joins in dedupe_joined).
    Health: per op, attempts (runs that returned), successes, failures, retried,
    and tokens ended failed / killed / timed out; the class (tg_op_stats'
    health) is excellent from 95% of attempts succeeding, healthy from 80%,
@@ -430,7 +442,7 @@ enum {
 
 enum {
     TG_OP_NOTIFY = 1u << 0,   /* ended tokens are reported on the completion fd */
-    TG_OP_DEDUPE = 1u << 1    /* reserved for deduplication */
+    TG_OP_DEDUPE = 1u << 1    /* equal live submissions share one run (section 13) */
 };
 
 typedef struct tg_op {
@@ -478,6 +490,7 @@ typedef struct tg_config {
     int strict_routing;        /* nonzero: weight ranges are hard */
     size_t max_args_size;      /* 0: 65,536 */
     unsigned max_ops;          /* distinct operations; 0: 256 */
+    unsigned dedupe_capacity;  /* TG_OP_DEDUPE table entries; 0: 4096 */
     unsigned tier_caps[5];     /* running tokens per io_tier (index TG_IO_*; [0] unused);
                                   0: SLOW 10, MODERATE 25, FAST 50, INSANE 70 */
     int auto_block;            /* nonzero: the health guard refuses failing ops */
@@ -680,6 +693,8 @@ struct tg_stats {
     uint64_t slots_allocated; /* slots backed by memory */
     uint64_t pin_failures;
     int paused;               /* tg_pause in force */
+    uint64_t dedupe_joined;   /* TG_OP_DEDUPE submissions that joined a live token */
+    uint64_t dedupe_overflow; /* ...that ran alone: their table entry was taken */
     uint32_t tier_running[5]; /* tokens of each io_tier running ([0] unused) */
     uint32_t tier_waiting[5]; /* ...and set aside at the tier's cap */
     /* locality (sections 11 and 12) */
@@ -1007,13 +1022,15 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_NOTIFY_OP  0x1000u /* its op has TG_OP_NOTIFY */
 #define TG__W_LIMITED    0x2000u /* counted in its op's live (max_live) */
 #define TG__W_DEADLINE   0x4000u /* its op has timeout_ns: a deadline */
+#define TG__W_DEDUPE     0x8000u /* leads a TG_OP_DEDUPE entry (followers wait) */
+#define TG__W_FINISH     0x10000u /* a dedupe leader's followers are being ended */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
 
 #define TG__IS_TERMINAL(word) (((word) & TG__STATE_MASK) >= (uint32_t)TG_COMPLETED)
 /* A slot returns to the free list once it is terminal, its handle released,
    and nothing inside the scheduler refers to it. */
 #define TG__FREEABLE(word) (TG__IS_TERMINAL(word) && ((word) & TG__W_RELEASED) && \
-                            !((word) & (TG__W_HELD | TG__W_NOTIFY)))
+                            !((word) & (TG__W_HELD | TG__W_NOTIFY | TG__W_FINISH)))
 
 #define TG__INLINE_ARGS 40
 #define TG__CHUNK_SHIFT 12
@@ -1115,6 +1132,17 @@ typedef struct tg__counters {
 
 struct tg_scheduler;
 
+/* A TG_OP_DEDUPE entry: the live token that runs for (op, argument bytes)
+   and the followers that share its outcome (FIFO by held_link). Guarded by
+   the stripe lock of its index. */
+typedef struct tg__dedupe {
+    uint64_t hash;
+    uint32_t leader;             /* index + 1; 0: free */
+    uint32_t head, tail;         /* followers, index + 1 */
+} tg__dedupe;
+
+#define TG__DEDUPE_STRIPES 64
+
 /* A storage tier's running count and the tokens set aside at its cap. */
 typedef struct tg__tier {
     pthread_mutex_t lock;
@@ -1173,6 +1201,10 @@ struct tg_scheduler {
     pthread_mutex_t ops_lock;    /* claims new entries */
     uint32_t paused;             /* tg_pause */
     tg__tier tiers[5];           /* by TG_IO_*; [0] unused */
+    struct tg__dedupe *dedupe;   /* dedupe_capacity entries */
+    uint32_t dedupe_mask;
+    pthread_mutex_t dedupe_locks[TG__DEDUPE_STRIPES];
+    uint64_t dedupe_joined, dedupe_overflow;
     uint64_t serial;             /* unique per tg_create (tg__tls_op's key) */
 
     /* locality: sticky registry and hash-conductor domains */
@@ -2422,6 +2454,70 @@ static void tg__health_guard(tg_scheduler *s, uint32_t opi)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Dedupe: equal live submissions of a TG_OP_DEDUPE op share one run        */
+/* ------------------------------------------------------------------------ */
+
+static inline uint64_t tg__dedupe_hash(const tg_op *op, const void *args, size_t size)
+{
+    return tg__hash_bytes(tg__mix64((uint64_t)(uintptr_t)op), args ? args : "", size);
+}
+
+static inline pthread_mutex_t *tg__dedupe_lock(tg_scheduler *s, uint64_t hash)
+{
+    return &s->dedupe_locks[(hash & s->dedupe_mask) % TG__DEDUPE_STRIPES];
+}
+
+/* Under the entry's lock: the live leader of (op, args) in e, or NULL. */
+static tg__slot *tg__dedupe_leader(tg_scheduler *s, tg__dedupe *e, uint64_t hash, uint32_t opi,
+                                   const void *args, size_t size)
+{
+    if (!e->leader || e->hash != hash) return NULL;
+    tg__slot *l = tg__slot_at(s, e->leader - 1);
+    if (TG__IS_TERMINAL(TG__LOAD_ACQUIRE(&l->word))) return NULL;   /* ending: run alone */
+    if (TG__LOAD_RELAXED(&l->opi) != opi || l->args_size != size) return NULL;
+    const void *bytes = size > TG__INLINE_ARGS ? l->args.heap.ptr : (const void *)l->args.bytes;
+    return size == 0 || memcmp(bytes, args, size) == 0 ? l : NULL;
+}
+
+static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
+                         tg_state final, int release_hold);
+
+/* A dedupe leader ended (or was refused) in state `final`: its followers
+   end the same way, with its result or failure code. */
+static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final)
+{
+    const tg_op *op = tg__slot_op(s, sl);
+    size_t size = sl->args_size;
+    const void *args = size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
+    uint64_t hash = tg__dedupe_hash(op, args, size);
+    tg__dedupe *e = &s->dedupe[hash & s->dedupe_mask];
+    pthread_mutex_t *lock = tg__dedupe_lock(s, hash);
+    pthread_mutex_lock(lock);
+    uint32_t next = 0;
+    if (e->leader == index + 1) {
+        next = e->head;
+        e->leader = e->head = e->tail = 0;
+    }
+    pthread_mutex_unlock(lock);
+    uint64_t result = TG__LOAD_RELAXED(&sl->result.u);
+    int32_t failure = TG__LOAD_ACQUIRE(&sl->failure_code);
+    while (next) {
+        uint32_t f = next - 1;
+        tg__slot *fs = tg__slot_at(s, f);
+        next = TG__LOAD_RELAXED(&fs->held_link);
+        uint32_t fword = TG__LOAD_ACQUIRE(&fs->word);
+        if (!TG__IS_TERMINAL(fword)) {
+            TG__STORE_RELAXED(&fs->result.u, result);
+            TG__STORE_RELEASE(&fs->failure_code, failure);
+            TG__STORE_RELEASE(&fs->ended_ns, tg__stamp_ns());
+        }
+        /* the list held the follower: a follower killed or expired meanwhile
+           only loses that hold */
+        tg__token_end(s, w, f, fs, final, 1);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Admission: slots (max_tokens) and room in the mailboxes                  */
 /* ------------------------------------------------------------------------ */
 
@@ -2611,8 +2707,30 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
                     (op->max_live ? TG__W_LIMITED : 0u) | (op->timeout_ns > 0 ? TG__W_DEADLINE : 0u);
     /* pins and domains are taken before anyone can see the token, so every
        path that ends it (tg__token_end, or the refusal below) gives them back */
+    /* dedupe: join a live token of equal (op, args), or lead its entry; the
+       entry's lock is held until this token is published */
+    pthread_mutex_t *dedupe_lock = NULL;
+    tg__dedupe *dedupe = NULL;
+    int follower = 0;
+    if (op->flags & TG_OP_DEDUPE) {
+        uint64_t hash = tg__dedupe_hash(op, args, args_size);
+        dedupe = &s->dedupe[hash & s->dedupe_mask];
+        dedupe_lock = tg__dedupe_lock(s, hash);
+        pthread_mutex_lock(dedupe_lock);
+        if (tg__dedupe_leader(s, dedupe, hash, opi, args, args_size)) {
+            follower = 1;         /* never queued: its leader's end ends it */
+        } else if (!dedupe->leader) {
+            dedupe->hash = hash;
+            dedupe->leader = index + 1;
+            dedupe->head = dedupe->tail = 0;
+            word |= TG__W_DEDUPE;
+        } else {
+            (void)__atomic_fetch_add(&s->dedupe_overflow, 1, __ATOMIC_RELAXED);
+        }
+    }
     int pin = -1;
-    if (op->sticky_anchor || op->external_calls || (w && tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain)))
+    if (!follower && (op->sticky_anchor || op->external_calls ||
+                      (w && tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain))))
         pin = tg__place(s, w, sl, tg__make_token(index, gen), op, args, args_size, &word);
     TG__STORE_RELEASE(&sl->opi, opi);
     TG__STORE_RELAXED(&sl->epoch, TG__LOAD_SEQ_CST(&s->ops[opi].epoch));
@@ -2630,6 +2748,21 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
        generation; pairs with the acquire loads in tg__slot_lookup/tg_info */
     TG__STORE_RELEASE(&sl->gen, gen);
     TG__COUNT(s, w, entered);
+    if (dedupe_lock) {
+        if (follower) {
+            TG__STORE_RELAXED(&sl->held_link, 0u);
+            if (dedupe->tail) TG__STORE_RELAXED(&tg__slot_at(s, dedupe->tail - 1)->held_link, index + 1);
+            else dedupe->head = index + 1;
+            dedupe->tail = index + 1;
+        }
+        pthread_mutex_unlock(dedupe_lock);
+        if (follower) {
+            /* counted live: a shutdown waits for its leader, which ends it */
+            (void)__atomic_fetch_add(&s->dedupe_joined, 1, __ATOMIC_RELAXED);
+            if (out) *out = tg__make_token(index, gen);
+            return TG_OK;
+        }
+    }
     if (!w && !TG__LOAD_SEQ_CST(&s->accepting)) {
         /* shutdown began between our check and our count: the seq_cst
            count and this seq_cst load pair with tg_shutdown's store and
@@ -2695,10 +2828,13 @@ abandon:
     }
     tg__locality_leave(s, sl, word);
     if (word & TG__W_LIMITED) tg__op_unadmit(s, opi);
+    if (word & TG__W_DEDUPE) tg__dedupe_finish(s, w, index, sl, TG_KILLED);
     TG__COUNT(s, w, abandoned);
     tg__idle_signal(s);
 swept:
-    /* the sweep counted it killed if it got there first */
+    /* the sweep counted it killed if it got there first (and, for a dedupe
+       leader, is ending its followers: wait for that) */
+    while (TG__LOAD_ACQUIRE(&sl->word) & TG__W_FINISH) sched_yield();
     TG__STORE_RELEASE(&sl->word, (uint32_t)TG_KILLED | TG__W_RELEASED);
     TG__STORE_RELEASE(&sl->gen, gen + 1);
     tg__slot_recycle(s, index);
@@ -2742,6 +2878,14 @@ static void tg__notify_push(tg_scheduler *s, uint32_t index)
 static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
                          tg_state final, int release_hold)
 {
+    /* Once the terminal move below lets go of the slot, a tg_release or
+       the queue holding it may recycle it at once: what the ending needs
+       from the slot is read first (the caller holds it: a queue, its run,
+       or a handle). A dedupe leader's move sets W_FINISH, a hold of its
+       own, until its followers are done: joiners read its arguments. */
+    uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
+    uint32_t link = TG__LOAD_RELAXED(&sl->link);
+    uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
     uint32_t old = TG__LOAD_ACQUIRE(&sl->word), desired;
     int moved;
     for (;;) {
@@ -2753,6 +2897,7 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
             desired = (old & ~(TG__STATE_MASK | TG__WAKE_FLAGS)) | (uint32_t)final;
             if (release_hold) desired &= ~TG__W_HELD;
             if ((old & TG__W_NOTIFY_OP) && !(old & TG__W_RELEASED)) desired |= TG__W_NOTIFY;
+            if (old & TG__W_DEDUPE) desired |= TG__W_FINISH;
             moved = 1;
         }
         /* acq_rel: release publishes the result, failure code and stamps
@@ -2760,9 +2905,10 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
         if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
     }
     if (moved) {
-        uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
-        if ((old & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain)) tg__locality_leave(s, sl, old);
+        if (old & TG__W_STICKY) tg__sticky_leave(s, link);
+        if (domain) tg__domain_leave(s, domain);
         if (old & TG__W_LIMITED) tg__op_unadmit(s, opi);
+        if (old & TG__W_DEDUPE) tg__dedupe_finish(s, w, index, sl, final);
         switch (final) {
         case TG_COMPLETED: TG__COUNT(s, w, completed); break;
         case TG_FAILED: TG__COUNT_OP(s, w, opi, failed); TG__COUNT(s, w, failed); break;
@@ -2779,6 +2925,12 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
         if (old & TG__W_HELPER) tg__wake_helpers(s);
         if (desired & TG__W_NOTIFY) tg__notify_push(s, index);
         if (!w) tg__idle_signal(s);
+    }
+    if (desired & TG__W_FINISH) {
+        /* the followers are done: drop the leader's own hold (slot-word RMW;
+           whoever makes the slot freeable recycles it) */
+        desired = __atomic_and_fetch(&sl->word, ~TG__W_FINISH, __ATOMIC_ACQ_REL);
+        old = desired | TG__W_FINISH;
     }
     if (TG__FREEABLE(desired) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
     return moved;
@@ -3849,6 +4001,8 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     out->timed_out = sum.timed_out;
     out->pin_failures = TG__LOAD_RELAXED(&s->pin_failures);
     out->paused = TG__LOAD_RELAXED(&s->paused) != 0;
+    out->dedupe_joined = __atomic_load_n(&s->dedupe_joined, __ATOMIC_RELAXED);
+    out->dedupe_overflow = __atomic_load_n(&s->dedupe_overflow, __ATOMIC_RELAXED);
     for (int i = 1; i < 5; i++) {
         pthread_mutex_lock(&s->tiers[i].lock);
         out->tier_running[i] = s->tiers[i].running;
@@ -3898,7 +4052,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
 #define TG__DEFAULT_MAILBOX 4096u
 #define TG__DEFAULT_MAX_TOKENS 4194304u
 #define TG__DEFAULT_MAX_ARGS 65536u
-#define TG__DEFAULT_LOCALITY 4096u   /* sticky_capacity and max_domains */
+#define TG__DEFAULT_LOCALITY 4096u   /* sticky_capacity, max_domains, dedupe_capacity */
 #define TG__DEFAULT_MAX_OPS 256u
 #define TG__WORKER_STACK (8u << 20)
 
@@ -3919,6 +4073,11 @@ static int tg__config_resolve(const tg_config *in, tg_config *out)
         if (out->tier_caps[i] > 65535) return TG_EINVAL;
     }
     out->tier_caps[0] = 0;
+    if (out->dedupe_capacity == 0) out->dedupe_capacity = TG__DEFAULT_LOCALITY;
+    if (out->dedupe_capacity > (1u << 20)) return TG_EINVAL;
+    unsigned dedupe = 1;
+    while (dedupe < out->dedupe_capacity) dedupe <<= 1;
+    out->dedupe_capacity = dedupe;
     if (out->max_ops == 0) out->max_ops = TG__DEFAULT_MAX_OPS;
     if (out->max_ops > 65536) return TG_EINVAL;
     if (out->sticky_capacity == 0) out->sticky_capacity = TG__DEFAULT_LOCALITY;
@@ -3969,6 +4128,8 @@ static void tg__scheduler_free(tg_scheduler *s)
     tg__free(s, s->op_hash, sizeof(uint32_t) * (s->op_hash_mask + 1));
     pthread_mutex_destroy(&s->ops_lock);
     for (int i = 0; i < 5; i++) pthread_mutex_destroy(&s->tiers[i].lock);
+    for (int i = 0; i < TG__DEDUPE_STRIPES; i++) pthread_mutex_destroy(&s->dedupe_locks[i]);
+    tg__free(s, s->dedupe, sizeof(tg__dedupe) * s->cfg.dedupe_capacity);
     tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
     tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
     if (s->event_fd >= 0) close(s->event_fd);
@@ -4022,6 +4183,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
         pthread_mutex_init(&s->tiers[i].lock, NULL);
         s->tiers[i].cap = c.tier_caps[i];
     }
+    for (int i = 0; i < TG__DEDUPE_STRIPES; i++) pthread_mutex_init(&s->dedupe_locks[i], NULL);
 
     ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
     for (unsigned i = 0; i < ncpu && i < TG_MAX_WORKERS; i++) cpu_list[i] = cpus[i];
@@ -4043,6 +4205,9 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     s->sticky = (uint64_t *)tg__alloc_zero(s, sizeof(uint64_t) * c.sticky_capacity);
     s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c.max_domains);
     s->sticky_mask = c.sticky_capacity - 1;
+    s->dedupe = (tg__dedupe *)tg__alloc_zero(s, sizeof(tg__dedupe) * c.dedupe_capacity);
+    s->dedupe_mask = c.dedupe_capacity - 1;
+    if (!s->dedupe) goto fail;
     if (!s->chunks || !s->chunk_raw || !s->workers || !s->sticky || !s->domains || !s->op_hash) goto fail;
     s->ops_raw = tg__alloc_zero(s, sizeof(tg__opent) * c.max_ops + TG__CACHE_LINE);
     if (!s->ops_raw) goto fail;
@@ -4203,6 +4368,9 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_NOTIFY_OP
 #undef TG__W_LIMITED
 #undef TG__W_DEADLINE
+#undef TG__W_DEDUPE
+#undef TG__W_FINISH
+#undef TG__DEDUPE_STRIPES
 #undef TG__STICKY_ONE
 #undef TG__STICKY_CORE
 #undef TG__STICKY_COUNT
