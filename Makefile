@@ -19,9 +19,14 @@ EXAMPLES    := $(basename $(notdir $(wildcard examples/*.c)))
 STRESS_PLAIN := 1000000
 STRESS_ASAN  := 200000
 STRESS_TSAN  := 50000
+# Tokens per round of the fault-injection soak (tests/soak.c) per build.
+SOAK_PLAIN   := 200000
+SOAK_ASAN    := 40000
+SOAK_TSAN    := 20000
+SOAK_FULL    := 5000000
 
 .PHONY: help test test-plain test-asan test-tsan test-cxx test-compile \
-        test-examples test-readme test-symbols test-taskset examples demo \
+        test-examples test-readme test-symbols test-taskset soak examples demo \
         bench bench-quick bench-locality bench-peers install uninstall clean
 
 help: ## this list
@@ -33,18 +38,19 @@ test: ## every check below; ends with one line "N passed, N failed"
 test-plain: ## the test suite, optimised build
 	@mkdir -p $(BUILD)
 	$(CC) $(TEST_CFLAGS) -O2 $(TEST_SRC) -o $(BUILD)/tests-plain
-	TG_STRESS_TOKENS=$(STRESS_PLAIN) $(BUILD)/tests-plain
+	TG_STRESS_TOKENS=$(STRESS_PLAIN) TG_SOAK_TOKENS=$(SOAK_PLAIN) $(BUILD)/tests-plain
 
 test-asan: ## the test suite under AddressSanitizer + UBSan
 	@mkdir -p $(BUILD)
 	$(CC) $(TEST_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	    -fno-omit-frame-pointer $(TEST_SRC) -o $(BUILD)/tests-asan
-	TG_STRESS_TOKENS=$(STRESS_ASAN) ASAN_OPTIONS=detect_leaks=1 $(BUILD)/tests-asan
+	TG_STRESS_TOKENS=$(STRESS_ASAN) TG_SOAK_TOKENS=$(SOAK_ASAN) ASAN_OPTIONS=detect_leaks=1 $(BUILD)/tests-asan
 
 test-tsan: ## the test suite under ThreadSanitizer
 	@mkdir -p $(BUILD)
 	$(CC) $(TEST_CFLAGS) -O1 -fsanitize=thread $(TEST_SRC) -o $(BUILD)/tests-tsan
-	TG_STRESS_TOKENS=$(STRESS_TSAN) TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	TG_STRESS_TOKENS=$(STRESS_TSAN) TG_SOAK_TOKENS=$(SOAK_TSAN) \
+	    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	    $(BUILD)/tests-tsan
 
 test-cxx: ## the header and its implementation compiled and run as C++
@@ -66,6 +72,11 @@ test-symbols: ## every exported symbol starts with tg_
 
 test-taskset: ## pinning and nested waits on a single CPU (taskset -c 0)
 	@tests/checks.sh taskset
+
+soak: ## the fault-injection soak at full size: 5,000,000 tokens per round, both shutdown modes
+	@mkdir -p $(BUILD)
+	$(CC) $(TEST_CFLAGS) -O2 $(TEST_SRC) -o $(BUILD)/tests-plain
+	TG_SOAK_TOKENS=$(SOAK_FULL) $(BUILD)/tests-plain soak_
 
 examples: ## build every example into build/
 	@mkdir -p $(BUILD)
