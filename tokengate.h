@@ -2410,25 +2410,23 @@ static inline uint32_t tg__op_count(tg_scheduler *s)
     return TG__LOAD_ACQUIRE(&s->op_count);
 }
 
+static void tg__opcount_add(tg__opcount *sum, const tg__opcount *c)
+{
+    /* acquire: pairs with the counters' release stores (TG__COUNT_OP) */
+    sum->successes += TG__LOAD_ACQUIRE(&c->successes);
+    sum->failures += TG__LOAD_ACQUIRE(&c->failures);
+    sum->retried += TG__LOAD_ACQUIRE(&c->retried);
+    sum->failed += TG__LOAD_ACQUIRE(&c->failed);
+    sum->killed += TG__LOAD_ACQUIRE(&c->killed);
+    sum->timed_out += TG__LOAD_ACQUIRE(&c->timed_out);
+}
+
 /* Sums the op's counts over the workers and the outside row. */
 static void tg__op_sum(tg_scheduler *s, uint32_t opi, tg__opcount *sum)
 {
-    const tg__opcount *o = &s->ops[opi].outside;
-    sum->successes = __atomic_load_n(&o->successes, __ATOMIC_RELAXED);
-    sum->failures = __atomic_load_n(&o->failures, __ATOMIC_RELAXED);
-    sum->retried = __atomic_load_n(&o->retried, __ATOMIC_RELAXED);
-    sum->failed = __atomic_load_n(&o->failed, __ATOMIC_RELAXED);
-    sum->killed = __atomic_load_n(&o->killed, __ATOMIC_RELAXED);
-    sum->timed_out = __atomic_load_n(&o->timed_out, __ATOMIC_RELAXED);
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        const tg__opcount *c = &s->workers[i]->opc[opi];
-        sum->successes += TG__LOAD_ACQUIRE(&c->successes);
-        sum->failures += TG__LOAD_ACQUIRE(&c->failures);
-        sum->retried += TG__LOAD_ACQUIRE(&c->retried);
-        sum->failed += TG__LOAD_ACQUIRE(&c->failed);
-        sum->killed += TG__LOAD_ACQUIRE(&c->killed);
-        sum->timed_out += TG__LOAD_ACQUIRE(&c->timed_out);
-    }
+    memset(sum, 0, sizeof *sum);
+    tg__opcount_add(sum, &s->ops[opi].outside);
+    for (unsigned i = 0; i < s->nworkers; i++) tg__opcount_add(sum, &s->workers[i]->opc[opi]);
 }
 
 static int tg__health_class(uint64_t attempts, uint64_t successes)

@@ -47,23 +47,32 @@ static void dl_reset(void)
     atomic_store(&dl_returned, 0);
 }
 
+/* A one-worker scheduler whose worker a gate token holds: tokens
+   submitted next wait in its mailbox. NULL on failure. */
+static tg_scheduler *dl_held_scheduler(th_gate *gate, tg_token *gate_token)
+{
+    tg_config cfg = { .workers = 1 };
+    tg_scheduler *s;
+    th_gate_init(gate, 0);
+    if (tg_create(&cfg, &s) != TG_OK) return NULL;
+    if (th_submit_gate(s, &th_gate_op, gate, gate_token) != TG_OK || !th_gate_wait_entered(gate, 1)) {
+        tg_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
 TG_TEST(deadline_unstarted_token_never_starts)
 {
     th_gate gate;
-    th_gate *gp = &gate;
-    const tg_op g = { .name = "gate", .fn = th_gate_fn };
     const tg_op op = { .name = "timed", .fn = dl_count, .timeout_ns = 20 * TH_MS };
-    tg_config cfg = { .workers = 1 };
-    tg_scheduler *s;
     tg_token gt, t;
     tg_token_info info;
     struct tg_stats st;
     struct tg_op_stats os;
     dl_reset();
-    th_gate_init(&gate, 0);
-    REQUIRE(tg_create(&cfg, &s) == TG_OK);
-    CHECK_RC(tg_submit(s, &g, &gp, sizeof gp, &gt), TG_OK);
-    CHECK(th_gate_wait_entered(&gate, 1));
+    tg_scheduler *s = dl_held_scheduler(&gate, &gt);
+    REQUIRE(s != NULL);
     int64_t t0 = th_now_ns();
     CHECK_RC(tg_submit(s, &op, NULL, 0, &t), TG_OK);
     CHECK_RC(tg_wait(s, t, TH_LONG_NS, NULL), TG_EDEADLINE);
@@ -147,18 +156,12 @@ TG_TEST(deadline_detached_token_with_no_waiter_ends_timeout)
 TG_TEST(deadline_poll_sees_timeout_without_waiting)
 {
     th_gate gate;
-    th_gate *gp = &gate;
-    const tg_op g = { .name = "gate", .fn = th_gate_fn };
     const tg_op op = { .name = "timed", .fn = dl_count, .timeout_ns = 15 * TH_MS };
-    tg_config cfg = { .workers = 1 };
-    tg_scheduler *s;
     tg_token gt, t;
     tg_state state;
     dl_reset();
-    th_gate_init(&gate, 0);
-    REQUIRE(tg_create(&cfg, &s) == TG_OK);
-    CHECK_RC(tg_submit(s, &g, &gp, sizeof gp, &gt), TG_OK);
-    CHECK(th_gate_wait_entered(&gate, 1));
+    tg_scheduler *s = dl_held_scheduler(&gate, &gt);
+    REQUIRE(s != NULL);
     CHECK_RC(tg_submit(s, &op, NULL, 0, &t), TG_OK);
     CHECK_RC(tg_poll(s, t, &state), TG_OK);
     CHECK_EQ(state, TG_ADMITTED);
@@ -176,18 +179,12 @@ TG_TEST(deadline_poll_sees_timeout_without_waiting)
 TG_TEST(deadline_wait_any_wakes_at_the_deadline)
 {
     th_gate gate;
-    th_gate *gp = &gate;
-    const tg_op g = { .name = "gate", .fn = th_gate_fn };
     const tg_op op = { .name = "timed", .fn = dl_count, .timeout_ns = 20 * TH_MS };
-    tg_config cfg = { .workers = 1 };
-    tg_scheduler *s;
     tg_token t[2];
     size_t which = 9;
     dl_reset();
-    th_gate_init(&gate, 0);
-    REQUIRE(tg_create(&cfg, &s) == TG_OK);
-    CHECK_RC(tg_submit(s, &g, &gp, sizeof gp, &t[0]), TG_OK);   /* no deadline, held */
-    CHECK(th_gate_wait_entered(&gate, 1));
+    tg_scheduler *s = dl_held_scheduler(&gate, &t[0]);   /* t[0]: no deadline, held */
+    REQUIRE(s != NULL);
     CHECK_RC(tg_submit(s, &op, NULL, 0, &t[1]), TG_OK);
     int64_t t0 = th_now_ns();
     CHECK_RC(tg_wait_any(s, t, 2, 5 * TH_SEC, &which), TG_OK);

@@ -69,26 +69,40 @@ TG_TEST(tiers_cap_bounds_running_tokens)
     tg_destroy(s);
 }
 
+/* Two workers, SLOW tier capped at 1: token 100 holds the tier (until
+   tr_gate_open) and tokens 101..103 of the tier are set aside behind it;
+   their handles go to set_aside. NULL on failure. */
+static tg_scheduler *tr_tier_held(tg_token set_aside[3])
+{
+    tg_config cfg = { .workers = 2 };
+    cfg.tier_caps[TG_IO_SLOW] = 1;
+    tg_scheduler *s;
+    struct tg_stats st;
+    tr_reset();
+    if (tg_create(&cfg, &s) != TG_OK) return NULL;
+    tr_args a = { 100, -1 };
+    int ok = tg_submit(s, &tr_slow, &a, sizeof a, NULL) == TG_OK &&
+             TH_WAIT_UNTIL(atomic_load(&tr_running) == 1, 30000);
+    for (int i = 0; ok && i < 3; i++) {
+        tr_args b = { 101 + i, 0 };
+        ok = tg_submit(s, &tr_slow, &b, sizeof b, &set_aside[i]) == TG_OK;
+    }
+    if (!ok || !TH_WAIT_UNTIL(tg_stats(s, &st) == TG_OK && st.tier_waiting[TG_IO_SLOW] == 3, 30000)) {
+        atomic_store(&tr_gate_open, 1);
+        tg_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
 TG_TEST(tiers_worker_runs_other_work_behind_a_capped_token)
 {
     /* cap 1: A holds the tier; B, C, D of the tier are set aside in that
        order while plain tokens still run; after A they run B, C, D */
-    tg_config cfg = { .workers = 2 };
-    cfg.tier_caps[TG_IO_SLOW] = 1;
-    tg_scheduler *s;
-    tg_token plain[4];
+    tg_token plain[4], b[3];
     struct tg_stats st;
-    tr_reset();
-    REQUIRE(tg_create(&cfg, &s) == TG_OK);
-    tr_args a = { 100, -1 };
-    CHECK_RC(tg_submit(s, &tr_slow, &a, sizeof a, NULL), TG_OK);
-    CHECK(TH_WAIT_UNTIL(atomic_load(&tr_running) == 1, 30000));
-    for (int i = 0; i < 3; i++) {
-        tr_args b = { 101 + i, 0 };
-        CHECK_RC(tg_submit(s, &tr_slow, &b, sizeof b, NULL), TG_OK);
-    }
-    CHECK(TH_WAIT_UNTIL(th_stat_live(s) == 4 && (tg_stats(s, &st) == TG_OK) &&
-                        st.tier_waiting[TG_IO_SLOW] == 3, 30000));
+    tg_scheduler *s = tr_tier_held(b);
+    REQUIRE(s != NULL);
     for (int i = 0; i < 4; i++) {
         tr_args p = { 200 + i, 0 };
         CHECK_RC(tg_submit(s, &tr_plain, &p, sizeof p, &plain[i]), TG_OK);
@@ -112,26 +126,16 @@ TG_TEST(tiers_worker_runs_other_work_behind_a_capped_token)
     CHECK_EQ(st.tier_running[TG_IO_SLOW], 0);
     CHECK_EQ(st.tier_waiting[TG_IO_SLOW], 0);
     for (int i = 0; i < 4; i++) tg_release(s, plain[i]);
+    for (int i = 0; i < 3; i++) tg_release(s, b[i]);
     tg_destroy(s);
 }
 
 TG_TEST(tiers_killed_while_set_aside_pass_their_turn_on)
 {
-    tg_config cfg = { .workers = 2 };
-    cfg.tier_caps[TG_IO_SLOW] = 1;
-    tg_scheduler *s;
     tg_token b[3];
     struct tg_stats st;
-    tr_reset();
-    REQUIRE(tg_create(&cfg, &s) == TG_OK);
-    tr_args a = { 100, -1 };
-    CHECK_RC(tg_submit(s, &tr_slow, &a, sizeof a, NULL), TG_OK);
-    CHECK(TH_WAIT_UNTIL(atomic_load(&tr_running) == 1, 30000));
-    for (int i = 0; i < 3; i++) {
-        tr_args x = { 101 + i, 0 };
-        CHECK_RC(tg_submit(s, &tr_slow, &x, sizeof x, &b[i]), TG_OK);
-    }
-    CHECK(TH_WAIT_UNTIL(tg_stats(s, &st) == TG_OK && st.tier_waiting[TG_IO_SLOW] == 3, 30000));
+    tg_scheduler *s = tr_tier_held(b);
+    REQUIRE(s != NULL);
     CHECK_RC(tg_kill(s, b[0]), TG_OK);
     CHECK_RC(tg_kill(s, b[1]), TG_OK);
     atomic_store(&tr_gate_open, 1);
