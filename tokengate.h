@@ -669,6 +669,11 @@ struct tg_op_stats {
     int health;            /* TG_HEALTH_* */
     int paused;            /* tg_op_pause in force */
     int blocked;           /* refused by the health guard */
+    /* run time (function start to return) and queue wait (admission to
+       start) of the runs, from log-linear histograms: each percentile is
+       the upper edge of its bucket (at most 25% above the true value) */
+    uint64_t exec_p50_ns, exec_p95_ns, exec_p99_ns;
+    uint64_t wait_p50_ns, wait_p95_ns, wait_p99_ns;
 };
 
 TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out);
@@ -693,6 +698,10 @@ struct tg_stats {
     uint64_t slots_allocated; /* slots backed by memory */
     uint64_t pin_failures;
     int paused;               /* tg_pause in force */
+    /* summed run time of the functions / wall time: since tg_create, and
+       over the last whole second */
+    double concurrency_since_start;
+    double concurrency_last_second;
     uint64_t dedupe_joined;   /* TG_OP_DEDUPE submissions that joined a live token */
     uint64_t dedupe_overflow; /* ...that ran alone: their table entry was taken */
     uint32_t tier_running[5]; /* tokens of each io_tier running ([0] unused) */
@@ -1081,6 +1090,16 @@ typedef struct tg__opcount {
     uint64_t failed, killed, timed_out;      /* tokens, by how they ended */
 } tg__opcount;
 
+/* Log-linear histogram of nanoseconds: 4 buckets per power of two (so a
+   bucket's upper edge is at most 25% above any value in it) up to 2^40 ns;
+   larger values share the last bucket. One per (worker, op), written by
+   its worker only. */
+#define TG__HIST_BUCKETS 160
+typedef struct tg__ophist {
+    uint64_t exec[TG__HIST_BUCKETS];
+    uint64_t wait[TG__HIST_BUCKETS];
+} tg__ophist;
+
 /* An operation seen by tg_submit: the entry is claimed once (under
    ops_lock) and never freed. The read-mostly flags come first; a token's
    slot names its entry by index (opi). */
@@ -1164,6 +1183,10 @@ typedef struct tg__worker {
     uint32_t busy TG__ALIGNED_LINE;      /* functions running (nested) */
     tg__counters counters;
     struct tg__opcount *opc;             /* a row per op entry, this worker's */
+    struct tg__ophist *oph;              /* run and wait histograms per op */
+    uint64_t run_ns;                     /* summed run time of its functions */
+    uint64_t sec_id[2], sec_ns[2];       /* run time by second (ended_ns / 1e9), */
+                                         /* this one and the one before */
     struct tg_scheduler *sched;
     unsigned index;
     int cpu;                             /* pinned CPU or -1 */
@@ -1206,6 +1229,7 @@ struct tg_scheduler {
     pthread_mutex_t dedupe_locks[TG__DEDUPE_STRIPES];
     uint64_t dedupe_joined, dedupe_overflow;
     uint64_t serial;             /* unique per tg_create (tg__tls_op's key) */
+    int64_t created_ns;          /* for the concurrency ratio */
 
     /* locality: sticky registry and hash-conductor domains */
     uint64_t *sticky;            /* sticky_capacity words: tag | count | core */
@@ -2429,6 +2453,46 @@ static void tg__op_sum(tg_scheduler *s, uint32_t opi, tg__opcount *sum)
     for (unsigned i = 0; i < s->nworkers; i++) tg__opcount_add(sum, &s->workers[i]->opc[opi]);
 }
 
+static inline unsigned tg__hist_bucket(uint64_t ns)
+{
+    if (ns < 4) return (unsigned)ns;
+    unsigned p = 63u - (unsigned)__builtin_clzll(ns);      /* floor(log2 ns) >= 2 */
+    unsigned b = 4u * (p - 1u) + (unsigned)((ns >> (p - 2u)) & 3u);
+    return b < TG__HIST_BUCKETS ? b : TG__HIST_BUCKETS - 1u;
+}
+
+/* The bucket's upper edge (the next bucket's lower edge), in ns. */
+static uint64_t tg__hist_upper(unsigned b)
+{
+    b++;
+    if (b < 4) return b;
+    unsigned p = b / 4u + 1u;
+    return (uint64_t)(4u + b % 4u) << (p - 2u);
+}
+
+/* The worker's own count (one writer: a release store, like TG__COUNT). */
+static inline void tg__hist_add(uint64_t *h, uint64_t ns)
+{
+    uint64_t *c = &h[tg__hist_bucket(ns)];
+    TG__STORE_RELEASE(c, TG__LOAD_RELAXED(c) + 1);
+}
+
+/* The q-quantile (q in 0..1) of the summed histogram, 0 when it is empty. */
+static uint64_t tg__hist_quantile(const uint64_t *sum, double q)
+{
+    uint64_t n = 0;
+    for (unsigned b = 0; b < TG__HIST_BUCKETS; b++) n += sum[b];
+    if (!n) return 0;
+    uint64_t rank = (uint64_t)(q * (double)n + 0.999999);
+    if (rank < 1) rank = 1;
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < TG__HIST_BUCKETS; b++) {
+        seen += sum[b];
+        if (seen >= rank) return tg__hist_upper(b);
+    }
+    return tg__hist_upper(TG__HIST_BUCKETS - 1u);
+}
+
 static int tg__health_class(uint64_t attempts, uint64_t successes)
 {
     if (attempts < 5) return TG_HEALTH_UNKNOWN;
@@ -3111,6 +3175,22 @@ static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t inde
     tg__tls_slot = saved_slot;
     tg__tls_token = saved_token;
     TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
+    {
+        int64_t returned = tg__stamp_ns();
+        uint64_t run = returned > started ? (uint64_t)(returned - started) : 0;
+        uint64_t waited = started > admitted ? (uint64_t)(started - admitted) : 0;
+        tg__hist_add(w->oph[opi].exec, run);
+        tg__hist_add(w->oph[opi].wait, waited);
+        TG__STORE_RELEASE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run);
+        /* run time by the second it ended in (two seconds kept) */
+        uint64_t sec = (uint64_t)returned / 1000000000u;
+        unsigned k = (unsigned)(sec & 1u);
+        if (TG__LOAD_RELAXED(&w->sec_id[k]) != sec) {
+            TG__STORE_RELEASE(&w->sec_ns[k], (uint64_t)0);
+            TG__STORE_RELEASE(&w->sec_id[k], sec);
+        }
+        TG__STORE_RELEASE(&w->sec_ns[k], TG__LOAD_RELAXED(&w->sec_ns[k]) + run);
+    }
     if (rc == 0) TG__COUNT_OP(s, w, opi, successes);
     else {
         TG__COUNT_OP(s, w, opi, failures);
@@ -3921,6 +4001,9 @@ TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
 {
     if (!s || !op || !out) return TG_EINVAL;
     memset(out, 0, sizeof *out);
+    uint64_t exec[TG__HIST_BUCKETS], wait[TG__HIST_BUCKETS];
+    memset(exec, 0, sizeof exec);
+    memset(wait, 0, sizeof wait);
     uint32_t n = tg__op_count(s);
     int found = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -3938,9 +4021,20 @@ TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
         out->timed_out += sum.timed_out;
         out->paused |= TG__LOAD_RELAXED(&e->paused) != 0;
         out->blocked |= TG__LOAD_ACQUIRE(&e->blocked) != 0;
+        for (unsigned k = 0; k < s->nworkers; k++)
+            for (unsigned b = 0; b < TG__HIST_BUCKETS; b++) {
+                exec[b] += TG__LOAD_ACQUIRE(&s->workers[k]->oph[i].exec[b]);
+                wait[b] += TG__LOAD_ACQUIRE(&s->workers[k]->oph[i].wait[b]);
+            }
         found = 1;
     }
     if (!found) return TG_ENOOP;
+    out->exec_p50_ns = tg__hist_quantile(exec, 0.50);
+    out->exec_p95_ns = tg__hist_quantile(exec, 0.95);
+    out->exec_p99_ns = tg__hist_quantile(exec, 0.99);
+    out->wait_p50_ns = tg__hist_quantile(wait, 0.50);
+    out->wait_p95_ns = tg__hist_quantile(wait, 0.95);
+    out->wait_p99_ns = tg__hist_quantile(wait, 0.99);
     out->health = tg__health_class(out->attempts, out->successes);
     return TG_OK;
 }
@@ -3999,6 +4093,19 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     out->timed_out = sum.timed_out;
     out->pin_failures = TG__LOAD_RELAXED(&s->pin_failures);
     out->paused = TG__LOAD_RELAXED(&s->paused) != 0;
+    {
+        int64_t now = tg__now_ns();
+        uint64_t run = 0, last = 0, prev = (uint64_t)now / 1000000000u - 1u;
+        for (unsigned i = 0; i < s->nworkers; i++) {
+            tg__worker *w = s->workers[i];
+            run += TG__LOAD_ACQUIRE(&w->run_ns);
+            unsigned k = (unsigned)(prev & 1u);
+            /* a racy pair of reads: a second being reset reads as 0 */
+            if (TG__LOAD_ACQUIRE(&w->sec_id[k]) == prev) last += TG__LOAD_ACQUIRE(&w->sec_ns[k]);
+        }
+        if (now > s->created_ns) out->concurrency_since_start = (double)run / (double)(now - s->created_ns);
+        out->concurrency_last_second = (double)last / 1e9;
+    }
     out->dedupe_joined = __atomic_load_n(&s->dedupe_joined, __ATOMIC_RELAXED);
     out->dedupe_overflow = __atomic_load_n(&s->dedupe_overflow, __ATOMIC_RELAXED);
     for (int i = 1; i < 5; i++) {
@@ -4103,6 +4210,7 @@ static void tg__scheduler_free(tg_scheduler *s)
             tg__free(s, w->mailbox.cells, sizeof(tg__cell) * s->cfg.mailbox_capacity);
             tg__free(s, w->pinned.cells, sizeof(tg__cell) * s->cfg.mailbox_capacity);
             tg__free(s, w->opc, sizeof(tg__opcount) * s->cfg.max_ops);
+            tg__free(s, w->oph, sizeof(tg__ophist) * s->cfg.max_ops);
             tg__free(s, w->raw, sizeof(tg__worker) + TG__CACHE_LINE);
         }
         tg__free(s, s->workers, sizeof(tg__worker *) * s->nworkers);
@@ -4173,6 +4281,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     memset(s, 0, sizeof *s);
     s->cfg = c;
     s->serial = __atomic_add_fetch(&tg__serial_next, 1, __ATOMIC_RELAXED);
+    s->created_ns = tg__now_ns();
     s->event_fd = -1;
     pthread_mutex_init(&s->shutdown_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
@@ -4226,9 +4335,9 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
         s->workers[i] = w;
         if (tg__mailbox_init(s, &w->mailbox, c.mailbox_capacity) != TG_OK) goto fail;
         if (tg__mailbox_init(s, &w->pinned, c.mailbox_capacity) != TG_OK) goto fail;
-        w->opc = (tg__opcount *)tg__alloc(s, sizeof(tg__opcount) * c.max_ops);
-        if (!w->opc) goto fail;
-        memset(w->opc, 0, sizeof(tg__opcount) * c.max_ops);
+        w->opc = (tg__opcount *)tg__alloc_zero(s, sizeof(tg__opcount) * c.max_ops);
+        w->oph = (tg__ophist *)tg__alloc_zero(s, sizeof(tg__ophist) * c.max_ops);
+        if (!w->opc || !w->oph) goto fail;
     }
 
     rc = TG_ESYSTEM;
@@ -4378,6 +4487,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__DEFAULT_LOCALITY
 #undef TG__DEFAULT_MAX_OPS
 #undef TG__COUNT_OP
+#undef TG__HIST_BUCKETS
 #undef TG__WAKE_FLAGS
 #undef TG__IS_TERMINAL
 #undef TG__FREEABLE
