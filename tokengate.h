@@ -3175,8 +3175,9 @@ static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t inde
     tg__tls_slot = saved_slot;
     tg__tls_token = saved_token;
     TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
+    /* one stamp for the histograms and the token's end */
+    int64_t returned = tg__stamp_ns();
     {
-        int64_t returned = tg__stamp_ns();
         uint64_t run = returned > started ? (uint64_t)(returned - started) : 0;
         uint64_t waited = started > admitted ? (uint64_t)(started - admitted) : 0;
         tg__hist_add(w->oph[opi].exec, run);
@@ -3212,8 +3213,7 @@ static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t inde
         if (!TG__IS_TERMINAL(now_word)) {
             if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, result.u);
             if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)rc);
-            int64_t ended = tg__stamp_ns();
-            TG__STORE_RELEASE(&sl->ended_ns, ended > started ? ended : started);
+            TG__STORE_RELEASE(&sl->ended_ns, returned > started ? returned : started);
             if (final == TG_FAILED && (int)TG__LOAD_RELAXED(&sl->retries) < op->max_retries) {
                 /* a retry: back to ADMITTED, same slot, handle, pins and
                    domain; a kill or a sweep in between wins (loop) */
