@@ -1146,6 +1146,7 @@ typedef struct tg__counters {
     uint64_t abandoned;  /* created but refused before admission */
     uint64_t completed, failed, killed, timed_out;
     uint64_t executed, stolen;
+    uint64_t freed;      /* slots of entered tokens given back to the pool */
 } tg__counters;
 
 
@@ -1524,7 +1525,18 @@ static int tg__args_store(tg_scheduler *s, tg__slot *sl, const void *args, size_
 
 static void tg__domain_unref(tg_scheduler *s, uint32_t domain);
 
+static void tg__slot_free(tg_scheduler *s, uint32_t index);
+
+/* A slot whose token entered (tg_submit counted it) goes back to the pool:
+   counted, so that tg_stats' slots_in_use is entered - freed. */
 static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
+{
+    TG__COUNT(s, tg__current_worker(s), freed);
+    tg__slot_free(s, index);
+}
+
+/* A slot goes back to the pool (its token, if any, is over). */
+static void tg__slot_free(tg_scheduler *s, uint32_t index)
 {
     tg__slot *sl = tg__slot_at(s, index);
     /* keep a large-argument buffer for the slot's next token while the
@@ -2757,7 +2769,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
     tg__slot *sl = tg__slot_at(s, index);
 
     if (tg__args_store(s, sl, args, args_size) != TG_OK) {
-        tg__slot_recycle(s, index);
+        tg__slot_free(s, index);     /* never entered: not counted */
         if (op->max_live) tg__op_unadmit(s, opi);
         return TG_ENOMEM;
     }
@@ -4060,6 +4072,7 @@ static void tg__counters_add(tg__counters *sum, tg__counters *c)
     sum->timed_out += TG__LOAD_ACQUIRE(&c->timed_out);
     sum->executed += TG__LOAD_ACQUIRE(&c->executed);
     sum->stolen += TG__LOAD_ACQUIRE(&c->stolen);
+    sum->freed += TG__LOAD_ACQUIRE(&c->freed);
 }
 
 /* Tokens created and not yet terminal. Ends are read before entries, so a
@@ -4114,19 +4127,12 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
         out->tier_waiting[i] = s->tiers[i].waiting;
         pthread_mutex_unlock(&s->tiers[i].lock);
     }
-    uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
-    if (fresh > s->slot_capacity) fresh = s->slot_capacity;
-    uint64_t in_use = 0, allocated = 0;
+    uint64_t allocated = 0;
     for (uint32_t k = 0; k < s->chunk_count; k++)
         if (TG__LOAD_ACQUIRE(&s->chunks[k])) allocated += TG__CHUNK_SLOTS;
-    /* slots in use: taken from the never-used range and not back on a list */
-    for (uint32_t i = 0; i < fresh; i++) {
-        tg__slot *sl = tg__slot_at(s, i);
-        uint32_t gen = TG__LOAD_ACQUIRE(&sl->gen);
-        uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
-        if ((gen & 1u) || !TG__FREEABLE(word)) in_use++;
-    }
-    out->slots_in_use = in_use;
+    /* slots in use: tokens entered and their slots not yet given back (the
+       frees, read in tg__live_count before the entries, never outrun them) */
+    out->slots_in_use = sum.entered > sum.freed ? sum.entered - sum.freed : 0;
     out->slots_allocated = allocated;
     for (uint32_t i = 0; i <= s->sticky_mask; i++)
         if (TG__STICKY_COUNT(TG__LOAD_RELAXED(&s->sticky[i]))) out->sticky_keys++;
