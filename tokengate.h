@@ -2180,6 +2180,7 @@ static int tg__sticky_join(tg_scheduler *s, uint64_t hash, unsigned first_core, 
         else if ((old >> TG__STICKY_TAG_SHIFT) == tag)
             desired = old + TG__STICKY_ONE;
         else {
+            /* a statistic only: relaxed */
             (void)__atomic_fetch_add(&s->sticky_overflow, 1, __ATOMIC_RELAXED);
             return -1;
         }
@@ -2274,6 +2275,7 @@ static uint32_t tg__domain_open(tg_scheduler *s, int core, tg_token lead,
         TG__STORE_RELAXED(&d->core, (int32_t)core);
         return i + 1;
     }
+    /* a statistic only: relaxed */
     (void)__atomic_fetch_add(&s->domain_overflow, 1, __ATOMIC_RELAXED);
     return 0;
 }
@@ -2287,9 +2289,12 @@ static int tg__domain_join(tg_scheduler *s, uint32_t domain)
     uint64_t old = TG__LOAD_RELAXED(&d->counts);
     for (;;) {
         if ((old >> 32) == 0) {
+            /* a statistic only: relaxed */
             (void)__atomic_fetch_add(&s->domain_late, 1, __ATOMIC_RELAXED);
             return -1;
         }
+        /* relaxed: the counts are all the CAS decides; the core was
+           published with the lead, before any member ran */
         if (TG__CAS(&d->counts, &old, old + TG__DOMAIN_PENDING + 1u, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             return TG__LOAD_RELAXED(&d->core);
     }
@@ -2298,6 +2303,8 @@ static int tg__domain_join(tg_scheduler *s, uint32_t domain)
 /* A member reached a terminal state. */
 static inline void tg__domain_leave(tg_scheduler *s, uint32_t domain)
 {
+    /* relaxed: only the count moves; the entry is freed by the refs
+       (tg__domain_unref), not by this */
     (void)__atomic_fetch_sub(&s->domains[domain - 1].counts, TG__DOMAIN_PENDING, __ATOMIC_RELAXED);
 }
 
@@ -2545,6 +2552,9 @@ static inline pthread_mutex_t *tg__dedupe_lock(tg_scheduler *s, uint64_t hash)
 static tg__slot *tg__dedupe_leader(tg_scheduler *s, tg__dedupe *e, uint64_t hash, uint32_t opi,
                                    const void *args, size_t size)
 {
+    /* plain reads of the leader's slot: its fields were written before
+       its submitter unlocked this entry's lock, and they stay until
+       W_FINISH lets the slot go, after tg__dedupe_finish took the lock */
     if (!e->leader || e->hash != hash) return NULL;
     tg__slot *l = tg__slot_at(s, e->leader - 1);
     if (TG__IS_TERMINAL(TG__LOAD_ACQUIRE(&l->word))) return NULL;   /* ending: run alone */
@@ -2799,6 +2809,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
             dedupe->head = dedupe->tail = 0;
             word |= TG__W_DEDUPE;
         } else {
+            /* a statistic only: relaxed */
             (void)__atomic_fetch_add(&s->dedupe_overflow, 1, __ATOMIC_RELAXED);
         }
     }
@@ -2807,6 +2818,8 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
                       (w && tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain))))
         pin = tg__place(s, w, sl, tg__make_token(index, gen), op, args, args_size, &word);
     TG__STORE_RELEASE(&sl->opi, opi);
+    /* seq_cst: pairs with the seq_cst epoch bump in tg__op_drain_kill; a
+       drain that began after this read sees this token as older */
     TG__STORE_RELAXED(&sl->epoch, TG__LOAD_SEQ_CST(&s->ops[opi].epoch));
     TG__STORE_RELAXED(&sl->result.u, (uint64_t)0);
     TG__STORE_RELEASE(&sl->failure_code, 0);
@@ -2832,6 +2845,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
         pthread_mutex_unlock(dedupe_lock);
         if (follower) {
             /* counted live: a shutdown waits for its leader, which ends it */
+            /* a statistic only: relaxed */
             (void)__atomic_fetch_add(&s->dedupe_joined, 1, __ATOMIC_RELAXED);
             if (out) *out = tg__make_token(index, gen);
             return TG_OK;
@@ -3143,6 +3157,7 @@ static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t inde
             return TG__TIER_PASS();
         }
         int hold = 0;
+        /* a hint: tg__op_hold re-reads the flag under the op's lock */
         if (TG__LOAD_RELAXED(&e->paused)) {
             hold = tg__op_hold(s, e, sl, index);
             if (hold > 0) return TG__TIER_PASS();
@@ -3194,6 +3209,8 @@ static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t inde
         uint64_t waited = started > admitted ? (uint64_t)(started - admitted) : 0;
         tg__hist_add(w->oph[opi].exec, run);
         tg__hist_add(w->oph[opi].wait, waited);
+        /* one writer (this worker): release stores, acquire loads in
+           tg_stats, like TG__COUNT */
         TG__STORE_RELEASE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run);
         /* run time by the second it ended in (two seconds kept) */
         uint64_t sec = (uint64_t)returned / 1000000000u;
@@ -3279,6 +3296,7 @@ static inline void tg__recruit(tg_scheduler *s, tg__worker *w)
 static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
 {
     uint32_t item;
+    /* acquire: pairs with tg_pause's release store */
     if (TG__LOAD_ACQUIRE(&s->paused)) return TG__NO_INDEX;
     if (tg__deque_pop(&w->deque, &item)) {
         tg__recruit(s, w);
@@ -4286,6 +4304,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     if (!s) return TG_ENOMEM;
     memset(s, 0, sizeof *s);
     s->cfg = c;
+    /* relaxed: only uniqueness matters */
     s->serial = __atomic_add_fetch(&tg__serial_next, 1, __ATOMIC_RELAXED);
     s->created_ns = tg__now_ns();
     s->event_fd = -1;

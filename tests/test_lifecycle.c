@@ -467,7 +467,7 @@ static void lc_shutdown_times_out(int mode)
 {
     tg_config cfg = { .workers = 1, .no_pin = 1 };
     tg_scheduler *s = NULL;
-    tg_token stub, queued[3];
+    tg_token deaf, queued[3];
     lc_waiter w;
     pthread_t th;
     tg_state st = TG_CREATED;
@@ -480,13 +480,13 @@ static void lc_shutdown_times_out(int mode)
     atomic_store(&lc_deaf_saw_stop, 0);
     atomic_store(&lc_deaf_returned, 0);
     REQUIRE(tg_create(&cfg, &s) == TG_OK);
-    REQUIRE(tg_submit(s, &lc_deaf_op, NULL, 0, &stub) == TG_OK);
+    REQUIRE(tg_submit(s, &lc_deaf_op, NULL, 0, &deaf) == TG_OK);
     CHECK(TH_WAIT_UNTIL(atomic_load(&lc_deaf_entered) == 1, 10000));
     for (int i = 0; i < 3; i++)
         REQUIRE(tg_submit(s, &lc_count_op, &i, sizeof i, &queued[i]) == TG_OK);
 
     w.s = s;
-    w.tokens = &stub;
+    w.tokens = &deaf;
     w.n = 1;
     w.kind = 0;
     w.rc = 12345;
@@ -504,7 +504,7 @@ static void lc_shutdown_times_out(int mode)
     CHECK_RC(w.rc, TG_EKILLED);
     CHECK_EQ(atomic_load(&lc_deaf_returned), 0);
     CHECK_EQ(th_stat_live(s), 0);
-    CHECK_RC(tg_poll(s, stub, &st), TG_OK);
+    CHECK_RC(tg_poll(s, deaf, &st), TG_OK);
     CHECK_EQ(st, TG_KILLED);
     for (int i = 0; i < 3; i++) {
         CHECK_RC(tg_poll(s, queued[i], &st), TG_OK);
@@ -517,8 +517,8 @@ static void lc_shutdown_times_out(int mode)
     atomic_store(&lc_deaf_go, 1);
     CHECK(TH_WAIT_UNTIL(atomic_load(&lc_deaf_returned) == 1, 10000));
     th_sleep_ms(20);
-    CHECK_RC(tg_wait(s, stub, 0, &v), TG_EKILLED);
-    CHECK_RC(tg_poll(s, stub, &st), TG_OK);
+    CHECK_RC(tg_wait(s, deaf, 0, &v), TG_EKILLED);
+    CHECK_RC(tg_poll(s, deaf, &st), TG_OK);
     CHECK_EQ(st, TG_KILLED);
     /* The tokens that were queued behind it are ended and never ran. */
     for (int i = 0; i < 3; i++) {
@@ -526,7 +526,7 @@ static void lc_shutdown_times_out(int mode)
         CHECK_RC(tg_release(s, queued[i]), TG_OK);
     }
     CHECK_EQ(lc_ran_total(), 0);
-    CHECK_RC(tg_release(s, stub), TG_OK);
+    CHECK_RC(tg_release(s, deaf), TG_OK);
     CHECK(TH_WAIT_UNTIL(th_stat_slots_in_use(s) == 0, 5000));
     tg_destroy(s);
     CHECK_EQ(lc_ran_total(), 0);
