@@ -26,7 +26,7 @@ SOAK_TSAN    := 20000
 SOAK_FULL    := 5000000
 
 .PHONY: help test test-plain test-asan test-tsan test-cxx test-compile \
-        test-examples test-readme test-symbols test-taskset soak examples demo \
+        test-examples test-readme test-symbols test-taskset test-exports soak examples demo \
         bench bench-quick bench-locality bench-peers install uninstall clean
 
 help: ## this list
@@ -72,6 +72,9 @@ test-symbols: ## every exported symbol starts with tg_
 
 test-taskset: ## pinning and nested waits on a single CPU (taskset -c 0)
 	@tests/checks.sh taskset
+
+test-exports: ## tg_stats_json through python3 -m json.tool, tg_stats_prometheus through promtool
+	@tests/checks.sh exports
 
 soak: ## the fault-injection soak at full size: 5,000,000 tokens per round, both shutdown modes
 	@mkdir -p $(BUILD)

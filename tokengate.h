@@ -398,7 +398,8 @@ extern "C" {
     X(TG_EPIN,       -13,  "could not pin a worker to its CPU (reserved)")     \
     X(TG_EBLOCKED,   -14,  "operation is blocked by the health guard")        \
     X(TG_ENOOP,      -15,  "no operation of that name was ever submitted")    \
-    X(TG_EOPLIMIT,   -16,  "more distinct operations than max_ops")
+    X(TG_EOPLIMIT,   -16,  "more distinct operations than max_ops")          \
+    X(TG_ERANGE,     -17,  "buffer too small; *len holds the size needed")
 
 typedef enum tg_error {
 #define TG__ERROR_ENUM(name, value, message) name = value,
@@ -683,6 +684,7 @@ TG_API const char *tg_health_name(int health); /* "excellent", ...; "unknown" */
 
 typedef struct tg_core_stats {
     uint64_t executed;        /* functions run by this core's worker */
+    uint64_t run_ns;          /* summed run time of those functions (busy time) */
     uint64_t stolen;          /* tokens this worker took from other cores */
     uint32_t mailbox_depth;   /* tokens waiting in its mailbox and deque */
     int busy;                 /* running a function right now */
@@ -693,7 +695,12 @@ typedef struct tg_core_stats {
 struct tg_stats {
     unsigned workers;
     uint64_t submitted, completed, failed, killed, timed_out;
+    uint64_t admitted;        /* tokens that reached a run queue (dedupe
+                                 followers never do; see section 14) */
+    uint64_t retried;         /* failed runs queued again (all ops) */
     uint64_t live;            /* submitted and not yet terminal */
+    uint32_t ops;             /* distinct op names seen (tg_op_names) */
+    int64_t uptime_ns;        /* since tg_create */
     uint64_t slots_in_use;    /* live plus ended-but-unreleased */
     uint64_t slots_allocated; /* slots backed by memory */
     uint64_t pin_failures;
@@ -720,6 +727,20 @@ struct tg_stats {
    scheduler are each exact but not taken at one instant. Any thread. */
 TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out);
 
+/* The distinct op names seen so far, in first-submission order: writes up
+   to cap of them (pointers to the tg_op's own name) and returns how many
+   there are. cap 0 (names may be NULL) only counts. Any thread. */
+TG_API size_t tg_op_names(tg_scheduler *s, const char **names, size_t cap);
+
+/* tg_stats, every op's tg_op_stats and the per-core figures as one JSON
+   object (section 14), or as Prometheus text exposition (format 0.0.4).
+   Writes at most cap bytes including a terminating NUL and sets *len (if
+   not NULL) to the text's length without the NUL. TG_ERANGE when cap is
+   too small: *len then holds the length needed (call again with more; buf
+   may be NULL with cap 0 to ask). Any thread; no lock on the token path. */
+TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len);
+TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif
@@ -734,6 +755,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out);
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -1098,6 +1120,7 @@ typedef struct tg__opcount {
 typedef struct tg__ophist {
     uint64_t exec[TG__HIST_BUCKETS];
     uint64_t wait[TG__HIST_BUCKETS];
+    uint64_t exec_sum, wait_sum;         /* ns, for Prometheus' _sum */
 } tg__ophist;
 
 /* An operation seen by tg_submit: the entry is claimed once (under
@@ -1229,6 +1252,10 @@ struct tg_scheduler {
     uint32_t dedupe_mask;
     pthread_mutex_t dedupe_locks[TG__DEDUPE_STRIPES];
     uint64_t dedupe_joined, dedupe_overflow;
+    /* tokens entered that the fast path of tg__submit did not route (dedupe
+       followers, refusals, waits for room), and those of them routed
+       later: admitted = entered - unrouted + routed_late. Slow paths only. */
+    uint64_t unrouted, routed_late;
     uint64_t serial;             /* unique per tg_create (tg__tls_op's key) */
     int64_t created_ns;          /* for the concurrency ratio */
 
@@ -2847,6 +2874,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
             /* counted live: a shutdown waits for its leader, which ends it */
             /* a statistic only: relaxed */
             (void)__atomic_fetch_add(&s->dedupe_joined, 1, __ATOMIC_RELAXED);
+            (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);
             if (out) *out = tg__make_token(index, gen);
             return TG_OK;
         }
@@ -2856,6 +2884,8 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
            count and this seq_cst load pair with tg_shutdown's store and
            fence, so either it waits for this token or we back out here */
         rc = TG_ESHUTDOWN;
+        /* statistics only (tg_stats' admitted): relaxed */
+        (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);
         goto abandon;
     }
 
@@ -2863,6 +2893,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
         if (out) *out = tg__make_token(index, gen);
         return TG_OK;
     }
+    (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);  /* statistics */
 
     /* Slow path: every allowed queue is full. Nobody else can see this
        token yet except a shutdown's final sweep, which may kill it. */
@@ -2895,6 +2926,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
                 goto swept;
             }
             if (tg__route_push(s, w, sl, index, pin)) {
+                (void)__atomic_fetch_add(&s->routed_late, 1, __ATOMIC_RELAXED);  /* statistics */
                 if (out) *out = tg__make_token(index, gen);
                 return TG_OK;
             }
@@ -3207,8 +3239,11 @@ static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t inde
     {
         uint64_t run = returned > started ? (uint64_t)(returned - started) : 0;
         uint64_t waited = started > admitted ? (uint64_t)(started - admitted) : 0;
-        tg__hist_add(w->oph[opi].exec, run);
-        tg__hist_add(w->oph[opi].wait, waited);
+        tg__ophist *h = &w->oph[opi];
+        tg__hist_add(h->exec, run);
+        tg__hist_add(h->wait, waited);
+        TG__STORE_RELEASE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run);
+        TG__STORE_RELEASE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
         /* one writer (this worker): release stores, acquire loads in
            tg_stats, like TG__COUNT */
         TG__STORE_RELEASE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run);
@@ -4027,13 +4062,20 @@ TG_API int tg_op_drain(tg_scheduler *s, const char *op) { return tg__op_each(s, 
 TG_API int tg_op_kill(tg_scheduler *s, const char *op) { return tg__op_each(s, op, tg__op_kill_one); }
 TG_API int tg_op_unblock(tg_scheduler *s, const char *op) { return tg__op_each(s, op, tg__op_unblock_one); }
 
-TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
-{
-    if (!s || !op || !out) return TG_EINVAL;
-    memset(out, 0, sizeof *out);
+/* Histograms and sums of one op name, summed over its entries and workers. */
+typedef struct tg__ophist_sum {
     uint64_t exec[TG__HIST_BUCKETS], wait[TG__HIST_BUCKETS];
-    memset(exec, 0, sizeof exec);
-    memset(wait, 0, sizeof wait);
+    uint64_t exec_sum, wait_sum;
+} tg__ophist_sum;
+
+/* tg_op_stats, and (if h) the summed histograms. */
+static int tg__op_stats_collect(tg_scheduler *s, const char *op, struct tg_op_stats *out,
+                                tg__ophist_sum *h)
+{
+    tg__ophist_sum local;
+    if (!h) h = &local;
+    memset(out, 0, sizeof *out);
+    memset(h, 0, sizeof *h);
     uint32_t n = tg__op_count(s);
     int found = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -4041,7 +4083,7 @@ TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
         if (strcmp(e->op->name, op) != 0) continue;
         tg__opcount sum;
         tg__op_sum(s, i, &sum);
-        out->name = e->op->name;
+        if (!found) out->name = e->op->name;
         out->attempts += sum.successes + sum.failures;
         out->successes += sum.successes;
         out->failures += sum.failures;
@@ -4051,22 +4093,49 @@ TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
         out->timed_out += sum.timed_out;
         out->paused |= TG__LOAD_RELAXED(&e->paused) != 0;
         out->blocked |= TG__LOAD_ACQUIRE(&e->blocked) != 0;
-        for (unsigned k = 0; k < s->nworkers; k++)
+        /* acquire: pairs with the worker's release stores in tg__hist_add */
+        for (unsigned k = 0; k < s->nworkers; k++) {
+            tg__ophist *wh = &s->workers[k]->oph[i];
             for (unsigned b = 0; b < TG__HIST_BUCKETS; b++) {
-                exec[b] += TG__LOAD_ACQUIRE(&s->workers[k]->oph[i].exec[b]);
-                wait[b] += TG__LOAD_ACQUIRE(&s->workers[k]->oph[i].wait[b]);
+                h->exec[b] += TG__LOAD_ACQUIRE(&wh->exec[b]);
+                h->wait[b] += TG__LOAD_ACQUIRE(&wh->wait[b]);
             }
+            h->exec_sum += TG__LOAD_ACQUIRE(&wh->exec_sum);
+            h->wait_sum += TG__LOAD_ACQUIRE(&wh->wait_sum);
+        }
         found = 1;
     }
     if (!found) return TG_ENOOP;
-    out->exec_p50_ns = tg__hist_quantile(exec, 0.50);
-    out->exec_p95_ns = tg__hist_quantile(exec, 0.95);
-    out->exec_p99_ns = tg__hist_quantile(exec, 0.99);
-    out->wait_p50_ns = tg__hist_quantile(wait, 0.50);
-    out->wait_p95_ns = tg__hist_quantile(wait, 0.95);
-    out->wait_p99_ns = tg__hist_quantile(wait, 0.99);
+    out->exec_p50_ns = tg__hist_quantile(h->exec, 0.50);
+    out->exec_p95_ns = tg__hist_quantile(h->exec, 0.95);
+    out->exec_p99_ns = tg__hist_quantile(h->exec, 0.99);
+    out->wait_p50_ns = tg__hist_quantile(h->wait, 0.50);
+    out->wait_p95_ns = tg__hist_quantile(h->wait, 0.95);
+    out->wait_p99_ns = tg__hist_quantile(h->wait, 0.99);
     out->health = tg__health_class(out->attempts, out->successes);
     return TG_OK;
+}
+
+TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
+{
+    if (!s || !op || !out) return TG_EINVAL;
+    return tg__op_stats_collect(s, op, out, NULL);
+}
+
+TG_API size_t tg_op_names(tg_scheduler *s, const char **names, size_t cap)
+{
+    if (!s) return 0;
+    uint32_t n = tg__op_count(s);
+    size_t distinct = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *name = s->ops[i].op->name;
+        uint32_t j = 0;
+        while (j < i && strcmp(s->ops[j].op->name, name) != 0) j++;
+        if (j < i) continue;   /* seen under an earlier entry */
+        if (names && distinct < cap) names[distinct] = name;
+        distinct++;
+    }
+    return distinct;
 }
 
 TG_API const char *tg_health_name(int health)
@@ -4122,10 +4191,26 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     out->failed = sum.failed;
     out->killed = sum.killed;
     out->timed_out = sum.timed_out;
+    {
+        /* statistics: relaxed, like the other shared counters here */
+        uint64_t unrouted = __atomic_load_n(&s->unrouted, __ATOMIC_RELAXED);
+        uint64_t late = __atomic_load_n(&s->routed_late, __ATOMIC_RELAXED);
+        out->admitted = sum.entered + late > unrouted ? sum.entered + late - unrouted : 0;
+    }
+    {
+        uint32_t n = tg__op_count(s);
+        for (uint32_t i = 0; i < n; i++) {
+            tg__opcount c;
+            tg__op_sum(s, i, &c);
+            out->retried += c.retried;
+        }
+        out->ops = (uint32_t)tg_op_names(s, NULL, 0);
+    }
     out->pin_failures = TG__LOAD_RELAXED(&s->pin_failures);
     out->paused = TG__LOAD_RELAXED(&s->paused) != 0;
     {
         int64_t now = tg__now_ns();
+        out->uptime_ns = now - s->created_ns;
         uint64_t run = 0, last = 0, prev = (uint64_t)now / 1000000000u - 1u;
         for (unsigned i = 0; i < s->nworkers; i++) {
             tg__worker *w = s->workers[i];
@@ -4165,6 +4250,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     for (unsigned i = 0; i < s->nworkers && i < TG_MAX_WORKERS; i++) {
         tg__worker *w = s->workers[i];
         out->cores[i].executed = TG__LOAD_ACQUIRE(&w->counters.executed);
+        out->cores[i].run_ns = TG__LOAD_ACQUIRE(&w->run_ns);
         out->cores[i].stolen = TG__LOAD_ACQUIRE(&w->counters.stolen);
         out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__mailbox_depth(&w->pinned) +
                                       tg__deque_depth(&w->deque);
@@ -4172,6 +4258,382 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
         out->cores[i].cpu = TG__LOAD_ACQUIRE(&w->cpu);
     }
     return TG_OK;
+}
+
+/* ---- text exports: tg_stats_json and tg_stats_prometheus ---- */
+
+/* A bounded text builder: writes what fits, always counts the full length. */
+typedef struct tg__text {
+    char *buf;
+    size_t cap, len;
+} tg__text;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void tg__text_printf(tg__text *t, const char *fmt, ...)
+{
+    char *at = t->len < t->cap ? t->buf + t->len : NULL;
+    size_t room = t->len < t->cap ? t->cap - t->len : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(at, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) t->len += (size_t)n;
+}
+
+static void tg__text_put(tg__text *t, const char *bytes, size_t n)
+{
+    if (t->len < t->cap) {
+        size_t room = t->cap - t->len;
+        memcpy(t->buf + t->len, bytes, n < room ? n : room);
+    }
+    t->len += n;
+}
+
+/* Ends the text: NUL-terminates what fit; TG_ERANGE if not all of it did. */
+static int tg__text_finish(tg__text *t, size_t *len)
+{
+    if (len) *len = t->len;
+    if (t->len < t->cap) { t->buf[t->len] = '\0'; return TG_OK; }
+    if (t->cap) t->buf[t->cap - 1] = '\0';
+    return TG_ERANGE;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (1..4), 0 if ill-formed
+   (overlong forms, surrogates and code points past U+10FFFF included). */
+static size_t tg__utf8_sequence(const unsigned char *p, size_t n)
+{
+    if (!n) return 0;
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) need = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0) lo = 0xA0;          /* overlong */
+        if (c == 0xED) hi = 0x9F;          /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0) lo = 0x90;          /* overlong */
+        if (c == 0xF4) hi = 0x8F;          /* past U+10FFFF */
+    } else return 0;
+    if (n < need || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < need; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return need;
+}
+
+/* s as a JSON string (quoted; ill-formed UTF-8 becomes U+FFFD). */
+static void tg__text_json_string(tg__text *t, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    tg__text_put(t, "\"", 1);
+    while (n) {
+        size_t k = tg__utf8_sequence(p, n);
+        if (k == 0) { tg__text_put(t, "\\ufffd", 6); k = 1; }
+        else if (*p == '"' || *p == '\\') { tg__text_put(t, "\\", 1); tg__text_put(t, (const char *)p, 1); }
+        else if (*p < 0x20) tg__text_printf(t, "\\u%04x", *p);
+        else tg__text_put(t, (const char *)p, k);
+        p += k;
+        n -= k;
+    }
+    tg__text_put(t, "\"", 1);
+}
+
+/* s as a Prometheus label value (quoted; \, " and newline escaped;
+   ill-formed UTF-8 and other control bytes become U+FFFD). */
+static void tg__text_label(tg__text *t, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    tg__text_put(t, "\"", 1);
+    while (n) {
+        size_t k = tg__utf8_sequence(p, n);
+        if (k == 0 || (*p < 0x20 && *p != '\n')) { tg__text_put(t, "\xef\xbf\xbd", 3); k = 1; }
+        else if (*p == '\n') tg__text_put(t, "\\n", 2);
+        else if (*p == '"' || *p == '\\') { tg__text_put(t, "\\", 1); tg__text_put(t, (const char *)p, 1); }
+        else tg__text_put(t, (const char *)p, k);
+        p += k;
+        n -= k;
+    }
+    tg__text_put(t, "\"", 1);
+}
+
+static const char *const tg__tier_names[5] = { "none", "slow", "moderate", "fast", "insane" };
+
+/* What both exports print: the scheduler's stats and every op's. */
+typedef struct tg__export {
+    struct tg_stats stats;
+    size_t nops;
+    const char **names;
+    struct tg_op_stats *ops;
+    tg__ophist_sum *hist;       /* one per op */
+} tg__export;
+
+static void tg__export_free(tg__export *x)
+{
+    free(x->names);
+    free(x->ops);
+    free(x->hist);
+}
+
+static int tg__export_collect(tg_scheduler *s, tg__export *x)
+{
+    memset(x, 0, sizeof *x);
+    tg_stats(s, &x->stats);
+    size_t n = tg_op_names(s, NULL, 0);
+    if (n) {
+        x->names = (const char **)malloc(n * sizeof *x->names);
+        x->ops = (struct tg_op_stats *)malloc(n * sizeof *x->ops);
+        x->hist = (tg__ophist_sum *)malloc(n * sizeof *x->hist);
+        if (!x->names || !x->ops || !x->hist) { tg__export_free(x); return TG_ENOMEM; }
+        n = tg_op_names(s, x->names, n);   /* never fewer: ops are never removed */
+        for (size_t i = 0; i < n; i++) tg__op_stats_collect(s, x->names[i], &x->ops[i], &x->hist[i]);
+    }
+    x->nops = n;
+    return TG_OK;
+}
+
+TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
+{
+    if (len) *len = 0;
+    if (!s || (!buf && cap)) return TG_EINVAL;
+    tg__export x;
+    int rc = tg__export_collect(s, &x);
+    if (rc != TG_OK) return rc;
+    const struct tg_stats *st = &x.stats;
+    tg__text t = { buf, cap, 0 };
+    tg__text_printf(&t,
+        "{\"workers\":%u,\"uptime_ns\":%lld,\"paused\":%s,"
+        "\"tokens\":{\"submitted\":%llu,\"admitted\":%llu,\"completed\":%llu,\"failed\":%llu,"
+        "\"killed\":%llu,\"timed_out\":%llu,\"retried\":%llu,\"live\":%llu},"
+        "\"slots\":{\"in_use\":%llu,\"allocated\":%llu},"
+        "\"concurrency\":{\"since_start\":%.6f,\"last_second\":%.6f},"
+        "\"pin_failures\":%llu,",
+        st->workers, (long long)st->uptime_ns, st->paused ? "true" : "false",
+        (unsigned long long)st->submitted, (unsigned long long)st->admitted,
+        (unsigned long long)st->completed, (unsigned long long)st->failed,
+        (unsigned long long)st->killed, (unsigned long long)st->timed_out,
+        (unsigned long long)st->retried, (unsigned long long)st->live,
+        (unsigned long long)st->slots_in_use, (unsigned long long)st->slots_allocated,
+        st->concurrency_since_start, st->concurrency_last_second,
+        (unsigned long long)st->pin_failures);
+    tg__text_printf(&t, "\"cores\":[");
+    for (unsigned i = 0; i < st->workers && i < TG_MAX_WORKERS; i++) {
+        const tg_core_stats *c = &st->cores[i];
+        tg__text_printf(&t, "%s{\"core\":%u,\"cpu\":%d,\"busy\":%s,\"executed\":%llu,\"stolen\":%llu,"
+                            "\"mailbox_depth\":%u,\"run_ns\":%llu}",
+                        i ? "," : "", i, c->cpu, c->busy ? "true" : "false",
+                        (unsigned long long)c->executed, (unsigned long long)c->stolen,
+                        (unsigned)c->mailbox_depth, (unsigned long long)c->run_ns);
+    }
+    tg__text_printf(&t, "],\"ops\":[");
+    for (size_t i = 0; i < x.nops; i++) {
+        const struct tg_op_stats *o = &x.ops[i];
+        tg__text_printf(&t, "%s{\"name\":", i ? "," : "");
+        tg__text_json_string(&t, o->name);
+        tg__text_printf(&t,
+            ",\"attempts\":%llu,\"successes\":%llu,\"failures\":%llu,\"retried\":%llu,"
+            "\"failed\":%llu,\"killed\":%llu,\"timed_out\":%llu,\"health\":\"%s\","
+            "\"paused\":%s,\"blocked\":%s,"
+            "\"exec_ns\":{\"p50\":%llu,\"p95\":%llu,\"p99\":%llu,\"sum\":%llu},"
+            "\"wait_ns\":{\"p50\":%llu,\"p95\":%llu,\"p99\":%llu,\"sum\":%llu}}",
+            (unsigned long long)o->attempts, (unsigned long long)o->successes,
+            (unsigned long long)o->failures, (unsigned long long)o->retried,
+            (unsigned long long)o->failed, (unsigned long long)o->killed,
+            (unsigned long long)o->timed_out, tg_health_name(o->health),
+            o->paused ? "true" : "false", o->blocked ? "true" : "false",
+            (unsigned long long)o->exec_p50_ns, (unsigned long long)o->exec_p95_ns,
+            (unsigned long long)o->exec_p99_ns, (unsigned long long)x.hist[i].exec_sum,
+            (unsigned long long)o->wait_p50_ns, (unsigned long long)o->wait_p95_ns,
+            (unsigned long long)o->wait_p99_ns, (unsigned long long)x.hist[i].wait_sum);
+    }
+    tg__text_printf(&t, "],\"tiers\":[");
+    for (int i = 1; i < 5; i++)
+        tg__text_printf(&t, "%s{\"tier\":\"%s\",\"running\":%u,\"waiting\":%u}", i > 1 ? "," : "",
+                        tg__tier_names[i], (unsigned)st->tier_running[i], (unsigned)st->tier_waiting[i]);
+    tg__text_printf(&t,
+        "],\"dedupe\":{\"joined\":%llu,\"overflow\":%llu},"
+        "\"locality\":{\"sticky_keys\":%llu,\"sticky_overflow\":%llu,\"domains_open\":%llu,"
+        "\"domains_kept\":%llu,\"domain_overflow\":%llu,\"domain_late\":%llu}}",
+        (unsigned long long)st->dedupe_joined, (unsigned long long)st->dedupe_overflow,
+        (unsigned long long)st->sticky_keys, (unsigned long long)st->sticky_overflow,
+        (unsigned long long)st->domains_open, (unsigned long long)st->domains_kept,
+        (unsigned long long)st->domain_overflow, (unsigned long long)st->domain_late);
+    tg__export_free(&x);
+    return tg__text_finish(&t, len);
+}
+
+/* "# HELP" and "# TYPE" lines of a metric family. */
+static void tg__prom_family(tg__text *t, const char *name, const char *type, const char *help)
+{
+    tg__text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One family with one unlabelled sample. */
+static void tg__prom_single(tg__text *t, const char *name, const char *type, const char *help,
+                            unsigned long long value)
+{
+    tg__prom_family(t, name, type, help);
+    tg__text_printf(t, "%s %llu\n", name, value);
+}
+
+/* An op's histogram: cumulative buckets at every power of two from 2^8 ns
+   (256 ns) to 2^36 ns (about 69 s), then +Inf, _sum and _count. */
+static void tg__prom_histogram(tg__text *t, const char *name, const char *op, const uint64_t *h,
+                               uint64_t sum_ns)
+{
+    uint64_t cumulative = 0;
+    for (unsigned b = 0; b < TG__HIST_BUCKETS; b++) {
+        cumulative += h[b];
+        uint64_t upper = tg__hist_upper(b);
+        if (b + 1 == TG__HIST_BUCKETS || upper < 256u || upper > ((uint64_t)1 << 36) ||
+            (upper & (upper - 1)) != 0)
+            continue;
+        tg__text_printf(t, "%s_bucket{op=", name);
+        tg__text_label(t, op);
+        tg__text_printf(t, ",le=\"%.9g\"} %llu\n", (double)upper / 1e9, (unsigned long long)cumulative);
+    }
+    tg__text_printf(t, "%s_bucket{op=", name);
+    tg__text_label(t, op);
+    tg__text_printf(t, ",le=\"+Inf\"} %llu\n", (unsigned long long)cumulative);
+    tg__text_printf(t, "%s_sum{op=", name);
+    tg__text_label(t, op);
+    tg__text_printf(t, "} %.9f\n", (double)sum_ns / 1e9);
+    tg__text_printf(t, "%s_count{op=", name);
+    tg__text_label(t, op);
+    tg__text_printf(t, "} %llu\n", (unsigned long long)cumulative);
+}
+
+TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *len)
+{
+    if (len) *len = 0;
+    if (!s || (!buf && cap)) return TG_EINVAL;
+    tg__export x;
+    int rc = tg__export_collect(s, &x);
+    if (rc != TG_OK) return rc;
+    const struct tg_stats *st = &x.stats;
+    tg__text t = { buf, cap, 0 };
+    unsigned cores = st->workers < TG_MAX_WORKERS ? st->workers : TG_MAX_WORKERS;
+
+    tg__prom_single(&t, "tokengate_workers", "gauge", "Worker threads of the scheduler.", st->workers);
+    tg__prom_family(&t, "tokengate_uptime_seconds", "gauge", "Seconds since the scheduler was created.");
+    tg__text_printf(&t, "tokengate_uptime_seconds %.3f\n", (double)st->uptime_ns / 1e9);
+    tg__prom_single(&t, "tokengate_paused", "gauge", "1 while tg_pause is in force.", (unsigned)st->paused);
+    tg__prom_single(&t, "tokengate_tokens_submitted_total", "counter", "Tokens accepted by tg_submit.", st->submitted);
+    tg__prom_single(&t, "tokengate_tokens_admitted_total", "counter", "Tokens that reached a run queue.", st->admitted);
+    tg__prom_single(&t, "tokengate_tokens_completed_total", "counter", "Tokens that ended COMPLETED.", st->completed);
+    tg__prom_single(&t, "tokengate_tokens_failed_total", "counter", "Tokens that ended FAILED.", st->failed);
+    tg__prom_single(&t, "tokengate_tokens_killed_total", "counter", "Tokens that ended KILLED.", st->killed);
+    tg__prom_single(&t, "tokengate_tokens_timed_out_total", "counter", "Tokens that ended TIMEOUT.", st->timed_out);
+    tg__prom_single(&t, "tokengate_runs_retried_total", "counter", "Failed runs queued again.", st->retried);
+    tg__prom_single(&t, "tokengate_tokens_live", "gauge", "Tokens submitted and not yet terminal.", st->live);
+    tg__prom_single(&t, "tokengate_slots_in_use", "gauge", "Token slots held (live or unreleased).", st->slots_in_use);
+    tg__prom_single(&t, "tokengate_slots_allocated", "gauge", "Token slots backed by memory.", st->slots_allocated);
+    tg__prom_single(&t, "tokengate_pin_failures_total", "counter", "Workers that could not be pinned.", st->pin_failures);
+    tg__prom_family(&t, "tokengate_concurrency_ratio", "gauge", "Summed run time of the functions over wall time.");
+    tg__text_printf(&t, "tokengate_concurrency_ratio{window=\"since_start\"} %.6f\n", st->concurrency_since_start);
+    tg__text_printf(&t, "tokengate_concurrency_ratio{window=\"last_second\"} %.6f\n", st->concurrency_last_second);
+
+    tg__prom_family(&t, "tokengate_core_tokens_executed_total", "counter", "Functions run by the core's worker.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(&t, "tokengate_core_tokens_executed_total{core=\"%u\"} %llu\n", i,
+                        (unsigned long long)st->cores[i].executed);
+    tg__prom_family(&t, "tokengate_core_tokens_stolen_total", "counter", "Tokens the core's worker took from other cores.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(&t, "tokengate_core_tokens_stolen_total{core=\"%u\"} %llu\n", i,
+                        (unsigned long long)st->cores[i].stolen);
+    tg__prom_family(&t, "tokengate_core_busy_seconds_total", "counter", "Summed run time of the core's functions.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(&t, "tokengate_core_busy_seconds_total{core=\"%u\"} %.9f\n", i,
+                        (double)st->cores[i].run_ns / 1e9);
+    tg__prom_family(&t, "tokengate_core_mailbox_depth", "gauge", "Tokens waiting in the core's mailboxes and deque.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(&t, "tokengate_core_mailbox_depth{core=\"%u\"} %u\n", i, (unsigned)st->cores[i].mailbox_depth);
+    tg__prom_family(&t, "tokengate_core_busy", "gauge", "1 while the core's worker runs a function.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(&t, "tokengate_core_busy{core=\"%u\"} %d\n", i, st->cores[i].busy);
+    tg__prom_family(&t, "tokengate_core_cpu", "gauge", "CPU the core's worker is pinned to, -1 if none.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(&t, "tokengate_core_cpu{core=\"%u\"} %d\n", i, st->cores[i].cpu);
+
+    /* per op */
+    static const struct { const char *name, *type, *help; } op_families[] = {
+        { "tokengate_op_runs_total", "counter", "Runs of the op that returned, by result." },
+        { "tokengate_op_retries_total", "counter", "Failed runs of the op queued again." },
+        { "tokengate_op_tokens_ended_total", "counter", "Tokens of the op that ended failed, killed or timed out." },
+        { "tokengate_op_paused", "gauge", "1 while tg_op_pause holds the op." },
+        { "tokengate_op_blocked", "gauge", "1 while the health guard refuses the op." },
+        { "tokengate_op_health", "gauge", "The op's health class (1 for the current class)." },
+    };
+    for (unsigned f = 0; f < sizeof op_families / sizeof op_families[0]; f++) {
+        tg__prom_family(&t, op_families[f].name, op_families[f].type, op_families[f].help);
+        for (size_t i = 0; i < x.nops; i++) {
+            const struct tg_op_stats *o = &x.ops[i];
+            switch (f) {
+            case 0:
+                tg__text_printf(&t, "tokengate_op_runs_total{op=");
+                tg__text_label(&t, o->name);
+                tg__text_printf(&t, ",result=\"success\"} %llu\n", (unsigned long long)o->successes);
+                tg__text_printf(&t, "tokengate_op_runs_total{op=");
+                tg__text_label(&t, o->name);
+                tg__text_printf(&t, ",result=\"failure\"} %llu\n", (unsigned long long)o->failures);
+                break;
+            case 1:
+                tg__text_printf(&t, "tokengate_op_retries_total{op=");
+                tg__text_label(&t, o->name);
+                tg__text_printf(&t, "} %llu\n", (unsigned long long)o->retried);
+                break;
+            case 2: {
+                const char *states[3] = { "failed", "killed", "timed_out" };
+                uint64_t counts[3] = { o->failed, o->killed, o->timed_out };
+                for (int k = 0; k < 3; k++) {
+                    tg__text_printf(&t, "tokengate_op_tokens_ended_total{op=");
+                    tg__text_label(&t, o->name);
+                    tg__text_printf(&t, ",state=\"%s\"} %llu\n", states[k], (unsigned long long)counts[k]);
+                }
+                break;
+            }
+            case 3:
+            case 4:
+                tg__text_printf(&t, "%s{op=", op_families[f].name);
+                tg__text_label(&t, o->name);
+                tg__text_printf(&t, "} %d\n", f == 3 ? o->paused : o->blocked);
+                break;
+            default:
+                tg__text_printf(&t, "tokengate_op_health{op=");
+                tg__text_label(&t, o->name);
+                tg__text_printf(&t, ",class=\"%s\"} 1\n", tg_health_name(o->health));
+                break;
+            }
+        }
+    }
+    tg__prom_family(&t, "tokengate_op_exec_seconds", "histogram", "Run time of the op's functions.");
+    for (size_t i = 0; i < x.nops; i++)
+        tg__prom_histogram(&t, "tokengate_op_exec_seconds", x.ops[i].name, x.hist[i].exec, x.hist[i].exec_sum);
+    tg__prom_family(&t, "tokengate_op_wait_seconds", "histogram", "Queue wait of the op's runs (admission to start).");
+    for (size_t i = 0; i < x.nops; i++)
+        tg__prom_histogram(&t, "tokengate_op_wait_seconds", x.ops[i].name, x.hist[i].wait, x.hist[i].wait_sum);
+
+    tg__prom_family(&t, "tokengate_tier_running", "gauge", "Tokens of the storage tier running.");
+    for (int i = 1; i < 5; i++)
+        tg__text_printf(&t, "tokengate_tier_running{tier=\"%s\"} %u\n", tg__tier_names[i], (unsigned)st->tier_running[i]);
+    tg__prom_family(&t, "tokengate_tier_waiting", "gauge", "Tokens of the storage tier set aside at its cap.");
+    for (int i = 1; i < 5; i++)
+        tg__text_printf(&t, "tokengate_tier_waiting{tier=\"%s\"} %u\n", tg__tier_names[i], (unsigned)st->tier_waiting[i]);
+    tg__prom_single(&t, "tokengate_dedupe_joined_total", "counter", "Dedupe submissions that joined a live token.", st->dedupe_joined);
+    tg__prom_single(&t, "tokengate_dedupe_overflow_total", "counter", "Dedupe submissions that ran alone (entry taken).", st->dedupe_overflow);
+    tg__prom_single(&t, "tokengate_sticky_keys", "gauge", "Sticky keys pinned to a core.", st->sticky_keys);
+    tg__prom_single(&t, "tokengate_sticky_overflow_total", "counter", "Sticky tokens routed freely (entry held by another key).", st->sticky_overflow);
+    tg__prom_single(&t, "tokengate_domains_open", "gauge", "Domains with a live member.", st->domains_open);
+    tg__prom_single(&t, "tokengate_domains_kept", "gauge", "Domain entries still named by a member's slot.", st->domains_kept);
+    tg__prom_single(&t, "tokengate_domain_overflow_total", "counter", "Leads that found no free domain entry.", st->domain_overflow);
+    tg__prom_single(&t, "tokengate_domain_late_total", "counter", "Tokens submitted after their domain was released.", st->domain_late);
+    tg__export_free(&x);
+    return tg__text_finish(&t, len);
 }
 
 /* ------------------------------------------------------------------------ */

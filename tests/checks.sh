@@ -7,6 +7,8 @@
 #   readme    the README's quick start block equals examples/quickstart.c, runs
 #   symbols   every symbol the implementation exports starts with tg_
 #   taskset   pinning, nested-wait, await and locality tests on one CPU (taskset -c 0)
+#   exports   tg_stats_json accepted by python3 -m json.tool, tg_stats_prometheus
+#             by promtool check metrics (tests/exports/dump_stats.c)
 # Each group ends with "N passed, N failed" and exits non-zero on a failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -106,13 +108,27 @@ taskset_group() {
     check "sticky tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" sticky_
 }
 
+exports_group() {
+    local tool
+    for tool in python3 promtool; do
+        command -v "$tool" >/dev/null || { failed=$((failed + 1)); echo "FAIL $tool not installed"; return; }
+    done
+    check "dump_stats builds" cc -std=c11 -O2 -Wall -Wextra -Werror -pthread tests/exports/dump_stats.c \
+        -o "$B/dump_stats"
+    check "tg_stats_json runs" bash -c "'$B/dump_stats' json > '$B/stats.json'"
+    check "python3 -m json.tool accepts tg_stats_json" python3 -m json.tool "$B/stats.json"
+    check "tg_stats_prometheus runs" bash -c "'$B/dump_stats' prometheus > '$B/stats.prom'"
+    check "promtool check metrics accepts tg_stats_prometheus" bash -c "promtool check metrics < '$B/stats.prom'"
+}
+
 case "${1:-}" in
     compile) compile_group ;;
     examples) examples_group ;;
     readme) readme_group ;;
     symbols) symbols_group ;;
     taskset) taskset_group ;;
-    *) echo "usage: $0 compile|examples|readme|symbols|taskset" >&2; exit 2 ;;
+    exports) exports_group ;;
+    *) echo "usage: $0 compile|examples|readme|symbols|taskset|exports" >&2; exit 2 ;;
 esac
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
