@@ -24,9 +24,11 @@ SOAK_PLAIN   := 200000
 SOAK_ASAN    := 40000
 SOAK_TSAN    := 20000
 SOAK_FULL    := 5000000
+# Seconds of libFuzzer per parser in `make fuzz`.
+FUZZ_SECONDS ?= 60
 
 .PHONY: help test test-plain test-asan test-tsan test-cxx test-compile \
-        test-examples test-readme test-symbols test-taskset test-exports soak examples demo \
+        test-examples test-readme test-symbols test-taskset test-exports test-browser fuzz soak examples dashboard demo \
         bench bench-quick bench-locality bench-peers install uninstall clean
 
 help: ## this list
@@ -85,6 +87,17 @@ examples: ## build every example into build/
 	@mkdir -p $(BUILD)
 	@for e in $(EXAMPLES); do echo "cc -O2 -pthread examples/$$e.c -o $(BUILD)/$$e"; \
 	    $(CC) -O2 -pthread examples/$$e.c -o $(BUILD)/$$e || exit 1; done
+
+dashboard: ## the mixed waves with the live monitor at http://127.0.0.1:5000/ (Ctrl-C ends)
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -pthread examples/dashboard.c -o $(BUILD)/dashboard
+	$(BUILD)/dashboard
+
+test-browser: ## the monitor page in headless chromium via playwright-core; screenshot build/monitor.png
+	@tests/browser/run.sh
+
+fuzz: ## libFuzzer on the monitor's HTTP and WebSocket parsers, FUZZ_SECONDS each
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: ## the flagship demo: Leibniz pi and mixed waves, as a table
 	@mkdir -p $(BUILD)

@@ -741,6 +741,38 @@ TG_API size_t tg_op_names(tg_scheduler *s, const char **names, size_t cap);
 TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len);
 TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *len);
 
+/* ---------------------------------------------------------------- monitor */
+
+#ifdef TOKENGATE_MONITOR
+/* The live monitor (section 14): an HTTP/1.1 and WebSocket server on a
+   thread of its own, compiled only with TOKENGATE_MONITOR defined. */
+typedef struct tg_monitor tg_monitor;
+
+#define TG_MONITOR_ANY_PORT (-1)   /* tg_monitor_options.port: the kernel picks */
+
+typedef struct tg_monitor_options {
+    const char *address;        /* IPv4 address to bind; NULL: "127.0.0.1" */
+    int port;                   /* 0: 5000; TG_MONITOR_ANY_PORT: any free port */
+    const char *access_token;   /* 1..128 printable ASCII bytes, no space;
+                                   NULL: 32 random hex digits, printed once */
+    unsigned max_connections;   /* 0: 16 (at most 1024) */
+    unsigned interval_ms;       /* stats frames to each client; 0: 500 (50..60000) */
+    unsigned client_timeout_ms; /* a request head or a frame must arrive in; 0: 5000 */
+    int quiet;                  /* nonzero: print nothing to stderr */
+} tg_monitor_options;
+
+/* Starts serving s (opts may be NULL: all defaults). TG_EINVAL for a bad
+   option, TG_ESYSTEM if the address cannot be bound (errno tells why),
+   TG_ENOMEM. Stop the monitor before tg_destroy. Any thread. */
+TG_API int tg_monitor_start(tg_scheduler *s, const tg_monitor_options *opts, tg_monitor **out);
+/* The port it listens on (useful with TG_MONITOR_ANY_PORT). */
+TG_API int tg_monitor_port(const tg_monitor *m);
+/* The access token (configured or generated), NUL-terminated. */
+TG_API const char *tg_monitor_token(const tg_monitor *m);
+/* Closes every connection, joins the server thread and frees m. NULL: no-op. */
+TG_API void tg_monitor_stop(tg_monitor *m);
+#endif /* TOKENGATE_MONITOR */
+
 #ifdef __cplusplus
 }
 #endif
@@ -4635,6 +4667,1065 @@ TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *l
     tg__export_free(&x);
     return tg__text_finish(&t, len);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Monitor: SHA-1, base64, HTTP and WebSocket parsers, the page, the server */
+/* ------------------------------------------------------------------------ */
+#ifdef TOKENGATE_MONITOR
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+/* ---- SHA-1 (FIPS 180-4), for the WebSocket handshake only ---- */
+
+static uint32_t tg__rol32(uint32_t x, unsigned n) { return (x << n) | (x >> (32u - n)); }
+
+static void tg__sha1_block(uint32_t h[5], const unsigned char *p)
+{
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 80; i++) w[i] = tg__rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20) { f = (b & c) | (~b & d); k = 0x5A827999u; }
+        else if (i < 40) { f = b ^ c ^ d; k = 0x6ED9EBA1u; }
+        else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDCu; }
+        else { f = b ^ c ^ d; k = 0xCA62C1D6u; }
+        uint32_t t = tg__rol32(a, 5) + f + e + k + w[i];
+        e = d; d = c; c = tg__rol32(b, 30); b = a; a = t;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
+}
+
+/* The SHA-1 digest of a short message (the handshake's key + GUID). */
+static void tg__sha1(const void *data, size_t len, uint8_t digest[20])
+{
+    uint32_t h[5] = { 0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u };
+    const unsigned char *p = (const unsigned char *)data;
+    size_t left = len;
+    for (; left >= 64; left -= 64, p += 64) tg__sha1_block(h, p);
+    unsigned char last[128];
+    memset(last, 0, sizeof last);
+    if (left) memcpy(last, p, left);
+    last[left] = 0x80;
+    size_t blocks = left + 9 <= 64 ? 1 : 2;
+    uint64_t bits = (uint64_t)len * 8u;
+    for (int i = 0; i < 8; i++) last[blocks * 64 - 1 - (size_t)i] = (unsigned char)(bits >> (8 * i));
+    for (size_t i = 0; i < blocks; i++) tg__sha1_block(h, last + 64 * i);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 4; j++) digest[4 * i + j] = (uint8_t)(h[i] >> (24 - 8 * j));
+}
+
+/* ---- base64 (RFC 4648, with padding) ---- */
+
+static const char tg__b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Writes 4 * ceil(n / 3) characters and a NUL into out. */
+static void tg__base64(const uint8_t *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0u) | (i + 2 < n ? in[i + 2] : 0u);
+        out[o++] = tg__b64[v >> 18 & 63];
+        out[o++] = tg__b64[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tg__b64[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? tg__b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+/* A Sec-WebSocket-Key is the base64 of 16 bytes: 22 characters and "==". */
+static int tg__ws_key_valid(const char *key)
+{
+    if (strlen(key) != 24 || key[22] != '=' || key[23] != '=') return 0;
+    for (int i = 0; i < 22; i++)
+        if (!strchr(tg__b64, key[i]) || key[i] == '\0') return 0;
+    return strchr("AQgw", key[21]) != NULL;   /* the last 4 bits are zero */
+}
+
+/* ---- HTTP request heads ---- */
+
+#define TG__HTTP_HEAD_MAX 8192u     /* a longer head: 431 */
+#define TG__HTTP_HEADERS_MAX 64u    /* more header lines: 431 */
+
+/* An HTTP/1.x request head. */
+typedef struct tg__http_request {
+    char method[16];
+    char path[256];          /* the target up to '?' */
+    char query[256];         /* after '?', without it; "" if none */
+    char ws_key[64];         /* Sec-WebSocket-Key */
+    char authorization[256]; /* Authorization header value */
+    int ws_version;          /* Sec-WebSocket-Version, 0 if absent */
+    int upgrade_websocket;   /* Upgrade: websocket and Connection: ...upgrade... */
+    size_t head_len;         /* bytes of the head, the final CRLF CRLF included */
+} tg__http_request;
+
+static int tg__http_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int tg__ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* Case-insensitive equality of [s, s+n) and the NUL-terminated word. */
+static int tg__http_name_is(const char *s, size_t n, const char *word)
+{
+    size_t i = 0;
+    for (; i < n && word[i]; i++)
+        if (tg__ascii_lower((unsigned char)s[i]) != word[i]) return 0;
+    return i == n && word[i] == '\0';
+}
+
+/* Whether the comma-separated list [v, v+n) holds token (case-insensitive). */
+static int tg__http_list_has(const char *v, size_t n, const char *token)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        size_t start = i;
+        while (i < n && v[i] != ',') i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
+        if (end > start && tg__http_name_is(v + start, end - start, token)) return 1;
+    }
+    return 0;
+}
+
+/* Copies [s, s+n) into a field of cap bytes; 0 if it does not fit. */
+static int tg__http_copy(char *field, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap) return 0;
+    memcpy(field, s, n);
+    field[n] = '\0';
+    return 1;
+}
+
+/* 0: incomplete, read more; > 0: a complete head of that many bytes (req
+   filled); < 0: the negated HTTP status to answer with. Strict: lines end
+   in CRLF, no folded headers, GET only, no body, HTTP/1.0 or 1.1 (1.1
+   needs Host). */
+static int tg__http_parse(const char *buf, size_t len, tg__http_request *req)
+{
+    memset(req, 0, sizeof *req);
+    size_t end = 0;
+    for (size_t i = 0; i + 3 < len && i + 4 <= TG__HTTP_HEAD_MAX; i++)
+        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
+            end = i + 4;
+            break;
+        }
+    if (!end) {
+        if (len >= TG__HTTP_HEAD_MAX) return -431;
+        /* fail early on bytes no head may hold */
+        for (size_t i = 0; i < len; i++) {
+            if (buf[i] == '\0') return -400;
+            if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) return -400;
+        }
+        return 0;
+    }
+    /* the request line */
+    size_t i = 0;
+    while (i < end && tg__http_tchar((unsigned char)buf[i])) i++;
+    if (i == 0 || i >= sizeof req->method || buf[i] != ' ') return -400;
+    memcpy(req->method, buf, i);
+    size_t t = ++i;
+    while (i < end && (unsigned char)buf[i] > 0x20 && (unsigned char)buf[i] < 0x7f) i++;
+    if (i == t || buf[i] != ' ' || buf[t] != '/') return -400;
+    size_t target_end = i;
+    size_t q = t;
+    while (q < target_end && buf[q] != '?') q++;
+    if (!tg__http_copy(req->path, sizeof req->path, buf + t, q - t)) return -414;
+    if (q < target_end && !tg__http_copy(req->query, sizeof req->query, buf + q + 1, target_end - q - 1))
+        return -414;
+    size_t v = ++i;
+    while (i < end && buf[i] != '\r') i++;
+    if (buf[i + 1] != '\n') return -400;
+    int minor = -1;
+    if (i - v == 8 && memcmp(buf + v, "HTTP/1.", 7) == 0 && (buf[v + 7] == '0' || buf[v + 7] == '1'))
+        minor = buf[v + 7] - '0';
+    else if (i - v >= 5 && memcmp(buf + v, "HTTP/", 5) == 0) return -505;
+    else return -400;
+    i += 2;
+    /* header lines, up to the empty line */
+    unsigned lines = 0;
+    int host = 0, upgrade = 0, connection_upgrade = 0, has_key = 0;
+    while (i < end - 2) {
+        if (++lines > TG__HTTP_HEADERS_MAX) return -431;
+        size_t name = i;
+        while (i < end && tg__http_tchar((unsigned char)buf[i])) i++;
+        if (i == name || buf[i] != ':') return -400;   /* a fold, an empty name, bad bytes */
+        size_t name_len = i - name;
+        i++;
+        while (buf[i] == ' ' || buf[i] == '\t') i++;
+        size_t value = i;
+        while (i < end && buf[i] != '\r') {
+            unsigned char c = (unsigned char)buf[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f) return -400;
+            i++;
+        }
+        if (buf[i + 1] != '\n') return -400;
+        size_t value_end = i;
+        while (value_end > value && (buf[value_end - 1] == ' ' || buf[value_end - 1] == '\t')) value_end--;
+        size_t value_len = value_end - value;
+        const char *n = buf + name, *val = buf + value;
+        if (tg__http_name_is(n, name_len, "host")) {
+            if (host++) return -400;
+        } else if (tg__http_name_is(n, name_len, "upgrade")) {
+            upgrade |= tg__http_list_has(val, value_len, "websocket");
+        } else if (tg__http_name_is(n, name_len, "connection")) {
+            connection_upgrade |= tg__http_list_has(val, value_len, "upgrade");
+        } else if (tg__http_name_is(n, name_len, "sec-websocket-key")) {
+            if (has_key++ || !tg__http_copy(req->ws_key, sizeof req->ws_key, val, value_len)) return -400;
+        } else if (tg__http_name_is(n, name_len, "sec-websocket-version")) {
+            int version = 0;
+            if (value_len == 0 || value_len > 3) return -400;
+            for (size_t k = 0; k < value_len; k++) {
+                if (val[k] < '0' || val[k] > '9') return -400;
+                version = version * 10 + (val[k] - '0');
+            }
+            req->ws_version = version;
+        } else if (tg__http_name_is(n, name_len, "authorization")) {
+            if (!tg__http_copy(req->authorization, sizeof req->authorization, val, value_len)) return -431;
+        } else if (tg__http_name_is(n, name_len, "content-length")) {
+            for (size_t k = 0; k < value_len; k++)
+                if (val[k] != '0') return -413;       /* no request carries a body */
+            if (value_len == 0) return -400;
+        } else if (tg__http_name_is(n, name_len, "transfer-encoding")) {
+            return -413;
+        }
+        i += 2;
+    }
+    if (minor == 1 && !host) return -400;
+    if (strcmp(req->method, "GET") != 0) return -405;
+    req->upgrade_websocket = upgrade && connection_upgrade;
+    req->head_len = end;
+    return (int)end;
+}
+
+/* ---- WebSocket frames (RFC 6455) ---- */
+
+#define TG__WS_PAYLOAD_MAX 4096u   /* a client message larger than this: 1009 */
+
+typedef struct tg__ws_frame {
+    int fin, opcode;
+    uint64_t payload_len;
+    size_t header_len;       /* bytes before the payload */
+    uint8_t mask[4];
+} tg__ws_frame;
+
+/* 0: incomplete; > 0: a whole frame of header_len + payload_len bytes is
+   in buf (returned as that total); < 0: the negated close code to send
+   (1002 protocol error, 1009 too big). Client frames must be masked, use
+   the shortest length form, and set no reserved bit; control frames are
+   whole and at most 125 bytes. */
+static int tg__ws_parse(const uint8_t *buf, size_t len, size_t max_payload, tg__ws_frame *f)
+{
+    memset(f, 0, sizeof *f);
+    if (len < 2) return 0;
+    unsigned b0 = buf[0], b1 = buf[1];
+    if (b0 & 0x70u) return -1002;
+    unsigned opcode = b0 & 0x0fu;
+    if (!(opcode <= 2 || (opcode >= 8 && opcode <= 10))) return -1002;
+    if (!(b1 & 0x80u)) return -1002;
+    f->fin = (b0 & 0x80u) != 0;
+    f->opcode = (int)opcode;
+    uint64_t n = b1 & 0x7fu;
+    size_t header = 2;
+    if (opcode >= 8 && (!f->fin || n > 125)) return -1002;
+    if (n == 126) {
+        if (len < 4) return 0;
+        n = (uint64_t)buf[2] << 8 | buf[3];
+        if (n < 126) return -1002;
+        header = 4;
+    } else if (n == 127) {
+        if (len < 10) return 0;
+        n = 0;
+        for (int k = 2; k < 10; k++) n = n << 8 | buf[k];
+        if ((n >> 63) || n <= 0xffffu) return -1002;
+        header = 10;
+    }
+    if (n > max_payload) return -1009;
+    header += 4;
+    if (len < header) return 0;
+    memcpy(f->mask, buf + header - 4, 4);
+    if (len - header < n) return 0;
+    f->payload_len = n;
+    f->header_len = header;
+    return (int)(header + n);
+}
+
+/* Unmasks n payload bytes in place (offset: bytes already unmasked). */
+static void tg__ws_unmask(uint8_t *payload, size_t n, const uint8_t mask[4], size_t offset)
+{
+    for (size_t i = 0; i < n; i++) payload[i] ^= mask[(offset + i) & 3u];
+}
+
+/* ---- the page served at / (HTML, CSS and JavaScript, no external asset) ---- */
+
+static const char *const tg__monitor_page[] = {
+    "<!DOCTYPE html>\n",
+    "<html lang='en'><head><meta charset='utf-8'><title>TokenGate monitor</title>\n",
+    "<meta name='viewport' content='width=device-width, initial-scale=1'>\n",
+    "<style>\n",
+    "body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}\n",
+    "header{background:#1d2330;color:#fff;padding:10px 18px;display:flex;gap:14px;align-items:center;flex-wrap:wrap}\n",
+    "header h1{font-size:17px;margin:0 12px 0 0}\n",
+    "input{padding:5px 8px;border:1px solid #aab;border-radius:4px;width:280px}\n",
+    "button{padding:4px 10px;border:1px solid #889;border-radius:4px;background:#fff;cursor:pointer}\n",
+    "button:hover{background:#e8ebf2}\n",
+    "#status{font-weight:600;padding:2px 8px;border-radius:4px;background:#555}\n",
+    "#status.live{background:#1f8a4c}#status.bad{background:#b3261e}\n",
+    "main{padding:14px 18px;display:grid;gap:14px}\n",
+    "section{background:#fff;border-radius:6px;padding:12px 14px;box-shadow:0 1px 2px #0002}\n",
+    "h2{font-size:14px;margin:0 0 8px;text-transform:uppercase;letter-spacing:.04em;color:#556}\n",
+    "#totals span{margin-right:18px}#totals b{font-variant-numeric:tabular-nums}\n",
+    "#cores{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px}\n",
+    ".core{border:1px solid #dde;border-radius:4px;padding:6px 8px}\n",
+    ".bar{height:8px;background:#e3e6ee;border-radius:4px;overflow:hidden;margin:4px 0}\n",
+    ".bar i{display:block;height:100%;background:#3d6fd9}\n",
+    "canvas{width:100%;height:180px}\n",
+    "table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}\n",
+    "th,td{padding:4px 8px;border-bottom:1px solid #eef;text-align:right;white-space:nowrap}\n",
+    "th:first-child,td:first-child{text-align:left}\n",
+    "td.state{font-weight:600}td.state.paused{color:#b26a00}td.state.blocked{color:#b3261e}\n",
+    "#log{color:#556;min-height:1.4em}\n",
+    "</style></head><body>\n",
+    "<header><h1>TokenGate monitor</h1>\n",
+    "<label>access token <input id='token' type='password' autocomplete='off' placeholder='printed when the monitor started'></label>\n",
+    "<button id='connect'>connect</button><span id='status'>not connected</span></header>\n",
+    "<main>\n",
+    "<section><h2>Totals</h2><div id='totals'></div><div id='log'></div></section>\n",
+    "<section><h2>Cores</h2><div id='cores'></div></section>\n",
+    "<section><h2>Tokens per second</h2><canvas id='chart' width='900' height='180'></canvas></section>\n",
+    "<section><h2>Operations</h2><table id='ops'><thead><tr><th>op</th><th>attempts</th><th>ok</th><th>failed runs</th>\n",
+    "<th>retried</th><th>health</th><th>run p50</th><th>run p99</th><th>wait p50</th><th>wait p99</th><th>state</th><th>controls</th></tr></thead>\n",
+    "<tbody></tbody></table></section>\n",
+    "</main>\n",
+    "<script>\n",
+    "'use strict';\n",
+    "const $ = (id) => document.getElementById(id);\n",
+    "let ws = null, last = null, rates = [], badToken = false;\n",
+    "function setStatus(text, cls) { const s = $('status'); s.textContent = text; s.className = cls || ''; }\n",
+    "function ns(v) {\n",
+    "  if (v >= 1e9) return (v / 1e9).toFixed(2) + ' s';\n",
+    "  if (v >= 1e6) return (v / 1e6).toFixed(2) + ' ms';\n",
+    "  if (v >= 1e3) return (v / 1e3).toFixed(1) + ' us';\n",
+    "  return v + ' ns';\n",
+    "}\n",
+    "function connect() {\n",
+    "  if (ws) { ws.onclose = null; ws.close(); }\n",
+    "  badToken = false; last = null; rates = [];\n",
+    "  const token = $('token').value.trim();\n",
+    "  setStatus('connecting');\n",
+    "  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');\n",
+    "  ws.onopen = () => ws.send('auth ' + token);\n",
+    "  ws.onmessage = (ev) => {\n",
+    "    const m = JSON.parse(ev.data);\n",
+    "    if (m.type === 'auth') { if (!m.ok) { badToken = true; setStatus('bad token', 'bad'); } }\n",
+    "    else if (m.type === 'stats') { setStatus('live', 'live'); render(m.stats); }\n",
+    "    else if (m.type === 'reply') { $('log').textContent = m.cmd + ' ' + (m.op || '') + ': ' + m.error; }\n",
+    "    else if (m.type === 'error') { $('log').textContent = m.error; }\n",
+    "  };\n",
+    "  ws.onclose = () => { if (!badToken) setStatus('disconnected', 'bad'); ws = null; };\n",
+    "}\n",
+    "function render(st) {\n",
+    "  const t = st.tokens, ended = t.completed + t.failed + t.killed + t.timed_out;\n",
+    "  const parts = [['submitted', t.submitted], ['admitted', t.admitted], ['completed', t.completed],\n",
+    "    ['failed', t.failed], ['killed', t.killed], ['timed out', t.timed_out], ['retried', t.retried],\n",
+    "    ['live', t.live], ['concurrency (1 s)', st.concurrency.last_second.toFixed(2)],\n",
+    "    ['workers', st.workers], ['paused', st.paused ? 'yes' : 'no']];\n",
+    "  $('totals').innerHTML = '';\n",
+    "  for (const [k, v] of parts) {\n",
+    "    const sp = document.createElement('span'); sp.textContent = k + ' ';\n",
+    "    const b = document.createElement('b'); b.textContent = v; sp.appendChild(b); $('totals').appendChild(sp);\n",
+    "  }\n",
+    "  const dt = last ? (st.uptime_ns - last.uptime_ns) : 0;\n",
+    "  renderCores(st, dt);\n",
+    "  if (last && dt > 0) { rates.push((ended - last.ended) * 1e9 / dt); if (rates.length > 120) rates.shift(); }\n",
+    "  drawChart();\n",
+    "  renderOps(st.ops);\n",
+    "  last = { uptime_ns: st.uptime_ns, ended: ended, cores: st.cores };\n",
+    "}\n",
+    "function renderCores(st, dt) {\n",
+    "  const box = $('cores');\n",
+    "  for (const c of st.cores) {\n",
+    "    let el = box.querySelector('.core[data-core=\"' + c.core + '\"]');\n",
+    "    if (!el) {\n",
+    "      el = document.createElement('div'); el.className = 'core'; el.setAttribute('data-core', c.core);\n",
+    "      el.innerHTML = '<div class=\"title\"></div><div class=\"bar\"><i></i></div><div class=\"detail\"></div>';\n",
+    "      box.appendChild(el);\n",
+    "    }\n",
+    "    const prev = last && last.cores[c.core];\n",
+    "    const load = prev && dt > 0 ? Math.min(1, (c.run_ns - prev.run_ns) / dt) : (c.busy ? 1 : 0);\n",
+    "    el.querySelector('.title').textContent = 'core ' + c.core + (c.cpu >= 0 ? ' (cpu ' + c.cpu + ')' : '') +\n",
+    "      ' - ' + Math.round(load * 100) + '% busy';\n",
+    "    el.querySelector('.bar i').style.width = (load * 100).toFixed(1) + '%';\n",
+    "    el.querySelector('.detail').textContent = 'queued ' + c.mailbox_depth + ', run ' + c.executed + ', stolen ' + c.stolen;\n",
+    "  }\n",
+    "}\n",
+    "function drawChart() {\n",
+    "  const cv = $('chart'), g = cv.getContext('2d'), w = cv.width, h = cv.height;\n",
+    "  g.clearRect(0, 0, w, h);\n",
+    "  const top = Math.max(10, ...rates) * 1.1;\n",
+    "  g.strokeStyle = '#dde'; g.fillStyle = '#556'; g.font = '11px sans-serif';\n",
+    "  for (let i = 0; i <= 4; i++) {\n",
+    "    const y = h - 16 - (h - 26) * i / 4;\n",
+    "    g.beginPath(); g.moveTo(44, y); g.lineTo(w, y); g.stroke();\n",
+    "    g.fillText(Math.round(top * i / 4).toLocaleString(), 2, y + 4);\n",
+    "  }\n",
+    "  if (rates.length < 2) return;\n",
+    "  g.strokeStyle = '#3d6fd9'; g.lineWidth = 2; g.beginPath();\n",
+    "  rates.forEach((r, i) => {\n",
+    "    const x = 44 + (w - 50) * i / 119, y = h - 16 - (h - 26) * r / top;\n",
+    "    if (i) g.lineTo(x, y); else g.moveTo(x, y);\n",
+    "  });\n",
+    "  g.stroke();\n",
+    "}\n",
+    "function cell(tr, cls) { const td = document.createElement('td'); td.className = cls; tr.appendChild(td); return td; }\n",
+    "function renderOps(ops) {\n",
+    "  const body = $('ops').tBodies[0];\n",
+    "  for (const o of ops) {\n",
+    "    let tr = null;\n",
+    "    for (const r of body.rows) if (r.getAttribute('data-op') === o.name) tr = r;\n",
+    "    if (!tr) {\n",
+    "      tr = document.createElement('tr'); tr.setAttribute('data-op', o.name);\n",
+    "      cell(tr, 'name').textContent = o.name;\n",
+    "      for (const c of ['attempts', 'successes', 'failures', 'retried', 'health', 'exec50', 'exec99', 'wait50', 'wait99', 'state']) cell(tr, c);\n",
+    "      const ctl = cell(tr, 'controls');\n",
+    "      for (const cmd of ['pause', 'resume', 'drain', 'kill']) {\n",
+    "        const b = document.createElement('button'); b.textContent = cmd; b.setAttribute('data-cmd', cmd);\n",
+    "        b.onclick = () => { if (ws) ws.send(cmd + ' ' + o.name); };\n",
+    "        ctl.appendChild(b);\n",
+    "      }\n",
+    "      body.appendChild(tr);\n",
+    "    }\n",
+    "    const q = (c) => tr.querySelector('td.' + c);\n",
+    "    q('attempts').textContent = o.attempts; q('successes').textContent = o.successes;\n",
+    "    q('failures').textContent = o.failures; q('retried').textContent = o.retried; q('health').textContent = o.health;\n",
+    "    q('exec50').textContent = ns(o.exec_ns.p50); q('exec99').textContent = ns(o.exec_ns.p99);\n",
+    "    q('wait50').textContent = ns(o.wait_ns.p50); q('wait99').textContent = ns(o.wait_ns.p99);\n",
+    "    const state = o.blocked ? 'blocked' : o.paused ? 'paused' : 'running';\n",
+    "    q('state').textContent = state; q('state').className = 'state ' + state;\n",
+    "  }\n",
+    "}\n",
+    "$('connect').onclick = connect;\n",
+    "$('token').addEventListener('keydown', (e) => { if (e.key === 'Enter') connect(); });\n",
+    "drawChart();\n",
+    "</script></body></html>\n",
+};
+
+/* ---- the server ---- */
+
+#define TG__MON_IN_MAX (TG__HTTP_HEAD_MAX + 64u)   /* a head, or a frame of TG__WS_PAYLOAD_MAX */
+#define TG__MON_OUT_MAX (4u << 20)                /* a client that lets more pile up is dropped */
+#define TG__MON_LINGER_NS 1000000000              /* reading what a closed client still sends */
+
+enum { TG__CONN_FREE, TG__CONN_HTTP, TG__CONN_WS, TG__CONN_CLOSING, TG__CONN_LINGER };
+
+typedef struct tg__conn {
+    int fd;
+    int state;               /* TG__CONN_* */
+    int authed;              /* WebSocket: a right "auth" arrived */
+    int64_t deadline;        /* a head or a frame must be whole by then, or a
+                                closing one sent and closed; 0: none; -1: close
+                                at once (dropped) */
+    char *out;               /* bytes to send, from out_off */
+    size_t out_len, out_off, out_cap;
+    size_t in_len;
+    uint8_t in[TG__MON_IN_MAX];   /* last: tg__conn_close clears what precedes it */
+} tg__conn;
+
+struct tg_monitor {
+    tg_scheduler *s;
+    int listen_fd, wake_fd, port;
+    uint32_t stop;           /* set by tg_monitor_stop (release), read by the server (acquire) */
+    char token[129];
+    size_t token_len;
+    unsigned max_conns, interval_ms;
+    int64_t timeout_ns;
+    tg__conn *conns;
+    struct pollfd *polls;
+    char *page;              /* the page's lines joined */
+    size_t page_len;
+    char *json;              /* tg_stats_json's buffer, grown on demand */
+    size_t json_cap;
+    pthread_t thread;
+};
+
+/* Appends n bytes to c's output; drops a client whose backlog is too big. */
+static void tg__conn_queue(tg__conn *c, const void *bytes, size_t n)
+{
+    if (c->state == TG__CONN_FREE || c->state == TG__CONN_LINGER || c->deadline < 0) return;
+    if (c->out_off && c->out_off == c->out_len) c->out_off = c->out_len = 0;
+    if (c->out_len - c->out_off + n > TG__MON_OUT_MAX) {   /* a slow reader */
+        c->state = TG__CONN_CLOSING;
+        c->out_off = c->out_len = 0;
+        c->deadline = -1;                                    /* close at once */
+        return;
+    }
+    if (c->out_len + n > c->out_cap) {
+        if (c->out_off) {
+            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+            c->out_len -= c->out_off;
+            c->out_off = 0;
+        }
+        if (c->out_len + n > c->out_cap) {
+            size_t cap = c->out_cap ? c->out_cap : 4096;
+            while (cap < c->out_len + n) cap *= 2;
+            char *grown = (char *)realloc(c->out, cap);
+            if (!grown) { c->state = TG__CONN_CLOSING; c->deadline = -1; return; }
+            c->out = grown;
+            c->out_cap = cap;
+        }
+    }
+    memcpy(c->out + c->out_len, bytes, n);
+    c->out_len += n;
+}
+
+/* A whole HTTP response; the connection closes once it is sent. */
+static void tg__conn_respond(tg__conn *c, int status, const char *content_type, const char *extra,
+                             const char *body, size_t body_len)
+{
+    const char *reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : status == 401 ? "Unauthorized" :
+                         status == 404 ? "Not Found" : status == 405 ? "Method Not Allowed" :
+                         status == 408 ? "Request Timeout" : status == 413 ? "Content Too Large" :
+                         status == 414 ? "URI Too Long" : status == 426 ? "Upgrade Required" :
+                         status == 431 ? "Request Header Fields Too Large" :
+                         status == 503 ? "Service Unavailable" : status == 505 ? "HTTP Version Not Supported" :
+                         "Error";
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%sConnection: close\r\n\r\n",
+                     status, reason, content_type, body_len, extra ? extra : "");
+    tg__conn_queue(c, head, (size_t)n);
+    tg__conn_queue(c, body, body_len);
+    if (c->state != TG__CONN_FREE) c->state = TG__CONN_CLOSING;
+    c->deadline = 0;
+}
+
+static void tg__conn_error(tg__conn *c, int status)
+{
+    char body[64];
+    int n = snprintf(body, sizeof body, "%d\n", status);
+    tg__conn_respond(c, status, "text/plain; charset=utf-8",
+                     status == 426 ? "Sec-WebSocket-Version: 13\r\n" :
+                     status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL,
+                     body, (size_t)n);
+}
+
+/* A server-to-client frame (never masked). */
+static void tg__ws_send(tg__conn *c, unsigned opcode, const void *payload, size_t n)
+{
+    uint8_t head[10];
+    size_t h = 2;
+    head[0] = (uint8_t)(0x80u | opcode);
+    if (n < 126) head[1] = (uint8_t)n;
+    else if (n <= 0xffffu) { head[1] = 126; head[2] = (uint8_t)(n >> 8); head[3] = (uint8_t)n; h = 4; }
+    else {
+        head[1] = 127;
+        for (int k = 0; k < 8; k++) head[2 + k] = (uint8_t)((uint64_t)n >> (56 - 8 * k));
+        h = 10;
+    }
+    tg__conn_queue(c, head, h);
+    tg__conn_queue(c, payload, n);
+}
+
+/* Sends a close frame with code; the connection closes once it is sent. */
+static void tg__ws_close(tg__conn *c, unsigned code)
+{
+    uint8_t body[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+    tg__ws_send(c, 0x8, body, 2);
+    if (c->state != TG__CONN_FREE) c->state = TG__CONN_CLOSING;
+    c->deadline = 0;
+}
+
+/* Token comparison in time that depends only on the token's length. */
+static int tg__monitor_token_ok(const tg_monitor *m, const char *given, size_t n)
+{
+    volatile unsigned diff = (unsigned)(n != m->token_len);
+    for (size_t i = 0; i < m->token_len; i++)
+        diff |= (unsigned char)m->token[i] ^ (unsigned char)(i < n ? given[i] : 0);
+    return diff == 0;
+}
+
+/* The token of a request: "Authorization: Bearer <token>", else a
+   "token=<token>" query parameter. */
+static int tg__monitor_request_authed(const tg_monitor *m, const tg__http_request *req)
+{
+    if (strncmp(req->authorization, "Bearer ", 7) == 0 || strncmp(req->authorization, "bearer ", 7) == 0)
+        return tg__monitor_token_ok(m, req->authorization + 7, strlen(req->authorization + 7));
+    const char *q = req->query;
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        if (n >= 6 && memcmp(q, "token=", 6) == 0) return tg__monitor_token_ok(m, q + 6, n - 6);
+        q += n + (amp ? 1 : 0);
+    }
+    return 0;
+}
+
+/* The stats as a JSON text in m->json; NULL if memory ran out. */
+static const char *tg__monitor_json(tg_monitor *m, size_t *len)
+{
+    for (;;) {
+        int rc = tg_stats_json(m->s, m->json, m->json_cap, len);
+        if (rc == TG_OK) return m->json;
+        if (rc != TG_ERANGE) return NULL;
+        size_t cap = *len + 1024;
+        char *grown = (char *)realloc(m->json, cap);
+        if (!grown) return NULL;
+        m->json = grown;
+        m->json_cap = cap;
+    }
+}
+
+static void tg__monitor_send_stats(tg_monitor *m, tg__conn *c)
+{
+    size_t len;
+    const char *json = tg__monitor_json(m, &len);
+    if (!json) return;
+    static const char pre[] = "{\"type\":\"stats\",\"stats\":";
+    size_t n = sizeof pre - 1 + len + 1;
+    uint8_t head[10];
+    size_t h = 2;
+    head[0] = 0x81;
+    if (n < 126) head[1] = (uint8_t)n;
+    else if (n <= 0xffffu) { head[1] = 126; head[2] = (uint8_t)(n >> 8); head[3] = (uint8_t)n; h = 4; }
+    else {
+        head[1] = 127;
+        for (int k = 0; k < 8; k++) head[2 + k] = (uint8_t)((uint64_t)n >> (56 - 8 * k));
+        h = 10;
+    }
+    tg__conn_queue(c, head, h);
+    tg__conn_queue(c, pre, sizeof pre - 1);
+    tg__conn_queue(c, json, len);
+    tg__conn_queue(c, "}", 1);
+}
+
+/* A text message from an authenticated or authenticating client. */
+static void tg__monitor_command(tg_monitor *m, tg__conn *c, const char *msg, size_t n)
+{
+    char verb[16];
+    size_t v = 0;
+    while (v < n && msg[v] != ' ' && v < sizeof verb - 1) { verb[v] = msg[v]; v++; }
+    verb[v] = '\0';
+    const char *arg = v < n && msg[v] == ' ' ? msg + v + 1 : msg + n;
+    size_t arg_len = (size_t)(msg + n - arg);
+    if (strcmp(verb, "auth") == 0) {
+        c->authed = tg__monitor_token_ok(m, arg, arg_len);
+        const char *reply = c->authed ? "{\"type\":\"auth\",\"ok\":true}" : "{\"type\":\"auth\",\"ok\":false}";
+        tg__ws_send(c, 0x1, reply, strlen(reply));
+        if (c->authed) tg__monitor_send_stats(m, c);
+        else tg__ws_close(c, 1008);
+        return;
+    }
+    if (!c->authed) {
+        static const char reply[] = "{\"type\":\"error\",\"error\":\"send auth <token> first\"}";
+        tg__ws_send(c, 0x1, reply, sizeof reply - 1);
+        tg__ws_close(c, 1008);
+        return;
+    }
+    static const struct { const char *verb; int (*fn)(tg_scheduler *, const char *); } cmds[] = {
+        { "pause", tg_op_pause }, { "resume", tg_op_resume }, { "drain", tg_op_drain },
+        { "kill", tg_op_kill }, { "unblock", tg_op_unblock },
+    };
+    int rc = TG_EINVAL;
+    const char *error = "unknown command";
+    char op[256];
+    int known = 0;
+    for (unsigned k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
+        if (strcmp(verb, cmds[k].verb) != 0) continue;
+        known = 1;
+        if (arg_len == 0 || arg_len >= sizeof op) { error = "give one op name"; break; }
+        memcpy(op, arg, arg_len);
+        op[arg_len] = '\0';
+        rc = strlen(op) == arg_len ? cmds[k].fn(m->s, op) : TG_EINVAL;
+        error = tg_strerror(rc);
+    }
+    char reply[2048];   /* an op name of < 256 bytes escaped (at most 6 bytes each) fits */
+    tg__text t = { reply, sizeof reply, 0 };
+    tg__text_printf(&t, "{\"type\":\"reply\",\"cmd\":\"%s\",\"rc\":%d,\"op\":", known ? verb : "?", rc);
+    if (known && arg_len && arg_len < sizeof op) tg__text_json_string(&t, op);
+    else tg__text_printf(&t, "null");
+    tg__text_printf(&t, ",\"error\":");
+    tg__text_json_string(&t, error);
+    tg__text_printf(&t, "}");
+    if (t.len < t.cap) tg__ws_send(c, 0x1, reply, t.len);
+}
+
+static void tg__conn_close(tg__conn *c)
+{
+    if (c->fd >= 0) close(c->fd);
+    free(c->out);
+    memset(c, 0, offsetof(tg__conn, in));
+    c->fd = -1;
+    c->state = TG__CONN_FREE;
+}
+
+/* A whole request head arrived: answer it, or switch to WebSocket. */
+static void tg__monitor_request(tg_monitor *m, tg__conn *c)
+{
+    tg__http_request req;
+    int rc = tg__http_parse((const char *)c->in, c->in_len, &req);
+    if (rc == 0) return;
+    if (rc < 0) { tg__conn_error(c, -rc); return; }
+    size_t head = (size_t)rc;
+    if (strcmp(req.path, "/") == 0 || strcmp(req.path, "/index.html") == 0) {
+        tg__conn_respond(c, 200, "text/html; charset=utf-8", NULL, m->page, m->page_len);
+    } else if (strcmp(req.path, "/metrics") == 0 || strcmp(req.path, "/stats.json") == 0) {
+        if (!tg__monitor_request_authed(m, &req)) { tg__conn_error(c, 401); return; }
+        int prometheus = req.path[1] == 'm';
+        size_t len = 0;
+        for (;;) {
+            rc = prometheus ? tg_stats_prometheus(m->s, m->json, m->json_cap, &len)
+                            : tg_stats_json(m->s, m->json, m->json_cap, &len);
+            if (rc != TG_ERANGE) break;
+            char *grown = (char *)realloc(m->json, len + 1024);
+            if (!grown) break;
+            m->json = grown;
+            m->json_cap = len + 1024;
+        }
+        if (rc != TG_OK) { tg__conn_error(c, 503); return; }
+        tg__conn_respond(c, 200, prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
+                         NULL, m->json, len);
+    } else if (strcmp(req.path, "/ws") == 0) {
+        if (!req.upgrade_websocket) { tg__conn_error(c, 400); return; }
+        if (req.ws_version != 13) { tg__conn_error(c, 426); return; }
+        if (!tg__ws_key_valid(req.ws_key)) { tg__conn_error(c, 400); return; }
+        char key[64 + 36];
+        uint8_t digest[20];
+        char accept[32];
+        size_t key_len = strlen(req.ws_key);
+        memcpy(key, req.ws_key, key_len);
+        memcpy(key + key_len, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", 36);
+        tg__sha1(key, key_len + 36, digest);
+        tg__base64(digest, 20, accept);
+        char reply[256];
+        int n = snprintf(reply, sizeof reply,
+                         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+        tg__conn_queue(c, reply, (size_t)n);
+        c->state = TG__CONN_WS;
+        c->deadline = 0;
+        /* bytes after the head are the first frames */
+        memmove(c->in, c->in + head, c->in_len - head);
+        c->in_len -= head;
+    } else {
+        tg__conn_error(c, 404);
+    }
+}
+
+/* Handles the whole frames in c->in. */
+static void tg__monitor_frames(tg_monitor *m, tg__conn *c, int64_t now)
+{
+    while (c->state == TG__CONN_WS) {
+        tg__ws_frame f;
+        int rc = tg__ws_parse(c->in, c->in_len, TG__WS_PAYLOAD_MAX, &f);
+        if (rc == 0) {
+            /* a partial frame must be whole within the client timeout */
+            if (c->in_len == 0) c->deadline = 0;
+            else if (c->deadline == 0) c->deadline = now + m->timeout_ns;
+            return;
+        }
+        if (rc < 0) { tg__ws_close(c, (unsigned)-rc); return; }
+        c->deadline = 0;
+        uint8_t *payload = c->in + f.header_len;
+        size_t n = (size_t)f.payload_len;
+        tg__ws_unmask(payload, n, f.mask, 0);
+        if (f.opcode == 0x8) {                       /* close: answer and end */
+            unsigned code = 1000;
+            if (n >= 2) code = (unsigned)payload[0] << 8 | payload[1];
+            if (n == 1 || code < 1000 || code == 1004 || code == 1005 || code == 1006 || code >= 5000 ||
+                (code >= 1016 && code < 3000))
+                code = 1002;
+            tg__ws_close(c, code);
+        } else if (f.opcode == 0x9) {                /* ping */
+            tg__ws_send(c, 0xA, payload, n);
+        } else if (f.opcode == 0xA) {                /* pong: nothing to do */
+        } else if (f.opcode != 0x1 || !f.fin) {      /* binary or fragmented: not spoken here */
+            tg__ws_close(c, 1003);
+        } else {
+            size_t k = 0, step;
+            while (k < n && (step = tg__utf8_sequence(payload + k, n - k)) != 0) k += step;
+            if (k < n) tg__ws_close(c, 1007);
+            else tg__monitor_command(m, c, (const char *)payload, n);
+        }
+        memmove(c->in, c->in + rc, c->in_len - (size_t)rc);
+        c->in_len -= (size_t)rc;
+    }
+}
+
+/* Reads what the client sent and acts on it. */
+static void tg__monitor_read(tg_monitor *m, tg__conn *c, int64_t now)
+{
+    for (;;) {
+        if (c->state == TG__CONN_CLOSING) return;
+        if (c->state == TG__CONN_LINGER) {        /* discard until the client closes */
+            char sink[4096];
+            ssize_t r = recv(c->fd, sink, sizeof sink, 0);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) tg__conn_close(c);
+            if (r <= 0) return;
+            continue;
+        }
+        if (c->in_len == sizeof c->in) {
+            /* full: a head too long, or a frame bigger than allowed */
+            if (c->state == TG__CONN_HTTP) tg__conn_error(c, 431);
+            else tg__ws_close(c, 1009);
+            return;
+        }
+        ssize_t r = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+        if (r == 0) { tg__conn_close(c); return; }
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EINTR) tg__conn_close(c);
+            return;
+        }
+        c->in_len += (size_t)r;
+        if (c->state == TG__CONN_HTTP) tg__monitor_request(m, c);
+        if (c->state == TG__CONN_WS) tg__monitor_frames(m, c, now);
+    }
+}
+
+/* Sends what is queued; a closing connection that sent everything stops
+   writing and lingers, reading, so the client sees the answer whole. */
+static void tg__monitor_flush(tg__conn *c, int64_t now)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            tg__conn_close(c);
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    c->out_off = c->out_len = 0;
+    if (c->state == TG__CONN_CLOSING) {
+        if (c->deadline < 0) { tg__conn_close(c); return; }   /* dropped: no linger */
+        shutdown(c->fd, SHUT_WR);
+        c->state = TG__CONN_LINGER;
+        c->deadline = now + TG__MON_LINGER_NS;
+    }
+}
+
+static void tg__monitor_accept(tg_monitor *m, int64_t now)
+{
+    for (;;) {
+        int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;   /* EAGAIN, or a transient error: poll again */
+        tg__conn *c = NULL;
+        for (unsigned i = 0; i < m->max_conns && !c; i++)
+            if (m->conns[i].state == TG__CONN_FREE) c = &m->conns[i];
+        if (!c) {   /* too many connections: a best-effort 503, then close */
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                       "Connection: close\r\n\r\n";
+            ssize_t ignored = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+            (void)ignored;
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->state = TG__CONN_HTTP;
+        c->authed = 0;
+        c->in_len = 0;
+        c->deadline = now + m->timeout_ns;
+    }
+}
+
+static void *tg__monitor_main(void *arg)
+{
+    tg_monitor *m = (tg_monitor *)arg;
+    int64_t next_tick = tg__now_ns() + (int64_t)m->interval_ms * 1000000;
+    /* acquire: pairs with the release store in tg_monitor_stop */
+    while (!TG__LOAD_ACQUIRE(&m->stop)) {
+        int64_t now = tg__now_ns();
+        int64_t wake = next_tick;
+        nfds_t n = 0;
+        m->polls[n].fd = m->listen_fd; m->polls[n].events = POLLIN; n++;
+        m->polls[n].fd = m->wake_fd; m->polls[n].events = POLLIN; n++;
+        for (unsigned i = 0; i < m->max_conns; i++) {
+            tg__conn *c = &m->conns[i];
+            if (c->state == TG__CONN_FREE) continue;
+            if (c->deadline > 0 && c->deadline < wake) wake = c->deadline;
+            m->polls[n].fd = c->fd;
+            m->polls[n].events = (short)((c->state != TG__CONN_CLOSING ? POLLIN : 0) |
+                                         (c->out_off < c->out_len ? POLLOUT : 0));
+            n++;
+        }
+        int64_t wait_ms = wake > now ? (wake - now + 999999) / 1000000 : 0;
+        int ready = poll(m->polls, n, (int)(wait_ms > 60000 ? 60000 : wait_ms));
+        now = tg__now_ns();
+        if (ready > 0) {
+            if (m->polls[1].revents & POLLIN) {
+                uint64_t value;
+                ssize_t ignored = read(m->wake_fd, &value, sizeof value);
+                (void)ignored;
+            }
+            nfds_t k = 2;
+            for (unsigned i = 0; i < m->max_conns; i++) {
+                tg__conn *c = &m->conns[i];
+                if (c->state == TG__CONN_FREE) continue;
+                short re = m->polls[k++].revents;
+                if (re & POLLNVAL) { tg__conn_close(c); continue; }
+                if (re & (POLLIN | POLLHUP | POLLERR)) tg__monitor_read(m, c, now);
+                if (c->state != TG__CONN_FREE && (re & POLLOUT || c->out_off < c->out_len ||
+                                                  c->state == TG__CONN_CLOSING))
+                    tg__monitor_flush(c, now);
+            }
+            if (m->polls[0].revents & POLLIN) tg__monitor_accept(m, now);
+        }
+        /* deadlines: a head or frame too slow, a linger over */
+        for (unsigned i = 0; i < m->max_conns; i++) {
+            tg__conn *c = &m->conns[i];
+            if (c->state == TG__CONN_FREE) continue;
+            if (c->state == TG__CONN_CLOSING && c->deadline < 0) { tg__conn_close(c); continue; }
+            if (c->state == TG__CONN_CLOSING && c->deadline == 0) {   /* the answer must leave in time */
+                c->deadline = now + m->timeout_ns;
+                continue;
+            }
+            if (c->deadline <= 0 || c->deadline > now) continue;
+            if (c->state == TG__CONN_HTTP) { tg__conn_error(c, 408); tg__monitor_flush(c, now); }
+            else if (c->state == TG__CONN_WS) { tg__ws_close(c, 1008); tg__monitor_flush(c, now); }
+            else tg__conn_close(c);
+        }
+        if (now >= next_tick) {
+            for (unsigned i = 0; i < m->max_conns; i++) {
+                tg__conn *c = &m->conns[i];
+                if (c->state == TG__CONN_WS && c->authed) {
+                    tg__monitor_send_stats(m, c);
+                    tg__monitor_flush(c, now);
+                }
+            }
+            next_tick += (int64_t)m->interval_ms * 1000000;
+            if (next_tick < now) next_tick = now + (int64_t)m->interval_ms * 1000000;
+        }
+    }
+    return NULL;
+}
+
+static void tg__monitor_free(tg_monitor *m)
+{
+    if (m->conns)
+        for (unsigned i = 0; i < m->max_conns; i++)
+            if (m->conns[i].state != TG__CONN_FREE) tg__conn_close(&m->conns[i]);
+    if (m->listen_fd >= 0) close(m->listen_fd);
+    if (m->wake_fd >= 0) close(m->wake_fd);
+    free(m->conns);
+    free(m->polls);
+    free(m->page);
+    free(m->json);
+    free(m);
+}
+
+TG_API int tg_monitor_start(tg_scheduler *s, const tg_monitor_options *opts, tg_monitor **out)
+{
+    if (!out) return TG_EINVAL;
+    *out = NULL;
+    if (!s) return TG_EINVAL;
+    tg_monitor_options o;
+    if (opts) o = *opts;
+    else memset(&o, 0, sizeof o);
+    if (o.port == 0) o.port = 5000;
+    if (o.port < TG_MONITOR_ANY_PORT || o.port > 65535) return TG_EINVAL;
+    if (o.max_connections == 0) o.max_connections = 16;
+    if (o.max_connections > 1024) return TG_EINVAL;
+    if (o.interval_ms == 0) o.interval_ms = 500;
+    if (o.interval_ms < 50 || o.interval_ms > 60000) return TG_EINVAL;
+    if (o.client_timeout_ms == 0) o.client_timeout_ms = 5000;
+    if (o.client_timeout_ms > 3600000) return TG_EINVAL;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)(o.port == TG_MONITOR_ANY_PORT ? 0 : o.port));
+    if (inet_pton(AF_INET, o.address ? o.address : "127.0.0.1", &addr.sin_addr) != 1) return TG_EINVAL;
+    if (o.access_token) {
+        size_t n = strlen(o.access_token);
+        if (n == 0 || n > 128) return TG_EINVAL;
+        for (size_t i = 0; i < n; i++)
+            if (o.access_token[i] <= 0x20 || o.access_token[i] >= 0x7f) return TG_EINVAL;
+    }
+
+    tg_monitor *m = (tg_monitor *)calloc(1, sizeof *m);
+    if (!m) return TG_ENOMEM;
+    m->s = s;
+    m->listen_fd = m->wake_fd = -1;
+    m->max_conns = o.max_connections;
+    m->interval_ms = o.interval_ms;
+    m->timeout_ns = (int64_t)o.client_timeout_ms * 1000000;
+    m->conns = (tg__conn *)calloc(m->max_conns, sizeof *m->conns);
+    m->polls = (struct pollfd *)calloc(m->max_conns + 2, sizeof *m->polls);
+    size_t page_len = 0;
+    for (size_t i = 0; i < sizeof tg__monitor_page / sizeof tg__monitor_page[0]; i++)
+        page_len += strlen(tg__monitor_page[i]);
+    m->page = (char *)malloc(page_len + 1);
+    if (!m->conns || !m->polls || !m->page) { tg__monitor_free(m); return TG_ENOMEM; }
+    for (unsigned i = 0; i < m->max_conns; i++) m->conns[i].fd = -1;
+    for (size_t i = 0; i < sizeof tg__monitor_page / sizeof tg__monitor_page[0]; i++) {
+        size_t n = strlen(tg__monitor_page[i]);
+        memcpy(m->page + m->page_len, tg__monitor_page[i], n);
+        m->page_len += n;
+    }
+    m->page[m->page_len] = '\0';
+
+    if (o.access_token) {
+        m->token_len = strlen(o.access_token);
+        memcpy(m->token, o.access_token, m->token_len + 1);
+    } else {
+        uint8_t random[16];
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd >= 0 ? read(fd, random, sizeof random) : -1;
+        if (fd >= 0) close(fd);
+        if (got != (ssize_t)sizeof random) { tg__monitor_free(m); return TG_ESYSTEM; }
+        for (int i = 0; i < 16; i++) snprintf(m->token + 2 * i, 3, "%02x", random[i]);
+        m->token_len = 32;
+    }
+
+    int one = 1;
+    m->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->listen_fd < 0 || m->wake_fd < 0 ||
+        setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(m->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(m->listen_fd, 64) != 0) {
+        int saved = errno;
+        tg__monitor_free(m);
+        errno = saved;
+        return TG_ESYSTEM;
+    }
+    socklen_t alen = sizeof addr;
+    if (getsockname(m->listen_fd, (struct sockaddr *)&addr, &alen) != 0) { tg__monitor_free(m); return TG_ESYSTEM; }
+    m->port = ntohs(addr.sin_port);
+    if (pthread_create(&m->thread, NULL, tg__monitor_main, m) != 0) { tg__monitor_free(m); return TG_ESYSTEM; }
+    if (!o.quiet) {
+        char host[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &addr.sin_addr, host, sizeof host);
+        if (o.access_token) fprintf(stderr, "tokengate monitor: http://%s:%d/\n", host, m->port);
+        else fprintf(stderr, "tokengate monitor: http://%s:%d/  access token: %s\n", host, m->port, m->token);
+    }
+    *out = m;
+    return TG_OK;
+}
+
+TG_API int tg_monitor_port(const tg_monitor *m) { return m ? m->port : -1; }
+TG_API const char *tg_monitor_token(const tg_monitor *m) { return m ? m->token : NULL; }
+
+TG_API void tg_monitor_stop(tg_monitor *m)
+{
+    if (!m) return;
+    /* release: pairs with the acquire load in the server's loop */
+    TG__STORE_RELEASE(&m->stop, 1u);
+    uint64_t one = 1;
+    ssize_t ignored = write(m->wake_fd, &one, sizeof one);
+    (void)ignored;
+    pthread_join(m->thread, NULL);
+    tg__monitor_free(m);
+}
+
+#endif /* TOKENGATE_MONITOR */
 
 /* ------------------------------------------------------------------------ */
 /* Lifecycle: configuration, create, shutdown, destroy                      */

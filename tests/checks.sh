@@ -65,7 +65,9 @@ examples_group() {
         name=$(basename "$f" .c)
         check "cc -O2 -pthread $f" cc -O2 -pthread "$f" -o "$B/ex-$name"
         check "$f -Wall -Wextra -Werror" cc -O2 -Wall -Wextra -Werror -pthread -fsyntax-only "$f"
-        if [[ $name != demo ]]; then
+        if [[ $name == dashboard ]]; then
+            check "$name runs (2 s, any port)" timeout 120 "$B/ex-$name" --any-port --seconds 2
+        elif [[ $name != demo ]]; then
             check "$name runs" timeout 120 "$B/ex-$name"
         fi
     done
