@@ -26,6 +26,7 @@
     11. Sticky registry
     12. Hash conductor (domains) and SHA-256
     13. Retries, deadlines, control, tiers, dedupe and the health guard
+    14. Telemetry: tg_stats, JSON, Prometheus, and the live monitor
     --  Declarations
     --  Implementation, one banner per subsystem in data-flow order:
           platform (atomics, clock, futex, affinity) -> errors -> layout ->
@@ -33,7 +34,7 @@
           SHA-256 -> sticky registry -> hash conductor -> operations
           registry -> admission -> submitting -> workers -> await and poll
           -> completion fd -> inside a task -> control -> telemetry ->
-          lifecycle
+          monitor (only with TOKENGATE_MONITOR) -> lifecycle
 
    1. OVERVIEW
    An *operation* (tg_op) names a plain synchronous function, its weight and
@@ -301,6 +302,53 @@
    With tg_config.auto_block, an op whose runs failed more than 90% of at
    least 10 attempts (counted since its last tg_op_unblock) is refused:
    tg_submit returns TG_EBLOCKED until tg_op_unblock.
+
+   14. TELEMETRY: TG_STATS, JSON, PROMETHEUS, AND THE LIVE MONITOR
+   tg_stats reads per-worker counters without a lock (each count exact, the
+   set not taken at one instant): tokens submitted, admitted (reached a run
+   queue: every submitted token except dedupe followers, once it got room),
+   completed, failed, killed, timed out, live; failed runs retried; per
+   core: functions run, tokens stolen, mailbox depth, busy now, summed run
+   time; the concurrency ratio (summed run time / wall time) since
+   tg_create and over the last whole second. tg_op_names lists the op
+   names; tg_op_stats gives an op's counts, health class, and run-time and
+   queue-wait p50/p95/p99 from fixed log-linear histograms (4 buckets per
+   power of two: a percentile is its bucket's upper edge, at most 25% above).
+   tg_stats_json writes all of that as one JSON object (times in ns);
+   tg_stats_prometheus as Prometheus text: counters end in _total, times
+   are _seconds histograms (buckets at each power of two from 256 ns to
+   2^36 ns), labels op, core, result, state, tier, window. Both take a
+   buffer and its size and say how long the text is (TG_ERANGE: too small).
+   The monitor is opt-in: define TOKENGATE_MONITOR next to
+   TOKENGATE_IMPLEMENTATION (without it there is no socket code at all).
+   tg_monitor_start runs an HTTP/1.1 server on a thread of its own (poll,
+   non-blocking sockets), on 127.0.0.1:5000 unless told another address or
+   port. It serves:
+     GET /             the page (HTML, CSS and JavaScript from this header,
+                       no external asset): per-core load, a tokens/s chart,
+                       a per-op table with pause / resume / drain / kill;
+     GET /metrics      tg_stats_prometheus      } with the access token, as
+     GET /stats.json   tg_stats_json            } "Authorization: Bearer T"
+                                                  or "?token=T"; else 401
+     GET /ws           WebSocket (RFC 6455). The client's first message is
+                       "auth T"; then the server sends
+                       {"type":"stats","stats":<tg_stats_json>} every
+                       interval_ms, and the client may send "pause OP",
+                       "resume OP", "drain OP", "kill OP" or "unblock OP",
+                       each answered {"type":"reply","cmd":..,"rc":..,
+                       "op":..,"error":..}. A wrong token, or a control
+                       before auth, is answered and closed with 1008.
+   The access token is configured, or 32 random hex digits printed once to
+   stderr; it is compared in time that does not depend on where it differs.
+   Bad input never reaches the scheduler: a malformed head gets 400 (bare
+   LF, folded or nameless headers, NUL bytes, no Host in 1.1), other
+   methods 405, a body 413, a head over 8 KiB 431, another HTTP version
+   505, a head not whole within client_timeout_ms 408, a client over
+   max_connections 503; a WebSocket frame unmasked, with reserved bits or
+   opcodes, or a control frame split or over 125 bytes is closed with 1002,
+   over 4 KiB 1009, binary or fragmented 1003, text not UTF-8 1007, a frame
+   not whole within the timeout 1008. A client that lets 4 MiB of output
+   pile up is dropped. Every HTTP answer closes its connection.
 */
 #if 0 /* QUICK START (examples/quickstart.c) */
 /* quickstart.c - the smallest complete TokenGate program: one operation,
@@ -4970,7 +5018,7 @@ static void tg__ws_unmask(uint8_t *payload, size_t n, const uint8_t mask[4], siz
 static const char *const tg__monitor_page[] = {
     "<!DOCTYPE html>\n",
     "<html lang='en'><head><meta charset='utf-8'><title>TokenGate monitor</title>\n",
-    "<meta name='viewport' content='width=device-width, initial-scale=1'>\n",
+    "<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' href='data:,'>\n",
     "<style>\n",
     "body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}\n",
     "header{background:#1d2330;color:#fff;padding:10px 18px;display:flex;gap:14px;align-items:center;flex-wrap:wrap}\n",
