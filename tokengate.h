@@ -5333,10 +5333,10 @@ static const char *tg__monitor_json(tg_monitor *m, size_t *len)
     }
 }
 
-static void tg__monitor_send_stats(tg_monitor *m, tg__conn *c)
+/* A stats frame around json (tg__monitor_json's text, taken once per tick
+   for every client). */
+static void tg__monitor_send_stats(tg__conn *c, const char *json, size_t len)
 {
-    size_t len;
-    const char *json = tg__monitor_json(m, &len);
     if (!json) return;
     static const char pre[] = "{\"type\":\"stats\",\"stats\":";
     size_t n = sizeof pre - 1 + len + 1;
@@ -5369,8 +5369,13 @@ static void tg__monitor_command(tg_monitor *m, tg__conn *c, const char *msg, siz
         c->authed = tg__monitor_token_ok(m, arg, arg_len);
         const char *reply = c->authed ? "{\"type\":\"auth\",\"ok\":true}" : "{\"type\":\"auth\",\"ok\":false}";
         tg__ws_send(c, 0x1, reply, strlen(reply));
-        if (c->authed) tg__monitor_send_stats(m, c);
-        else tg__ws_close(c, 1008);
+        if (c->authed) {
+            size_t len;
+            const char *json = tg__monitor_json(m, &len);
+            tg__monitor_send_stats(c, json, len);
+        } else {
+            tg__ws_close(c, 1008);
+        }
         return;
     }
     if (!c->authed) {
@@ -5642,10 +5647,13 @@ static void *tg__monitor_main(void *arg)
             else tg__conn_close(c);
         }
         if (now >= next_tick) {
+            const char *json = NULL;
+            size_t len = 0;
             for (unsigned i = 0; i < m->max_conns; i++) {
                 tg__conn *c = &m->conns[i];
                 if (c->state == TG__CONN_WS && c->authed) {
-                    tg__monitor_send_stats(m, c);
+                    if (!json) json = tg__monitor_json(m, &len);   /* once per tick */
+                    tg__monitor_send_stats(c, json, len);
                     tg__monitor_flush(c, now);
                 }
             }
