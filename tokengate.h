@@ -5267,20 +5267,22 @@ static void tg__conn_error(tg__conn *c, int status)
                      body, (size_t)n);
 }
 
-/* A server-to-client frame (never masked). */
+/* The head of a final, unmasked (server-to-client) frame of n payload
+   bytes; returns its length. */
+static size_t tg__ws_frame_head(uint8_t head[10], unsigned opcode, size_t n)
+{
+    head[0] = (uint8_t)(0x80u | opcode);
+    if (n < 126) { head[1] = (uint8_t)n; return 2; }
+    if (n <= 0xffffu) { head[1] = 126; head[2] = (uint8_t)(n >> 8); head[3] = (uint8_t)n; return 4; }
+    head[1] = 127;
+    for (int k = 0; k < 8; k++) head[2 + k] = (uint8_t)((uint64_t)n >> (56 - 8 * k));
+    return 10;
+}
+
 static void tg__ws_send(tg__conn *c, unsigned opcode, const void *payload, size_t n)
 {
     uint8_t head[10];
-    size_t h = 2;
-    head[0] = (uint8_t)(0x80u | opcode);
-    if (n < 126) head[1] = (uint8_t)n;
-    else if (n <= 0xffffu) { head[1] = 126; head[2] = (uint8_t)(n >> 8); head[3] = (uint8_t)n; h = 4; }
-    else {
-        head[1] = 127;
-        for (int k = 0; k < 8; k++) head[2 + k] = (uint8_t)((uint64_t)n >> (56 - 8 * k));
-        h = 10;
-    }
-    tg__conn_queue(c, head, h);
+    tg__conn_queue(c, head, tg__ws_frame_head(head, opcode, n));
     tg__conn_queue(c, payload, n);
 }
 
@@ -5339,18 +5341,8 @@ static void tg__monitor_send_stats(tg__conn *c, const char *json, size_t len)
 {
     if (!json) return;
     static const char pre[] = "{\"type\":\"stats\",\"stats\":";
-    size_t n = sizeof pre - 1 + len + 1;
     uint8_t head[10];
-    size_t h = 2;
-    head[0] = 0x81;
-    if (n < 126) head[1] = (uint8_t)n;
-    else if (n <= 0xffffu) { head[1] = 126; head[2] = (uint8_t)(n >> 8); head[3] = (uint8_t)n; h = 4; }
-    else {
-        head[1] = 127;
-        for (int k = 0; k < 8; k++) head[2 + k] = (uint8_t)((uint64_t)n >> (56 - 8 * k));
-        h = 10;
-    }
-    tg__conn_queue(c, head, h);
+    tg__conn_queue(c, head, tg__ws_frame_head(head, 0x1, sizeof pre - 1 + len + 1));
     tg__conn_queue(c, pre, sizeof pre - 1);
     tg__conn_queue(c, json, len);
     tg__conn_queue(c, "}", 1);
@@ -6122,6 +6114,14 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__DEFAULT_MAX_OPS
 #undef TG__COUNT_OP
 #undef TG__HIST_BUCKETS
+#ifdef TOKENGATE_MONITOR
+#undef TG__HTTP_HEAD_MAX
+#undef TG__HTTP_HEADERS_MAX
+#undef TG__WS_PAYLOAD_MAX
+#undef TG__MON_IN_MAX
+#undef TG__MON_OUT_MAX
+#undef TG__MON_LINGER_NS
+#endif
 #undef TG__WAKE_FLAGS
 #undef TG__IS_TERMINAL
 #undef TG__FREEABLE
