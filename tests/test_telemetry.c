@@ -209,14 +209,16 @@ TG_TEST(telemetry_json_and_prometheus_texts)
     CHECK_RC(tg_stats_json(s, NULL, 5, &need), TG_EINVAL);
     CHECK_RC(tg_stats_json(s, NULL, 0, &need), TG_ERANGE);
     REQUIRE(need > 100);
-    char *json = malloc(need + 1);
+    /* the uptime and the ratios may gain a digit between two calls */
+    size_t cap = need + 64;
+    char *json = malloc(cap);
     REQUIRE(json);
     char small[16];
     CHECK_RC(tg_stats_json(s, small, sizeof small, &len), TG_ERANGE);
-    CHECK_EQ(len, need);
+    CHECK(len + 64 > need && len < need + 64);
     CHECK_EQ(strlen(small), sizeof small - 1);   /* truncated, terminated */
-    CHECK_RC(tg_stats_json(s, json, need + 1, &len), TG_OK);
-    CHECK_EQ(len, need);
+    CHECK_RC(tg_stats_json(s, json, cap, &len), TG_OK);
+    CHECK(len + 64 > need && len < need + 64);
     CHECK_EQ(strlen(json), len);
     CHECK(json[0] == '{' && json[len - 1] == '}');
     CHECK(strstr(json, "\"submitted\":20,") != NULL);
@@ -228,10 +230,12 @@ TG_TEST(telemetry_json_and_prometheus_texts)
     free(json);
 
     CHECK_RC(tg_stats_prometheus(s, NULL, 0, &need), TG_ERANGE);
-    char *prom = malloc(need + 1);
+    cap = need + 64;
+    char *prom = malloc(cap);
     REQUIRE(prom);
-    CHECK_RC(tg_stats_prometheus(s, prom, need + 1, &len), TG_OK);
-    CHECK_EQ(len, need);
+    CHECK_RC(tg_stats_prometheus(s, prom, cap, &len), TG_OK);
+    CHECK(len + 64 > need && len < need + 64);
+    CHECK_EQ(strlen(prom), len);
     CHECK(strstr(prom, "# TYPE tokengate_tokens_completed_total counter\n"
                        "tokengate_tokens_completed_total 10\n") != NULL);
     CHECK(strstr(prom, "tokengate_tokens_submitted_total 20\n") != NULL);
