@@ -284,7 +284,8 @@
    a token of the tier finishes, its worker runs the first one set aside,
    which takes over its place (so set-aside tokens run in order). A token
    killed or past its deadline while set aside passes its turn on. tg_stats
-   shows tier_running and tier_waiting. An io_tier out of range: TG_EINVAL.
+   shows tier_running and tier_waiting (a worker gives its place back just
+   after its token's end, so they may lag tg_wait_idle by a moment). An io_tier out of range: TG_EINVAL.
    Dedupe: a submission of a TG_OP_DEDUPE op whose (op, argument bytes)
    equals a live token's joins that token instead of running: it gets its
    own handle (a slot of its own, counted like any token: max_tokens,
