@@ -3323,6 +3323,8 @@ static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t inde
         tg__ophist *h = &w->oph[opi];
         tg__hist_add(h->exec, run);
         tg__hist_add(h->wait, waited);
+        /* one writer (this worker): release stores, paired with the acquire
+           loads in tg__op_stats_collect */
         TG__STORE_RELEASE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run);
         TG__STORE_RELEASE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
         /* one writer (this worker): release stores, acquire loads in
@@ -4331,6 +4333,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     for (unsigned i = 0; i < s->nworkers && i < TG_MAX_WORKERS; i++) {
         tg__worker *w = s->workers[i];
         out->cores[i].executed = TG__LOAD_ACQUIRE(&w->counters.executed);
+        /* acquire: pairs with the worker's release store after each run */
         out->cores[i].run_ns = TG__LOAD_ACQUIRE(&w->run_ns);
         out->cores[i].stolen = TG__LOAD_ACQUIRE(&w->counters.stolen);
         out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__mailbox_depth(&w->pinned) +
@@ -4478,15 +4481,24 @@ static int tg__export_collect(tg_scheduler *s, tg__export *x)
     return TG_OK;
 }
 
-TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
+/* What both exports do first: check the arguments, start the text, collect. */
+static int tg__export_begin(tg_scheduler *s, char *buf, size_t cap, size_t *len, tg__export *x, tg__text *t)
 {
     if (len) *len = 0;
     if (!s || (!buf && cap)) return TG_EINVAL;
+    t->buf = buf;
+    t->cap = cap;
+    t->len = 0;
+    return tg__export_collect(s, x);
+}
+
+TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
+{
     tg__export x;
-    int rc = tg__export_collect(s, &x);
+    tg__text t;
+    int rc = tg__export_begin(s, buf, cap, len, &x, &t);
     if (rc != TG_OK) return rc;
     const struct tg_stats *st = &x.stats;
-    tg__text t = { buf, cap, 0 };
     tg__text_printf(&t,
         "{\"workers\":%u,\"uptime_ns\":%lld,\"paused\":%s,"
         "\"tokens\":{\"submitted\":%llu,\"admitted\":%llu,\"completed\":%llu,\"failed\":%llu,"
@@ -4591,13 +4603,11 @@ static void tg__prom_histogram(tg__text *t, const char *name, const char *op, co
 
 TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *len)
 {
-    if (len) *len = 0;
-    if (!s || (!buf && cap)) return TG_EINVAL;
     tg__export x;
-    int rc = tg__export_collect(s, &x);
+    tg__text t;
+    int rc = tg__export_begin(s, buf, cap, len, &x, &t);
     if (rc != TG_OK) return rc;
     const struct tg_stats *st = &x.stats;
-    tg__text t = { buf, cap, 0 };
     unsigned cores = st->workers < TG_MAX_WORKERS ? st->workers : TG_MAX_WORKERS;
 
     tg__prom_single(&t, "tokengate_workers", "gauge", "Worker threads of the scheduler.", st->workers);
@@ -5321,11 +5331,13 @@ static int tg__monitor_request_authed(const tg_monitor *m, const tg__http_reques
     return 0;
 }
 
-/* The stats as a JSON text in m->json; NULL if memory ran out. */
-static const char *tg__monitor_json(tg_monitor *m, size_t *len)
+/* An export (tg_stats_json or tg_stats_prometheus) in m->json, grown as
+   needed; NULL if memory ran out. */
+static const char *tg__monitor_export(tg_monitor *m, int (*export_fn)(tg_scheduler *, char *, size_t, size_t *),
+                                      size_t *len)
 {
     for (;;) {
-        int rc = tg_stats_json(m->s, m->json, m->json_cap, len);
+        int rc = export_fn(m->s, m->json, m->json_cap, len);
         if (rc == TG_OK) return m->json;
         if (rc != TG_ERANGE) return NULL;
         size_t cap = *len + 1024;
@@ -5335,6 +5347,9 @@ static const char *tg__monitor_json(tg_monitor *m, size_t *len)
         m->json_cap = cap;
     }
 }
+
+/* The stats as a JSON text in m->json; NULL if memory ran out. */
+static const char *tg__monitor_json(tg_monitor *m, size_t *len) { return tg__monitor_export(m, tg_stats_json, len); }
 
 /* A stats frame around json (tg__monitor_json's text, taken once per tick
    for every client). */
@@ -5428,18 +5443,10 @@ static void tg__monitor_request(tg_monitor *m, tg__conn *c)
         if (!tg__monitor_request_authed(m, &req)) { tg__conn_error(c, 401); return; }
         int prometheus = req.path[1] == 'm';
         size_t len = 0;
-        for (;;) {
-            rc = prometheus ? tg_stats_prometheus(m->s, m->json, m->json_cap, &len)
-                            : tg_stats_json(m->s, m->json, m->json_cap, &len);
-            if (rc != TG_ERANGE) break;
-            char *grown = (char *)realloc(m->json, len + 1024);
-            if (!grown) break;
-            m->json = grown;
-            m->json_cap = len + 1024;
-        }
-        if (rc != TG_OK) { tg__conn_error(c, 503); return; }
+        const char *text = tg__monitor_export(m, prometheus ? tg_stats_prometheus : tg_stats_json, &len);
+        if (!text) { tg__conn_error(c, 503); return; }
         tg__conn_respond(c, 200, prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
-                         NULL, m->json, len);
+                         NULL, text, len);
     } else if (strcmp(req.path, "/ws") == 0) {
         if (!req.upgrade_websocket) { tg__conn_error(c, 400); return; }
         if (req.ws_version != 13) { tg__conn_error(c, 426); return; }
