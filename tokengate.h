@@ -977,6 +977,9 @@ typedef struct tg__stamp_clock {
     uint64_t anchor_tsc;
     int64_t anchor_ns;
     uint64_t refresh_ticks;  /* about 1 ms of ticks; 0 until first use */
+    uint64_t mult;           /* tg__tsc_mult, copied: the hot path reads no
+                                shared line (a user's variable may sit on
+                                the one that holds tg__tsc_mult) */
     int64_t last;            /* the thread's latest stamp: never go back */
 } tg__stamp_clock;
 
@@ -989,10 +992,12 @@ static inline int64_t tg__stamp_ns(void)
     uint64_t d = __builtin_ia32_rdtsc() - c->anchor_tsc;
     int64_t t;
     if (TG__LIKELY(d < c->refresh_ticks)) {
-        t = c->anchor_ns + (int64_t)((d * tg__tsc_mult) >> 32);
+        t = c->anchor_ns + (int64_t)((d * c->mult) >> 32);
     } else if (tg__tsc_mult) {
-        if (!c->refresh_ticks)
+        if (!c->refresh_ticks) {
+            c->mult = tg__tsc_mult;
             c->refresh_ticks = (uint64_t)((1000000.0 * 4294967296.0) / (double)tg__tsc_mult);
+        }
         c->anchor_ns = tg__now_ns();
         c->anchor_tsc = __builtin_ia32_rdtsc();
         t = c->anchor_ns;
@@ -1297,6 +1302,7 @@ typedef struct tg__worker {
     int cpu;                             /* pinned CPU or -1 */
     void *raw;                           /* allocation behind this struct */
     uint32_t rng;
+    uint32_t run_avg_ns;                 /* recent run time per token (owner only) */
     uint32_t cache_count;
     uint32_t cache[TG__CACHE_SLOTS];
     pthread_t thread;
@@ -1315,7 +1321,8 @@ struct tg_scheduler {
     void **chunk_raw;            /* unaligned allocations behind chunks */
 
     /* slot pool */
-    uint64_t free_head TG__ALIGNED_LINE; /* tag << 32 | (index + 1) */
+    tg__mailbox free_ring;               /* free slot indices, FIFO (bounded) */
+    uint64_t free_head TG__ALIGNED_LINE; /* overflow list: tag << 32 | (index + 1) */
     uint32_t fresh TG__ALIGNED_LINE;     /* next never-used index */
     tg__event slot_event;        /* outside submitters waiting for a slot */
     tg__event space_event;       /* outside submitters waiting for room */
@@ -1541,32 +1548,54 @@ static int tg__freelist_pop(tg_scheduler *s, uint32_t *index)
     return 0;
 }
 
-/* Pushes the chain first..last (already linked through link) in one CAS. */
-static void tg__freelist_push_chain(tg_scheduler *s, uint32_t first, uint32_t last)
+/* Links items[0..n-1] through their slots and pushes the chain in one CAS. */
+static void tg__freelist_push_run(tg_scheduler *s, const uint32_t *items, uint32_t n)
 {
-    tg__slot *tail = tg__slot_at(s, last);
+    for (uint32_t i = 0; i + 1 < n; i++)
+        TG__STORE_RELAXED(&tg__slot_at(s, items[i])->link, items[i + 1] + 1);
+    tg__slot *tail = tg__slot_at(s, items[n - 1]);
     uint64_t old = TG__LOAD_RELAXED(&s->free_head);
     for (;;) {
         TG__STORE_RELAXED(&tail->link, (uint32_t)old);
-        uint64_t desired = (((old >> 32) + 1) << 32) | (uint64_t)(first + 1);
+        uint64_t desired = (((old >> 32) + 1) << 32) | (uint64_t)(items[0] + 1);
         /* release: publishes the chain's links and the slots' last writes */
         if (TG__CAS(&s->free_head, &old, desired, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) break;
     }
+}
+
+static uint32_t tg__mailbox_push_run(tg__mailbox *m, const uint32_t *items, uint32_t n);
+static int tg__mailbox_pop(tg__mailbox *m, uint32_t *item);
+static inline void tg__mailbox_prefetch(tg_scheduler *s, tg__mailbox *m, uint32_t ahead);
+
+/* Free slots wait in the free ring, a bounded FIFO of indices (a mailbox
+   of its own), and what does not fit there on the linked free list, which
+   needs no room. The ring is taken first: its indices sit in consecutive
+   cells, so a taker starts fetching the slots it will take a few tokens
+   from now while it fills this one. Slots come back to the ring long after
+   they were freed, their lines written by the worker that ended them: the
+   fetch ahead turns one cache miss per token into misses that overlap. */
+#define TG__FREE_RING_MAX 65536u
+#define TG__FREE_AHEAD 12
+
+/* Gives items[0..n-1] back to the pool and wakes outside submitters that
+   wait for a slot. */
+static void tg__free_push(tg_scheduler *s, const uint32_t *items, uint32_t n)
+{
+    uint32_t done = tg__mailbox_push_run(&s->free_ring, items, n);
+    if (done < n) tg__freelist_push_run(s, items + done, n - done);
     /* full fence: the push before the look at slot waiters; pairs with the
        fence in tg__event_wait */
     TG__FENCE_SEQ_CST();
     tg__event_signal(&s->slot_event);
 }
 
-/* Moves a worker's whole free-slot cache to the shared free list. */
+/* Moves a worker's whole free-slot cache to the shared pool. */
 static void tg__cache_flush(tg_scheduler *s, tg__worker *w)
 {
     uint32_t n = w->cache_count;
     if (n == 0) return;
-    for (uint32_t i = 0; i + 1 < n; i++)
-        TG__STORE_RELAXED(&tg__slot_at(s, w->cache[i])->link, w->cache[i + 1] + 1);
     w->cache_count = 0;
-    tg__freelist_push_chain(s, w->cache[0], w->cache[n - 1]);
+    tg__free_push(s, w->cache, n);
 }
 
 /* Takes a free slot without waiting: the worker's cache, the shared free
@@ -1576,6 +1605,10 @@ static int tg__slot_try_take(tg_scheduler *s, tg__worker *w, uint32_t *index)
 {
     if (w && w->cache_count) {
         *index = w->cache[--w->cache_count];
+        return TG_OK;
+    }
+    if (tg__mailbox_pop(&s->free_ring, index)) {
+        tg__mailbox_prefetch(s, &s->free_ring, TG__FREE_AHEAD);
         return TG_OK;
     }
     if (tg__freelist_pop(s, index)) return TG_OK;
@@ -1662,20 +1695,17 @@ static void tg__slot_free(tg_scheduler *s, uint32_t index)
     tg__worker *w = tg__current_worker(s);
     if (w && s->cache_limit) {
         if (w->cache_count == s->cache_limit) {
-            /* hand the older half to the shared list in one CAS */
+            /* hand the older half to the shared pool in one reservation */
             uint32_t half = s->cache_limit / 2;
-            for (uint32_t i = 0; i + 1 < half; i++)
-                TG__STORE_RELAXED(&tg__slot_at(s, w->cache[i])->link, w->cache[i + 1] + 1);
-            uint32_t first = w->cache[0], last = w->cache[half - 1];
+            tg__free_push(s, w->cache, half);
             memmove(w->cache, w->cache + half, (w->cache_count - half) * sizeof w->cache[0]);
             w->cache_count -= half;
-            tg__freelist_push_chain(s, first, last);
         }
         w->cache[w->cache_count++] = index;
         if (TG__LOAD_RELAXED(&s->slot_event.waiters)) tg__cache_flush(s, w);
         return;
     }
-    tg__freelist_push_chain(s, index, index);
+    tg__free_push(s, &index, 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1692,7 +1722,8 @@ static int tg__mailbox_init(tg_scheduler *s, tg__mailbox *m, uint32_t capacity)
     return TG_OK;
 }
 
-static int tg__mailbox_push(tg__mailbox *m, uint32_t item)
+/* 1 and the position it took (in *at_pos, may be NULL), or 0 when full. */
+static int tg__mailbox_push(tg__mailbox *m, uint32_t item, uint32_t *at_pos)
 {
     uint32_t pos = TG__LOAD_RELAXED(&m->tail);
     for (;;) {
@@ -1709,6 +1740,7 @@ static int tg__mailbox_push(tg__mailbox *m, uint32_t item)
                    before the cell reads as full; pairs with the acquire in
                    tg__mailbox_pop */
                 TG__STORE_RELEASE(&cell->seq, pos + 1 - at);
+                if (at_pos) *at_pos = pos;
                 return 1;
             }
         } else if (dif < 0) {
@@ -1742,6 +1774,64 @@ static int tg__mailbox_pop(tg__mailbox *m, uint32_t *item)
             pos = TG__LOAD_RELAXED(&m->head);
         }
     }
+}
+
+/* Pushes items[0..n-1] in one reservation of consecutive cells: as many
+   as are free from the tail on (each checked free before the CAS that
+   claims them all, and none can be claimed by another producer without
+   moving the tail first). The count pushed; 0 when the next cell is not free. */
+static uint32_t tg__mailbox_push_run(tg__mailbox *m, const uint32_t *items, uint32_t n)
+{
+    uint32_t pos = TG__LOAD_RELAXED(&m->tail);
+    for (;;) {
+        uint32_t k = 0;
+        /* acquire: as in tg__mailbox_push, for each cell */
+        while (k < n && TG__LOAD_ACQUIRE(&m->cells[(pos + k) & m->mask].seq) +
+                                ((pos + k) & m->mask) == pos + k)
+            k++;
+        if (k == 0) {
+            uint32_t now = TG__LOAD_RELAXED(&m->tail);
+            if (now == pos) return 0;  /* full, or a consumer still reading */
+            pos = now;
+            continue;
+        }
+        if (TG__CAS(&m->tail, &pos, pos + k, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            for (uint32_t i = 0; i < k; i++) {
+                uint32_t at = (pos + i) & m->mask;
+                TG__STORE_RELAXED(&m->cells[at].item, items[i]);
+                /* release: as in tg__mailbox_push */
+                TG__STORE_RELEASE(&m->cells[at].seq, pos + i + 1 - at);
+            }
+            return k;
+        }
+    }
+}
+
+/* Starts fetching the slot of the token `ahead` cells past the consumers'
+   position, if it is published: its lines are then on their way while the
+   tokens before it run. A hint only: the cell may change under us, so the
+   index is checked against the pool before it is used as an address. */
+#define TG__MAILBOX_AHEAD 6
+static inline void tg__mailbox_prefetch(tg_scheduler *s, tg__mailbox *m, uint32_t ahead)
+{
+    uint32_t pos = TG__LOAD_RELAXED(&m->head) + ahead;
+    uint32_t at = pos & m->mask;
+    /* relaxed: a hint; nothing is read through it but the prefetch */
+    if (TG__LOAD_RELAXED(&m->cells[at].seq) + at != pos + 1) return;
+    uint32_t index = TG__LOAD_RELAXED(&m->cells[at].item);
+    if (index >= s->slot_capacity) return;
+    tg__slot *chunk = TG__LOAD_ACQUIRE(&s->chunks[index >> TG__CHUNK_SHIFT]);
+    if (!chunk) return;
+    const char *p = (const char *)(chunk + (index & (TG__CHUNK_SLOTS - 1)));
+    __builtin_prefetch(p, 1, 3);
+    __builtin_prefetch(p + TG__CACHE_LINE, 1, 3);
+}
+
+/* Is a token published at position pos (a hint: it may be taken meanwhile)? */
+static inline int tg__mailbox_full_at(tg__mailbox *m, uint32_t pos)
+{
+    uint32_t at = pos & m->mask;
+    return TG__LOAD_RELAXED(&m->cells[at].seq) + at == pos + 1;
 }
 
 /* Is a token published at the consumers' next position? Reads only the
@@ -1781,6 +1871,10 @@ static int tg__deque_push(tg__deque *d, uint32_t item)
 
 static int tg__deque_pop(tg__deque *d, uint32_t *item)
 {
+    /* only the owner adds items and thieves only take: an empty deque seen
+       here stays empty, and the fence below is skipped. Relaxed: top only
+       grows, so a stale top only sends us down the full path. */
+    if (TG__LOAD_RELAXED(&d->bottom) <= TG__LOAD_RELAXED(&d->top)) return 0;
     int64_t b = TG__LOAD_RELAXED(&d->bottom) - 1;
     /* seq_cst store then seq_cst load of top: a thief and the owner cannot
        both miss each other's claim on the last item */
@@ -1858,7 +1952,10 @@ static void tg__wake_thief(tg_scheduler *s, tg__worker *busy)
 
 /* After work was published for worker `target`: wakes it if parked, or, if
    the work is stealable and the target is busy running a function, one
-   parked worker to steal it. */
+   parked worker to steal it. A mailbox push that lands behind other queued
+   tokens passes stealable 0: whoever pushed the first of them looked
+   already, and the target's own look when it takes one (tg__recruit_mailbox)
+   covers a backlog that grows. */
 static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
 {
     /* full fence: our push before our reads of sleeping; pairs with the
@@ -1956,7 +2053,7 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
     if (pin >= 0) {
         tg__worker *v = s->workers[pin];
         TG__STORE_RELEASE(&sl->core, (int16_t)pin);
-        if (tg__mailbox_push(&v->pinned, index)) {
+        if (tg__mailbox_push(&v->pinned, index, NULL)) {
             tg__notify_work(s, v, 0);
             return 1;
         }
@@ -1981,8 +2078,11 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
         else if (c == n) c = lo;          /* wrap within the range */
         tg__worker *v = s->workers[c];
         TG__STORE_RELEASE(&sl->core, (int16_t)c);
-        if (tg__mailbox_push(&v->mailbox, index)) {
-            tg__notify_work(s, v, !strict);
+        uint32_t pos;
+        if (tg__mailbox_push(&v->mailbox, index, &pos)) {
+            /* the cell before ours shares its line: looking costs nothing */
+            int backlog = tg__mailbox_full_at(&v->mailbox, pos - 1);
+            tg__notify_work(s, v, !strict && !backlog);
             return 1;
         }
     }
@@ -2730,7 +2830,7 @@ static inline void tg__idle_signal(tg_scheduler *s)
 static int tg__slot_ready(void *ctx)
 {
     tg_scheduler *s = (tg_scheduler *)ctx;
-    return (uint32_t)TG__LOAD_ACQUIRE(&s->free_head) != 0 ||
+    return tg__mailbox_nonempty(&s->free_ring) || (uint32_t)TG__LOAD_ACQUIRE(&s->free_head) != 0 ||
            TG__LOAD_RELAXED(&s->fresh) < s->slot_capacity || !TG__LOAD_SEQ_CST(&s->accepting);
 }
 
@@ -3320,6 +3420,9 @@ static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t inde
     {
         uint64_t run = returned > started ? (uint64_t)(returned - started) : 0;
         uint64_t waited = started > admitted ? (uint64_t)(started - admitted) : 0;
+        /* owner-only average (1/8 weight for the newest) for tg__recruit_mailbox */
+        int64_t capped = run < 1000000000u ? (int64_t)run : 1000000000;
+        w->run_avg_ns = (uint32_t)((int64_t)w->run_avg_ns + (capped - (int64_t)w->run_avg_ns) / 8);
         tg__ophist *h = &w->oph[opi];
         tg__hist_add(h->exec, run);
         tg__hist_add(h->wait, waited);
@@ -3408,6 +3511,28 @@ static inline void tg__recruit(tg_scheduler *s, tg__worker *w)
         tg__wake_thief(s, w);
 }
 
+/* Took a token from its own mailbox: recruit a parked worker only when the
+   tokens still queued would keep this worker busy for longer than a thief
+   takes to wake (TG__RECRUIT_NS), judged by its recent run times. A stream
+   of short tokens that it keeps up with stays its own: a woken thief would
+   take turns at the CPU of whoever submits them, and the two consumers
+   would trade the mailbox's lines. For short tokens it looks far ahead,
+   at one cell once per line of cells. */
+#define TG__RECRUIT_NS 20000u
+#define TG__TOKEN_COST_NS 100u    /* the scheduler's own time per token */
+static inline void tg__recruit_mailbox(tg_scheduler *s, tg__worker *w)
+{
+    if (s->cfg.strict_routing || !TG__LOAD_RELAXED(&s->sleeping_count)) return;
+    tg__mailbox *m = &w->mailbox;
+    uint32_t need = TG__RECRUIT_NS / (w->run_avg_ns + TG__TOKEN_COST_NS);
+    if (need == 0) need = 1;
+    if (need > (m->mask + 1) / 2) need = (m->mask + 1) / 2;
+    uint32_t pos = TG__LOAD_RELAXED(&m->head);
+    if (need > 8 && (pos & 7u)) return;
+    if (tg__deque_depth(&w->deque) || tg__mailbox_full_at(m, pos + need - 1))
+        tg__wake_thief(s, w);
+}
+
 /* Finds a token worker w may run: own deque (newest first), own pinned
    mailbox, own mailbox, then (unless strict) the oldest from other cores'
    deques and mailboxes (never their pinned ones). TG__NO_INDEX if none. */
@@ -3425,7 +3550,7 @@ static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
         return item;
     }
     if (tg__mailbox_pop(&w->mailbox, &item)) {
-        tg__recruit(s, w);
+        tg__recruit_mailbox(s, w);
         goto from_mailbox;
     }
     if (!s->cfg.strict_routing && s->nworkers > 1) {
@@ -3449,6 +3574,7 @@ stolen:
     TG__STORE_RELAXED(&w->counters.stolen, TG__LOAD_RELAXED(&w->counters.stolen) + 1);
     return item;
 from_mailbox:
+    tg__mailbox_prefetch(s, &w->mailbox, TG__MAILBOX_AHEAD);
     tg__space_freed(s, &w->mailbox);
     return item;
 }
@@ -5848,6 +5974,7 @@ static void tg__scheduler_free(tg_scheduler *s)
         }
         tg__free(s, s->workers, sizeof(tg__worker *) * s->nworkers);
     }
+    if (s->free_ring.cells) tg__free(s, s->free_ring.cells, sizeof(tg__cell) * (s->free_ring.mask + 1));
     if (s->chunks) {
         uint32_t fresh = s->fresh < s->slot_capacity ? s->fresh : s->slot_capacity;
         for (uint32_t i = 0; i < fresh; i++) {
@@ -5939,6 +6066,11 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
        after any failure below */
     s->chunks = (tg__slot **)tg__alloc_zero(s, sizeof(tg__slot *) * s->chunk_count);
     s->chunk_raw = (void **)tg__alloc_zero(s, sizeof(void *) * s->chunk_count);
+    {
+        uint32_t ring = 2;
+        while (ring < c.max_tokens && ring < TG__FREE_RING_MAX) ring <<= 1;
+        if (tg__mailbox_init(s, &s->free_ring, ring) != TG_OK) goto fail;
+    }
     s->workers = (tg__worker **)tg__alloc_zero(s, sizeof(tg__worker *) * s->nworkers);
     s->op_hash_mask = 1;
     while (s->op_hash_mask + 1 < 2 * c.max_ops) s->op_hash_mask = 2 * s->op_hash_mask + 1;
@@ -5965,6 +6097,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
         w->sched = s;
         w->index = i;
         w->rng = 2654435761u * (i + 1);
+        w->run_avg_ns = TG__RECRUIT_NS;  /* slow until shown otherwise */
         w->cpu = (c.no_pin || ncpu == 0) ? -1 : cpu_list[i % ncpu];
         s->workers[i] = w;
         if (tg__mailbox_init(s, &w->mailbox, c.mailbox_capacity) != TG_OK) goto fail;
@@ -6137,6 +6270,11 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__CHUNK_SHIFT
 #undef TG__CHUNK_SLOTS
 #undef TG__CACHE_SLOTS
+#undef TG__FREE_RING_MAX
+#undef TG__FREE_AHEAD
+#undef TG__MAILBOX_AHEAD
+#undef TG__RECRUIT_NS
+#undef TG__TOKEN_COST_NS
 #undef TG__DEQUE_CAPACITY
 #undef TG__NO_INDEX
 #undef TG__ARGS_RETAIN_LIMIT
