@@ -936,6 +936,7 @@ static inline int64_t tg__now_ns(void)
    a real clock_gettime every millisecond, so its stamps stay within a few
    hundred ns of CLOCK_MONOTONIC. 0 means: no usable TSC, use the clock. */
 static uint64_t tg__tsc_mult;
+static int tg__cpu_prefetchw;    /* PREFETCHW is there (CPUID 0x80000001 ECX bit 8) */
 static pthread_once_t tg__tsc_once = PTHREAD_ONCE_INIT;
 
 #if defined(__x86_64__)
@@ -951,7 +952,12 @@ static void tg__tsc_calibrate(void)
 #if defined(__x86_64__)
     unsigned regs[4];
     tg__cpuid(0x80000000u, regs);
-    if (regs[0] < 0x80000007u) return;
+    unsigned top = regs[0];
+    if (top >= 0x80000001u) {
+        tg__cpuid(0x80000001u, regs);
+        tg__cpu_prefetchw = (regs[2] >> 8) & 1u;
+    }
+    if (top < 0x80000007u) return;
     tg__cpuid(0x80000007u, regs);
     if (!(regs[3] & (1u << 8))) return;          /* invariant TSC */
     int64_t n0 = tg__now_ns();
@@ -1313,6 +1319,7 @@ struct tg_scheduler {
     /* read-mostly configuration */
     tg_config cfg;
     unsigned nworkers;
+    int prefetchw;               /* tg__cpu_prefetchw, on a line of our own */
     uint32_t slot_capacity;      /* max_tokens */
     uint32_t chunk_count;
     uint32_t cache_limit;        /* 0: workers keep no free slots */
@@ -1481,6 +1488,25 @@ static inline tg__slot *tg__slot_at(tg_scheduler *s, uint32_t index)
     return chunk + (index & (TG__CHUNK_SLOTS - 1));
 }
 
+/* Starts fetching the line at p to write it. A plain prefetch brings a line
+   shared, and the first store then waits for the other copies to go:
+   PREFETCHW asks for it exclusive (the builtin emits it only when the
+   compiler targets it, so it is issued here when the CPU has it). Lines
+   the other CPU wrote last (a freed slot, a queued token) are the ones
+   fetched ahead; a prefetch never faults. */
+static inline void tg__prefetch_write(const tg_scheduler *s, const void *p)
+{
+#if defined(__x86_64__)
+    if (s->prefetchw) {
+        __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+        return;
+    }
+#else
+    (void)s;
+#endif
+    __builtin_prefetch(p, 1, 3);
+}
+
 static inline tg_token tg__make_token(uint32_t index, uint32_t gen)
 {
     tg_token t;
@@ -1538,8 +1564,8 @@ static int tg__freelist_pop(tg_scheduler *s, uint32_t *index)
                writes both its lines: start fetching them now */
             if (next) {
                 tg__slot *after = tg__slot_at(s, next - 1);
-                __builtin_prefetch(after, 1, 3);
-                __builtin_prefetch((const char *)after + TG__CACHE_LINE, 1, 3);
+                tg__prefetch_write(s, after);
+                tg__prefetch_write(s, (const char *)after + TG__CACHE_LINE);
             }
             *index = i;
             return 1;
@@ -1823,8 +1849,8 @@ static inline void tg__mailbox_prefetch(tg_scheduler *s, tg__mailbox *m, uint32_
     tg__slot *chunk = TG__LOAD_ACQUIRE(&s->chunks[index >> TG__CHUNK_SHIFT]);
     if (!chunk) return;
     const char *p = (const char *)(chunk + (index & (TG__CHUNK_SLOTS - 1)));
-    __builtin_prefetch(p, 1, 3);
-    __builtin_prefetch(p + TG__CACHE_LINE, 1, 3);
+    tg__prefetch_write(s, p);
+    tg__prefetch_write(s, p + TG__CACHE_LINE);
 }
 
 /* Is a token published at position pos (a hint: it may be taken meanwhile)? */
@@ -6058,6 +6084,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     if (ncpu > TG_MAX_WORKERS) ncpu = TG_MAX_WORKERS;
     s->nworkers = c.workers ? c.workers : (ncpu ? ncpu : 1);
     s->slot_capacity = c.max_tokens;
+    s->prefetchw = tg__cpu_prefetchw;
     s->chunk_count = (c.max_tokens + TG__CHUNK_SLOTS - 1) / TG__CHUNK_SLOTS;
     s->cache_limit = c.max_tokens >= 1024u * s->nworkers ? TG__CACHE_SLOTS : 0;
 
