@@ -139,7 +139,12 @@
    is lowest (ties: the lowest core), and that counter advances, so tokens
    spread in FIFO order. By default ranges are home ranges: when every mailbox
    of the range is full the token overflows to another core, and idle workers
-   steal waiting work from busy ones. A token submitted from inside a task
+   steal waiting work from busy ones. A parked worker is woken to steal when
+   a token lands behind a running one, or when a core's backlog would take
+   longer than a wake-up (20 us) at that core's recent time per token; a
+   stream of short tokens that its core keeps up with stays there (tokens
+   queued behind one such core's token that turns out long wait for that
+   one run). A token submitted from inside a task
    goes to the submitting worker's own LIFO deque (children run where their
    parent waits for them; idle workers steal the oldest). With strict_routing
    ranges are hard: no stealing, no overflow, and a nested submit goes to the
