@@ -1558,7 +1558,7 @@ static int tg__chunk_ensure(tg_scheduler *s, uint32_t k)
 static int tg__freelist_pop(tg_scheduler *s, uint32_t *index)
 {
     /* acquire: the slot's link (and everything its last owner wrote) is
-       visible; pairs with the release CAS in tg__freelist_push_chain */
+       visible; pairs with the release CAS in tg__freelist_push_run */
     uint64_t old = TG__LOAD_ACQUIRE(&s->free_head);
     while ((uint32_t)old != 0) {
         uint32_t i = (uint32_t)old - 1;
@@ -1862,6 +1862,8 @@ static inline void tg__mailbox_prefetch(tg_scheduler *s, tg__mailbox *m, uint32_
 static inline int tg__mailbox_full_at(tg__mailbox *m, uint32_t pos)
 {
     uint32_t at = pos & m->mask;
+    /* relaxed: only a wake-up decision rests on it; nothing is read through
+       the cell (a taker's acquire pairs with the push's release) */
     return TG__LOAD_RELAXED(&m->cells[at].seq) + at == pos + 1;
 }
 
