@@ -453,13 +453,14 @@ extern "C" {
     X(TG_EBLOCKED,   -14,  "operation is blocked by the health guard")        \
     X(TG_ENOOP,      -15,  "no operation of that name was ever submitted")    \
     X(TG_EOPLIMIT,   -16,  "more distinct operations than max_ops")          \
-    X(TG_ERANGE,     -17,  "buffer too small; *len holds the size needed")
+    X(TG_ERANGE,     -17,  "buffer too small; *len holds the size needed")       \
+    X(TG_EFORKED,    -18,  "scheduler inherited across fork(): unusable here")
 
 typedef enum tg_error {
 #define TG__ERROR_ENUM(name, value, message) name = value,
     TG_ERROR_LIST(TG__ERROR_ENUM)
 #undef TG__ERROR_ENUM
-    TG__ERROR_LAST = -15
+    TG__ERROR_LAST = -18      /* the last code of the list */
 } tg_error;
 
 TG_API const char *tg_strerror(int code);
@@ -1120,15 +1121,19 @@ TG_API const char *tg_state_name(tg_state state)
 /* ------------------------------------------------------------------------ */
 
 /* Memory-ordering conventions, stated once (sites that differ say so):
-   - Slot word: every read-modify-write is acq_rel and every load acquire.
-     All state moves and flag changes of a token are RMWs on this one word,
-     so they are totally ordered and each pairs with the next: the release
-     half publishes what the mover wrote before (result, stamps, failure
-     code), the acquire half lets the next mover or observer see it.
+   - Slot state: the generation and the word (state and flags) are one
+     64-bit atomic, gw = generation << 32 | word. Every read-modify-write
+     is acq_rel and every load acquire. All state moves, flag changes and
+     releases of a token are RMWs on it, so they are totally ordered and
+     each pairs with the next: the release half publishes what the mover
+     wrote before (result, stamps, failure code), the acquire half lets the
+     next mover or observer see it. A move made through a handle compares
+     the generation in the same CAS, so it can never land on a newer token
+     of the same slot. Futex waits and wakes use the word's 32-bit half.
    - Slot metadata (op, core, retries, failure code, stamps): stored with
      release, loaded with acquire. tg_submit publishes a new token's fields
-     with its release store of the generation; tg_info reads them between
-     two acquire loads of the generation (a seqlock read).
+     with its release store of gw; tg_info reads them between two acquire
+     loads of gw (a seqlock read).
    - Lifecycle flags accepting, cancelling, stopping: written seq_cst by
      tg_shutdown / tg__workers_join, read acquire (or seq_cst where a Dekker
      hand-shake needs it, commented there). A stale read only delays noticing
@@ -1136,14 +1141,47 @@ TG_API const char *tg_state_name(tg_state state)
    - Per-worker counters: release stores by their one writer, acquire loads
      by readers (see TG__COUNT).
 
-   Slot word: the state in the low bits plus flags, all in one futex word so
-   that one read-modify-write moves the state and learns who must be woken. */
+   The word: the state in the low 4 bits plus flags.
+
+     flag        set by                      cleared by             keeps the slot
+     ----------  --------------------------  ---------------------  --------------
+     WAITER      an outside waiter (CAS)     the terminal move      no
+     ANY         a tg_wait_any sleeper       the terminal move      no
+     HELPER      a waiting worker            the terminal move      no
+     RELEASED    tg_release, a detached      never (until reuse)    no (frees it)
+                 submit
+     HELD        tg_submit                   whoever drops the      yes
+                 (queue, list or run)        token from its queue,
+                                             list or run
+     KILL        tg_kill on EXECUTING        never (until reuse)    no
+     NOTIFY      the terminal move of a      tg_completions         yes
+                 NOTIFY_OP token with a
+                 handle
+     STICKY      tg_submit (pinned)          never                  no
+     NOTIFY_OP   tg_submit                   never                  no
+     LIMITED     tg_submit (max_live)        the holds' give-back   no
+     DEADLINE    tg_submit (timeout_ns)      never                  no
+     DEDUPE      tg_submit (leader)          never                  no
+     ENDING      the one ender that claims   the terminal move      no (a live
+                 a live token (tg__token_                           token is
+                 claim)                                             never freed)
+     RUNNING     the worker's move to        the worker, when the   no (HELD
+                 EXECUTING                   function returned      covers it)
+
+   Legal moves of the state: CREATED -> WAITING <-> ADMITTED (a submitter
+   waiting for room), CREATED/ADMITTED -> EXECUTING (a worker), EXECUTING ->
+   ADMITTED (a retry), and any live state -> one terminal state, only by
+   the thread whose claim set ENDING (kill: not from EXECUTING; the worker:
+   from EXECUTING; a deadline or a shutdown's sweep: from any). Terminal is
+   final until the slot is reused. Holds (sticky pin, domain, max_live,
+   dedupe) go back once per token, when it is terminal and its function no
+   longer runs (tg__token_holds_return). */
 #define TG__STATE_MASK   0x0fu
 #define TG__W_WAITER     0x10u  /* an outside thread sleeps on this word */
 #define TG__W_ANY        0x20u  /* a tg_wait_any sleeper watches this token */
 #define TG__W_HELPER     0x40u  /* a worker waiting inside a task watches it */
 #define TG__W_RELEASED   0x80u  /* the handle was given back (or detached) */
-#define TG__W_HELD       0x100u /* a queue or a running worker holds the slot */
+#define TG__W_HELD       0x100u /* a queue, a list or a running worker holds the slot */
 #define TG__W_KILL       0x200u /* kill requested while running */
 #define TG__W_NOTIFY     0x400u /* the completion list holds the slot */
 #define TG__W_STICKY     0x800u /* holds a sticky pin (entry index in link) */
@@ -1151,16 +1189,22 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_LIMITED    0x2000u /* counted in its op's live (max_live) */
 #define TG__W_DEADLINE   0x4000u /* its op has timeout_ns: a deadline */
 #define TG__W_DEDUPE     0x8000u /* leads a TG_OP_DEDUPE entry (followers wait) */
-#define TG__W_FINISH     0x10000u /* a dedupe leader's followers are being ended */
+#define TG__W_ENDING     0x10000u /* one ender claimed it: the terminal move is its */
+#define TG__W_RUNNING    0x20000u /* its function runs (set with EXECUTING) */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
 
+#define TG__GEN(gw)  ((uint32_t)((gw) >> 32))
+#define TG__WORD(gw) ((uint32_t)(gw))
+#define TG__STATE(gw) ((uint32_t)(gw) & TG__STATE_MASK)
 #define TG__IS_TERMINAL(word) (((word) & TG__STATE_MASK) >= (uint32_t)TG_COMPLETED)
 /* A slot returns to the free list once it is terminal, its handle released,
    and nothing inside the scheduler refers to it. */
 #define TG__FREEABLE(word) (TG__IS_TERMINAL(word) && ((word) & TG__W_RELEASED) && \
-                            !((word) & (TG__W_HELD | TG__W_NOTIFY | TG__W_FINISH)))
+                            !((word) & (TG__W_HELD | TG__W_NOTIFY)))
+/* Holds still to give back: terminal, and no function of it runs. */
+#define TG__SETTLED(word) (TG__IS_TERMINAL(word) && !((word) & TG__W_RUNNING))
 
-#define TG__INLINE_ARGS 40
+#define TG__INLINE_ARGS 32 /* argument bytes kept in the slot itself */
 #define TG__CHUNK_SHIFT 12
 #define TG__CHUNK_SLOTS (1u << TG__CHUNK_SHIFT)
 #define TG__CACHE_SLOTS 128      /* per-worker free-slot cache */
@@ -1169,10 +1213,13 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__ARGS_RETAIN_LIMIT ((uint64_t)64 << 20) /* argument buffers kept for reuse */
 
 typedef struct tg__slot {
-    uint32_t gen;             /* odd while a handle is valid */
-    uint32_t word;            /* state | TG__W_* flags; futex word */
-    uint32_t opi;             /* the op's registry entry */
-    uint32_t held_link;       /* next index + 1 in its op's held list */
+    uint64_t gw;              /* generation << 32 | word (section above); the
+                                 generation is odd while a handle is valid */
+    const tg_op *op;          /* the submitted op (alive while the token lives) */
+    uint32_t opi;             /* the op name's registry entry */
+    uint32_t held_link;       /* next index + 1 on the one list that holds it
+                                 (an op's held list, a tier's set-aside list,
+                                 or a dedupe leader's followers) */
     tg_value result;          /* written before the terminal store */
     int32_t failure_code;
     int16_t core;
@@ -1190,6 +1237,18 @@ typedef struct tg__slot {
         struct { void *ptr; uint32_t cap; } heap;
     } args;
 } tg__slot;
+/* Two slots a cache line pair: the layout above fills 128 bytes exactly. */
+typedef char tg__slot_size_check[sizeof(tg__slot) == 128 ? 1 : -1];
+
+/* The word's half of gw, for futex calls (the kernel compares 32 bits). */
+static inline uint32_t *tg__slot_futex(tg__slot *sl)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (uint32_t *)(void *)&sl->gw + 1;
+#else
+    return (uint32_t *)(void *)&sl->gw;
+#endif
+}
 
 /* An event count for outside threads that wait for a condition: a waiter
    registers, arms, re-checks the condition and sleeps on seq; whoever makes
@@ -1224,7 +1283,9 @@ typedef struct tg__ophist {
    ops_lock) and never freed. The read-mostly flags come first; a token's
    slot names its entry by index (opi). */
 typedef struct tg__opent {
-    const tg_op *op;             /* set once before the entry is published */
+    const char *name;            /* a copy, set once before the entry is published */
+    size_t name_size;            /* bytes allocated for the copy; 0: in name_inline */
+    char name_inline[48];        /* short names need no allocation */
     uint32_t paused;             /* tg_op_pause: tokens wait in the held list */
     uint32_t blocked;            /* refused by the health guard */
     uint32_t epoch;              /* bumped by each drain and kill */
@@ -1314,6 +1375,8 @@ typedef struct tg__worker {
     void *raw;                           /* allocation behind this struct */
     uint32_t rng;
     uint32_t run_avg_ns;                 /* recent run time per token (owner only) */
+    uint64_t inner_ns;                   /* run time of the tokens the running one's
+                                            waits ran (owner only; tg__run_call) */
     uint32_t cache_count;
     uint32_t cache[TG__CACHE_SLOTS];
     pthread_t thread;
@@ -1357,6 +1420,10 @@ struct tg_scheduler {
        later: admitted = entered - unrouted + routed_late. Slow paths only. */
     uint64_t unrouted, routed_late;
     uint64_t serial;             /* unique per tg_create (tg__tls_op's key) */
+    uint32_t handle_tag;         /* serial mod 16, in every handle's bits 28..31 */
+    uint32_t handle_key;         /* random, even: XORed into every handle's generation */
+    uint32_t fork_generation;    /* tg__fork_generation at tg_create */
+    void *raw;                   /* the allocation behind this struct (aligned in it) */
     int64_t created_ns;          /* for the concurrency ratio */
 
     /* locality: sticky registry and hash-conductor domains */
@@ -1392,10 +1459,35 @@ static TG__THREAD_LOCAL tg__worker *tg__tls_worker;
 static TG__THREAD_LOCAL tg__slot *tg__tls_slot;
 static TG__THREAD_LOCAL uint64_t tg__tls_token;
 
-/* The op of a token (its slot holds the registry entry's index). */
-static inline const tg_op *tg__slot_op(tg_scheduler *s, const tg__slot *sl)
+/* The op of a token: the tg_op it was submitted with (the caller keeps it
+   alive while the token lives). Relaxed: it is published with the token
+   (the release store of gw, or a queue's release); a seqlock reader
+   (tg_info) checks the generation after. */
+static inline const tg_op *tg__slot_op(const tg__slot *sl)
 {
-    return s->ops[TG__LOAD_ACQUIRE(&sl->opi)].op;
+    return TG__LOAD_RELAXED(&sl->op);
+}
+
+/* fork(): a child inherits the scheduler's memory but none of its threads.
+   Every call of the child on such a scheduler returns TG_EFORKED (the
+   child handler bumps the generation; the check is one load). */
+static uint32_t tg__fork_generation;
+static pthread_once_t tg__atfork_once = PTHREAD_ONCE_INIT;
+
+static void tg__atfork_child(void)
+{
+    /* the child has one thread here: relaxed */
+    TG__STORE_RELAXED(&tg__fork_generation, TG__LOAD_RELAXED(&tg__fork_generation) + 1u);
+}
+
+static void tg__atfork_register(void)
+{
+    (void)pthread_atfork(NULL, NULL, tg__atfork_child);
+}
+
+static inline int tg__fork_check(const tg_scheduler *s)
+{
+    return TG__LIKELY(TG__LOAD_RELAXED(&tg__fork_generation) == s->fork_generation) ? TG_OK : TG_EFORKED;
 }
 
 /* The calling thread's worker when it belongs to s, else NULL. */
@@ -1419,6 +1511,25 @@ static void tg__log(tg_scheduler *s, int level, const char *message)
 {
     if (s->cfg.log) s->cfg.log(s->cfg.log_user, level, message);
     else fprintf(stderr, "tokengate: %s: %s\n", level >= TG_LOG_ERROR ? "error" : "warning", message);
+}
+
+/* p rounded up to a cache line (memory allocated TG__CACHE_LINE larger) */
+static inline void *tg__align_line(void *p)
+{
+    return (void *)(((uintptr_t)p + TG__CACHE_LINE - 1) & ~(uintptr_t)(TG__CACHE_LINE - 1));
+}
+
+/* 32 bits from the kernel's random source, or (without one) from the
+   clock, the process and an address, mixed. */
+static uint32_t tg__random32(void)
+{
+    uint32_t r = 0;
+#if defined(SYS_getrandom)
+    if (syscall(SYS_getrandom, &r, sizeof r, 0) == (long)sizeof r) return r;
+#endif
+    uint64_t x = (uint64_t)tg__now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&r;
+    x ^= x >> 31; x *= 0x9e3779b97f4a7c15ull; x ^= x >> 29; x *= 0xbf58476d1ce4e5b9ull; x ^= x >> 32;
+    return (uint32_t)x;
 }
 
 static void *tg__alloc(tg_scheduler *s, size_t size)
@@ -1512,26 +1623,46 @@ static inline void tg__prefetch_write(const tg_scheduler *s, const void *p)
     __builtin_prefetch(p, 1, 3);
 }
 
-static inline tg_token tg__make_token(uint32_t index, uint32_t gen)
+/* A handle: bits 0..27 the slot index, bits 28..31 the scheduler's tag,
+   bits 32..63 the slot's generation XOR the scheduler's key. A handle of
+   another scheduler fails the tag check (schedulers created less than 16
+   apart in the process) or, failing that, decodes to a generation that
+   matches the slot's only by chance: the keys are random and even, so the
+   odds are 2^-31 per use. TG_TOKEN_NONE (0) has an even generation. */
+#define TG__INDEX_BITS 28
+#define TG__INDEX_MASK ((1u << TG__INDEX_BITS) - 1u)
+
+static inline tg_token tg__make_token(const tg_scheduler *s, uint32_t index, uint32_t gen)
 {
     tg_token t;
-    t.bits = ((uint64_t)gen << 32) | (uint64_t)(index + 1);
+    t.bits = ((uint64_t)(gen ^ s->handle_key) << 32) | ((uint64_t)s->handle_tag << TG__INDEX_BITS) | index;
     return t;
 }
 
-/* Resolves a handle to its slot: TG_EINVAL for a handle that can never have
-   been issued, TG_ESTALE when its generation is gone. */
-static int tg__slot_lookup(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot **slot)
+/* The slot generation a handle names (odd for any handle ever issued). */
+static inline uint32_t tg__token_gen(const tg_scheduler *s, tg_token t)
 {
-    uint32_t low = (uint32_t)t.bits, gen = (uint32_t)(t.bits >> 32);
-    if (low == 0 || low > s->slot_capacity || (gen & 1u) == 0) return TG_EINVAL;
-    uint32_t i = low - 1;
+    return (uint32_t)(t.bits >> 32) ^ s->handle_key;
+}
+
+/* Resolves a handle to its slot: TG_EINVAL for a handle this scheduler can
+   never have issued, TG_ESTALE when its generation is gone. *gw: the slot's
+   state as read (acquire: pairs with the release store or RMW that made it,
+   so the token's fields of that generation are visible). */
+static int tg__slot_lookup(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot **slot, uint64_t *gw)
+{
+    uint32_t low = (uint32_t)t.bits, gen = tg__token_gen(s, t);
+    uint32_t i = low & TG__INDEX_MASK;
+    if ((low >> TG__INDEX_BITS) != s->handle_tag || i >= s->slot_capacity || (gen & 1u) == 0)
+        return TG_EINVAL;
     tg__slot *chunk = TG__LOAD_ACQUIRE(&s->chunks[i >> TG__CHUNK_SHIFT]);
     if (!chunk) return TG_EINVAL;
     tg__slot *sl = chunk + (i & (TG__CHUNK_SLOTS - 1));
-    if (TG__LOAD_ACQUIRE(&sl->gen) != gen) return TG_ESTALE;
+    uint64_t v = TG__LOAD_ACQUIRE(&sl->gw);
+    if (TG__GEN(v) != gen) return TG_ESTALE;
     *index = i;
     *slot = sl;
+    if (gw) *gw = v;
     return TG_OK;
 }
 
@@ -1716,8 +1847,10 @@ static void tg__slot_free(tg_scheduler *s, uint32_t index)
     if (sl->args_size > TG__INLINE_ARGS && sl->args.heap.ptr &&
         __atomic_load_n(&s->args_heap_bytes, __ATOMIC_RELAXED) > TG__ARGS_RETAIN_LIMIT)
         tg__args_buffer_drop(s, sl);
-    uint32_t gen = TG__LOAD_RELAXED(&sl->gen);
-    if (gen & 1u) TG__STORE_RELEASE(&sl->gen, gen + 1);
+    /* nobody else moves a freeable slot: a plain read, a release store
+       (a detached token's generation goes even, its handle stale) */
+    uint64_t gw = TG__LOAD_RELAXED(&sl->gw);
+    if (TG__GEN(gw) & 1u) TG__STORE_RELEASE(&sl->gw, gw + ((uint64_t)1 << 32));
     uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
     if (domain) {
         TG__STORE_RELAXED(&sl->domain, 0u);
@@ -2094,7 +2227,7 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
         return 0;
     }
     unsigned n = s->nworkers;
-    unsigned lo = tg__range_start(s, tg__slot_op(s, sl)->weight);
+    unsigned lo = tg__range_start(s, tg__slot_op(sl)->weight);
     int strict = s->cfg.strict_routing;
     if (self && (!strict || self->index >= lo)) {
         TG__STORE_RELEASE(&sl->core, (int16_t)self->index);
@@ -2468,7 +2601,7 @@ static int tg__calls_canonical(const tg_op *op, const char **calls)
     if (!op->external_calls) return 0;
     unsigned n = 0;
     for (const char *const *c = op->external_calls; *c; c++) {
-        if (!(*c)[0] || strchr(*c, ',') || n == TG__MAX_CALLS) return TG_EINVAL;
+        if (!(*c)[0] || strchr(*c, ',')) return TG_EINVAL;
         /* insertion sort; equal strings are kept once */
         unsigned at = n;
         int dup = 0;
@@ -2479,6 +2612,7 @@ static int tg__calls_canonical(const tg_op *op, const char **calls)
             at--;
         }
         if (dup) continue;
+        if (n == TG__MAX_CALLS) return TG_EINVAL;   /* distinct calls, counted after duplicates go */
         memmove(calls + at + 1, calls + at, (n - at) * sizeof calls[0]);
         calls[at] = *c;
         n++;
@@ -2557,16 +2691,6 @@ static void tg__domain_unref(tg_scheduler *s, uint32_t domain)
     (void)__atomic_fetch_sub(&s->domains[domain - 1].counts, 1u, __ATOMIC_RELEASE);
 }
 
-/* A token ended (or was refused): give back its sticky pin and its place
-   in its domain. Called once per token, before the terminal count that
-   tg_wait_idle and tg_stats read, so an idle scheduler shows no pins. */
-static void tg__locality_leave(tg_scheduler *s, tg__slot *sl, uint32_t word)
-{
-    if (word & TG__W_STICKY) tg__sticky_leave(s, TG__LOAD_RELAXED(&sl->link));
-    uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
-    if (domain) tg__domain_leave(s, domain);
-}
-
 /* TG_OK when the op's external calls are well formed (a lead or not). */
 static int tg__calls_check(const tg_op *op)
 {
@@ -2628,63 +2752,87 @@ static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self
         else (void)__atomic_fetch_add(&(s)->ops[opi].outside.field, 1, __ATOMIC_RELAXED); \
     } while (0)
 
-/* The entry of op: its index, claimed on first sight. Lock-free once seen
-   (acquire: the entry's op pointer is set before its hash cell; pairs with
-   the release store in the locked insert). TG_EOPLIMIT past max_ops. */
-static inline uint32_t tg__op_hash(const tg_op *op, uint32_t mask)
+/* The registry has one entry per op name (max_ops of them): every tg_op
+   of that name shares its counts and controls. The entry owns a copy of
+   the name, so nothing in the registry refers to a caller's tg_op after
+   its tokens are gone (a token's slot keeps its own op pointer). Entries
+   are claimed under ops_lock and never freed before tg_destroy; lookups
+   are lock-free (acquire: the entry's name is set before its hash cell;
+   pairs with the release store in tg__op_insert). */
+static inline uint32_t tg__op_hash(const char *name, uint32_t mask)
 {
-    return (uint32_t)(((uint64_t)(uintptr_t)op * 0x9e3779b97f4a7c15ull) >> 40) & mask;
+    return (uint32_t)tg__hash_bytes(0x6f70206e616d6573ull, name, strlen(name)) & mask;
 }
 
 /* The calling thread's last lookup: a thread submitting one op again and
    again skips the hash. Keyed by the scheduler's serial (unique per
-   tg_create in the process), never by its address. */
+   tg_create in the process), never by its address; checked against the
+   entry's name, since a freed op's address may come back with another. */
 static TG__THREAD_LOCAL struct { uint64_t serial; const tg_op *op; uint32_t opi; } tg__tls_op;
 
-static int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
+/* The entry named `name` (lock-free), or 0 when none; the hash cell where
+   a new one would go in *cell_at. */
+static uint32_t tg__op_find(tg_scheduler *s, const char *name, uint32_t *cell_at)
 {
-    if (TG__LIKELY(tg__tls_op.op == op && tg__tls_op.serial == s->serial)) {
-        *opi = tg__tls_op.opi;
-        return TG_OK;
-    }
     uint32_t mask = s->op_hash_mask;
-    uint32_t h = tg__op_hash(op, mask);
+    uint32_t h = tg__op_hash(name, mask);
     for (uint32_t k = 0; k <= mask; k++, h = (h + 1) & mask) {
         uint32_t cell = TG__LOAD_ACQUIRE(&s->op_hash[h]);
         if (cell == 0) break;
-        if (s->ops[cell - 1].op == op) {
-            *opi = cell - 1;
-            tg__tls_op.serial = s->serial;
-            tg__tls_op.op = op;
-            tg__tls_op.opi = cell - 1;
-            return TG_OK;
-        }
+        if (strcmp(s->ops[cell - 1].name, name) == 0) return cell;
     }
-    int rc = TG_EOPLIMIT;
-    pthread_mutex_lock(&s->ops_lock);
-    h = tg__op_hash(op, mask);
-    for (uint32_t k = 0; k <= mask; k++, h = (h + 1) & mask) {
-        uint32_t cell = TG__LOAD_RELAXED(&s->op_hash[h]);
-        if (cell && s->ops[cell - 1].op == op) {
-            *opi = cell - 1;
-            rc = TG_OK;
-            break;
-        }
-        if (cell == 0) {
-            uint32_t i = s->op_count;
-            if (i == s->cfg.max_ops) break;
-            s->ops[i].op = op;
-            /* release, both: the entry before its count and its cell; pair
-               with the acquire loads in tg__op_count and above */
-            TG__STORE_RELEASE(&s->op_count, i + 1);
-            TG__STORE_RELEASE(&s->op_hash[h], i + 1);
-            *opi = i;
-            rc = TG_OK;
-            break;
-        }
+    *cell_at = h;
+    return 0;
+}
+
+/* Claims an entry for `name` (under ops_lock): index + 1, or 0 with
+   TG_EOPLIMIT or TG_ENOMEM in *rc. */
+static uint32_t tg__op_insert(tg_scheduler *s, const char *name, int *rc)
+{
+    uint32_t at = 0;
+    uint32_t cell = tg__op_find(s, name, &at);
+    if (cell) return cell;
+    uint32_t i = s->op_count;
+    if (i == s->cfg.max_ops) { *rc = TG_EOPLIMIT; return 0; }
+    size_t n = strlen(name) + 1;
+    char *copy = s->ops[i].name_inline;
+    if (n > sizeof s->ops[i].name_inline) {
+        copy = (char *)tg__alloc(s, n);
+        if (!copy) { *rc = TG_ENOMEM; return 0; }
+        s->ops[i].name_size = n;
     }
-    pthread_mutex_unlock(&s->ops_lock);
-    return rc;
+    memcpy(copy, name, n);
+    s->ops[i].name = copy;
+    /* release, both: the entry before its count and its cell; pair with
+       the acquire loads in tg__op_count and tg__op_find */
+    TG__STORE_RELEASE(&s->op_count, i + 1);
+    TG__STORE_RELEASE(&s->op_hash[at], i + 1);
+    return i + 1;
+}
+
+/* The entry of op's name, claimed on first sight. TG_EOPLIMIT past
+   max_ops names, TG_ENOMEM. */
+static int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
+{
+    if (TG__LIKELY(tg__tls_op.op == op && tg__tls_op.serial == s->serial &&
+                   strcmp(s->ops[tg__tls_op.opi].name, op->name) == 0)) {
+        *opi = tg__tls_op.opi;
+        return TG_OK;
+    }
+    uint32_t at;
+    uint32_t cell = tg__op_find(s, op->name, &at);
+    int rc = TG_OK;
+    if (!cell) {
+        pthread_mutex_lock(&s->ops_lock);
+        cell = tg__op_insert(s, op->name, &rc);
+        pthread_mutex_unlock(&s->ops_lock);
+        if (!cell) return rc;
+    }
+    *opi = cell - 1;
+    tg__tls_op.serial = s->serial;
+    tg__tls_op.op = op;
+    tg__tls_op.opi = cell - 1;
+    return TG_OK;
 }
 
 /* How many entries are claimed; entries 0..n-1 are readable. acquire:
@@ -2773,73 +2921,6 @@ static void tg__health_guard(tg_scheduler *s, uint32_t opi)
     uint64_t attempts = sum.successes + sum.failures - TG__LOAD_RELAXED(&e->guard_attempts);
     uint64_t failures = sum.failures - TG__LOAD_RELAXED(&e->guard_failures);
     if (attempts >= 10 && failures * 10 > attempts * 9) TG__STORE_RELEASE(&e->blocked, 1u);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Dedupe: equal live submissions of a TG_OP_DEDUPE op share one run        */
-/* ------------------------------------------------------------------------ */
-
-static inline uint64_t tg__dedupe_hash(const tg_op *op, const void *args, size_t size)
-{
-    return tg__hash_bytes(tg__mix64((uint64_t)(uintptr_t)op), args ? args : "", size);
-}
-
-static inline pthread_mutex_t *tg__dedupe_lock(tg_scheduler *s, uint64_t hash)
-{
-    return &s->dedupe_locks[(hash & s->dedupe_mask) % TG__DEDUPE_STRIPES];
-}
-
-/* Under the entry's lock: the live leader of (op, args) in e, or NULL. */
-static tg__slot *tg__dedupe_leader(tg_scheduler *s, tg__dedupe *e, uint64_t hash, uint32_t opi,
-                                   const void *args, size_t size)
-{
-    /* plain reads of the leader's slot: its fields were written before
-       its submitter unlocked this entry's lock, and they stay until
-       W_FINISH lets the slot go, after tg__dedupe_finish took the lock */
-    if (!e->leader || e->hash != hash) return NULL;
-    tg__slot *l = tg__slot_at(s, e->leader - 1);
-    if (TG__IS_TERMINAL(TG__LOAD_ACQUIRE(&l->word))) return NULL;   /* ending: run alone */
-    if (TG__LOAD_RELAXED(&l->opi) != opi || l->args_size != size) return NULL;
-    const void *bytes = size > TG__INLINE_ARGS ? l->args.heap.ptr : (const void *)l->args.bytes;
-    return size == 0 || memcmp(bytes, args, size) == 0 ? l : NULL;
-}
-
-static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
-                         tg_state final, int release_hold);
-
-/* A dedupe leader ended (or was refused) in state `final`: its followers
-   end the same way, with its result or failure code. */
-static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final)
-{
-    const tg_op *op = tg__slot_op(s, sl);
-    size_t size = sl->args_size;
-    const void *args = size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
-    uint64_t hash = tg__dedupe_hash(op, args, size);
-    tg__dedupe *e = &s->dedupe[hash & s->dedupe_mask];
-    pthread_mutex_t *lock = tg__dedupe_lock(s, hash);
-    pthread_mutex_lock(lock);
-    uint32_t next = 0;
-    if (e->leader == index + 1) {
-        next = e->head;
-        e->leader = e->head = e->tail = 0;
-    }
-    pthread_mutex_unlock(lock);
-    uint64_t result = TG__LOAD_RELAXED(&sl->result.u);
-    int32_t failure = TG__LOAD_ACQUIRE(&sl->failure_code);
-    while (next) {
-        uint32_t f = next - 1;
-        tg__slot *fs = tg__slot_at(s, f);
-        next = TG__LOAD_RELAXED(&fs->held_link);
-        uint32_t fword = TG__LOAD_ACQUIRE(&fs->word);
-        if (!TG__IS_TERMINAL(fword)) {
-            TG__STORE_RELAXED(&fs->result.u, result);
-            TG__STORE_RELEASE(&fs->failure_code, failure);
-            TG__STORE_RELEASE(&fs->ended_ns, tg__stamp_ns());
-        }
-        /* the list held the follower: a follower killed or expired meanwhile
-           only loses that hold */
-        tg__token_end(s, w, f, fs, final, 1);
-    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2980,199 +3061,565 @@ static void tg__op_unadmit(tg_scheduler *s, uint32_t opi)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Token ends: one claim, one terminal move, holds given back once          */
+/* ------------------------------------------------------------------------ */
+
+static void tg__notify_push(tg_scheduler *s, uint32_t index)
+{
+    tg__slot *sl = tg__slot_at(s, index);
+    uint32_t old = TG__LOAD_RELAXED(&s->notify_head);
+    do {
+        TG__STORE_RELAXED(&sl->link, old);
+        /* release: the token's end is visible to whoever takes the list */
+    } while (!TG__CAS(&s->notify_head, &old, index + 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (old == 0) {
+        uint64_t one = 1;
+        ssize_t wr = write(s->event_fd, &one, sizeof one);
+        TG__UNUSED(wr);
+    }
+}
+
+/* Token ends. Exactly one thread ends a token: the one whose claim (a CAS
+   that sets W_ENDING on a live word) succeeds. It then writes the end stamp
+   and, for the worker, the result, gives back the holds, counts the end,
+   and makes the terminal move, in that order: a waiter that sees the
+   terminal state (acquire) sees the stamp, the result and the counts, and a
+   thread that lost the claim never writes anything. */
+#define TG__FROM(state) (1u << (unsigned)(state))
+#define TG__FROM_UNSTARTED (TG__FROM(TG_CREATED) | TG__FROM(TG_WAITING) | TG__FROM(TG_ADMITTED))
+#define TG__FROM_LIVE (TG__FROM_UNSTARTED | TG__FROM(TG_EXECUTING))
+/* What threads other than its submitter may end: a CREATED token is still
+   being set up (its pins and domain are written after it is published). */
+#define TG__FROM_QUEUED (TG__FROM(TG_WAITING) | TG__FROM(TG_ADMITTED))
+#define TG__FROM_VISIBLE (TG__FROM_QUEUED | TG__FROM(TG_EXECUTING))
+
+enum { TG__CLAIM_LOST = 0, TG__CLAIM_WON = 1 };
+
+/* Claims a live token whose state is in `from` for ending it. gen != 0:
+   only while the slot holds that generation (a move through a handle).
+   TG__CLAIM_WON, TG__CLAIM_LOST (ended, being ended, or in a state not in
+   `from`: *seen says which), or TG_ESTALE. */
+static int tg__token_claim(tg__slot *sl, uint32_t gen, uint32_t from, uint64_t *seen)
+{
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    for (;;) {
+        if (gen && TG__GEN(old) != gen) return TG_ESTALE;
+        uint32_t word = TG__WORD(old);
+        if (TG__IS_TERMINAL(word) || (word & TG__W_ENDING) || !(from & TG__FROM(word & TG__STATE_MASK))) {
+            *seen = old;
+            return TG__CLAIM_LOST;
+        }
+        /* slot-word RMW (conventions above) */
+        if (TG__CAS(&sl->gw, &old, old | TG__W_ENDING, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            *seen = old | TG__W_ENDING;
+            return TG__CLAIM_WON;
+        }
+    }
+}
+
+/* Gives back what a token held while it was live: its sticky pin (entry
+   `sticky`, read while the slot's link still held it), its place in its
+   domain and under its op's max_live. Once per token, when it is terminal
+   and no function of it runs, or when its submission is abandoned. */
+static void tg__token_holds_return(tg_scheduler *s, tg__slot *sl, uint32_t word, uint32_t sticky)
+{
+    if (word & TG__W_STICKY) tg__sticky_leave(s, sticky);
+    uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
+    if (domain) tg__domain_leave(s, domain);
+    if (word & TG__W_LIMITED) tg__op_unadmit(s, TG__LOAD_RELAXED(&sl->opi));
+}
+
+static void tg__end_count(tg_scheduler *s, tg__worker *w, uint32_t opi, tg_state final)
+{
+    switch (final) {
+    case TG_COMPLETED: TG__COUNT(s, w, completed); break;
+    case TG_FAILED: TG__COUNT_OP(s, w, opi, failed); TG__COUNT(s, w, failed); break;
+    case TG_TIMEOUT: TG__COUNT_OP(s, w, opi, timed_out); TG__COUNT(s, w, timed_out); break;
+    default: TG__COUNT_OP(s, w, opi, killed); TG__COUNT(s, w, killed); break;
+    }
+}
+
+/* Wakes everyone who watches the token of word `old` (waiters flagged it)
+   after a terminal move or a release. */
+static void tg__token_wake(tg_scheduler *s, tg__slot *sl, uint32_t old)
+{
+    if (old & TG__W_WAITER) tg__futex_wake(tg__slot_futex(sl), INT_MAX);
+    if (old & TG__W_ANY) {
+        /* after our slot RMW, which a wait_any sleeper's flag CAS precedes:
+           its futex wait on the older any_seq returns */
+        (void)TG__FETCH_ADD(&s->any_seq, 1u);
+        tg__futex_wake(&s->any_seq, INT_MAX);
+    }
+    if (old & TG__W_HELPER) tg__wake_helpers(s);
+}
+
+static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final);
+
+/* Ends a token the caller has claimed: stamp (ended_ns, 0: now), holds
+   (unless its function still runs; `runner`: the caller is that function's
+   worker, whose move ends the run too), dedupe followers, counts, the
+   terminal move, wake-ups, the completion list, and recycling. release_hold:
+   the caller's hold (a queue, a list, its run) goes with the move. */
+static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
+                             tg_state final, int64_t ended_ns, int release_hold, int runner)
+{
+    uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
+    uint32_t sticky = TG__LOAD_RELAXED(&sl->link);   /* before the completion list reuses it */
+    /* stamps taken by other threads may run up to a few hundred ns ahead
+       of this one's: the end is never before the moves it follows */
+    int64_t ended = ended_ns ? ended_ns : tg__stamp_ns();
+    int64_t floor_ns = TG__LOAD_RELAXED(&sl->started_ns);
+    if (!floor_ns) floor_ns = TG__LOAD_RELAXED(&sl->admitted_ns);
+    if (ended < floor_ns) ended = floor_ns;
+    TG__STORE_RELEASE(&sl->ended_ns, ended);
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    /* only the worker clears RUNNING, and never sets it again on a claimed
+       token: once read clear it stays clear */
+    int holds = runner || !(TG__WORD(old) & TG__W_RUNNING);
+    if (holds) tg__token_holds_return(s, sl, TG__WORD(old), sticky);
+    if (TG__WORD(old) & TG__W_DEDUPE) tg__dedupe_finish(s, w, index, sl, final);
+    tg__end_count(s, w, opi, final);
+    uint64_t desired;
+    for (;;) {
+        uint32_t word = TG__WORD(old);
+        uint32_t keep = word & ~(TG__STATE_MASK | TG__WAKE_FLAGS | TG__W_ENDING);
+        if (release_hold) keep &= ~TG__W_HELD;
+        if (runner) keep &= ~TG__W_RUNNING;
+        if ((word & TG__W_NOTIFY_OP) && !(word & TG__W_RELEASED)) keep |= TG__W_NOTIFY;
+        desired = (old & ~(uint64_t)UINT32_MAX) | keep | (uint32_t)final;
+        /* acq_rel: release publishes the result, failure code, stamps and
+           counts written before; pairs with the acquire loads of waiters */
+        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+        if (!holds && !(TG__WORD(old) & TG__W_RUNNING)) {
+            /* the function returned meanwhile and left the holds to us */
+            tg__token_holds_return(s, sl, TG__WORD(old), sticky);
+            holds = 1;
+        }
+    }
+    uint32_t before = TG__WORD(old), after = TG__WORD(desired);
+    tg__token_wake(s, sl, before);
+    if ((after & TG__W_NOTIFY) && !(before & TG__W_NOTIFY)) tg__notify_push(s, index);
+    if (!w) tg__idle_signal(s);
+    if (TG__FREEABLE(after)) tg__slot_recycle(s, index);
+}
+
+/* Drops the caller's hold (a queue, a list, a run whose token another
+   thread ended) from a token it will not end; the holds of a run whose
+   ender left them (RUNNING) go back here. */
+static void tg__token_drop(tg_scheduler *s, uint32_t index, tg__slot *sl, int runner, uint32_t sticky)
+{
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw), desired;
+    do {
+        desired = old & ~(uint64_t)(TG__W_HELD | (runner ? TG__W_RUNNING : 0u));
+        /* slot-word RMW (conventions above) */
+    } while (!TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    if (TG__SETTLED(TG__WORD(desired)) && !TG__SETTLED(TG__WORD(old)))
+        tg__token_holds_return(s, sl, TG__WORD(old), sticky);
+    if (TG__FREEABLE(TG__WORD(desired)) && !TG__FREEABLE(TG__WORD(old))) tg__slot_recycle(s, index);
+}
+
+/* Ends a live token in state `final` if it is in a state of `from` and
+   nobody else is ending it. gen: as in tg__token_claim. With release_hold,
+   the caller's hold is dropped whatever happens. 1 if this call ended it,
+   0 if not, TG_ESTALE. */
+static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, uint32_t gen,
+                         uint32_t from, tg_state final, int release_hold)
+{
+    uint64_t seen;
+    int claim = tg__token_claim(sl, gen, from, &seen);
+    if (claim == TG__CLAIM_WON) {
+        tg__token_settle(s, w, index, sl, final, 0, release_hold, 0);
+        return 1;
+    }
+    if (release_hold && claim == TG__CLAIM_LOST) tg__token_drop(s, index, sl, 0, 0);
+    return claim == TG__CLAIM_LOST ? 0 : claim;
+}
+
+/* The deadline of a token whose word has W_DEADLINE (ns, CLOCK_MONOTONIC;
+   a timeout too large to add saturates: never). */
+static inline int64_t tg__token_deadline(tg__slot *sl)
+{
+    int64_t created = TG__LOAD_ACQUIRE(&sl->created_ns);
+    int64_t timeout = sl->op->timeout_ns;
+    return timeout > INT64_MAX - created ? INT64_MAX : created + timeout;
+}
+
+/* A live token past its deadline ends TIMEOUT here, whoever looks first (a
+   waiter, tg_poll, tg_info, the worker taking it); its holder keeps the
+   slot (a queue drops it, a running function's late result is discarded).
+   gen: the generation the caller read (its handle's). Returns the token's
+   state afterwards. */
+static uint64_t tg__token_expire(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t gen, uint64_t gw)
+{
+    uint32_t word = TG__WORD(gw);
+    if (!(word & TG__W_DEADLINE) || TG__IS_TERMINAL(word) || (word & TG__W_ENDING)) return gw;
+    if (tg__now_ns() < tg__token_deadline(sl)) return gw;
+    (void)tg__token_end(s, tg__current_worker(s), index, sl, gen, TG__FROM_VISIBLE, TG_TIMEOUT, 0);
+    return TG__LOAD_ACQUIRE(&sl->gw);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dedupe: equal live submissions of a TG_OP_DEDUPE op share one run        */
+/* ------------------------------------------------------------------------ */
+
+static inline uint64_t tg__dedupe_hash(const tg_op *op, const void *args, size_t size)
+{
+    return tg__hash_bytes(tg__mix64((uint64_t)(uintptr_t)op), args ? args : "", size);
+}
+
+static inline pthread_mutex_t *tg__dedupe_lock(tg_scheduler *s, uint64_t hash)
+{
+    return &s->dedupe_locks[(hash & s->dedupe_mask) % TG__DEDUPE_STRIPES];
+}
+
+/* Under the entry's lock: the live leader of (op, args) in e, or NULL. */
+static tg__slot *tg__dedupe_leader(tg_scheduler *s, tg__dedupe *e, uint64_t hash, const tg_op *op,
+                                   const void *args, size_t size)
+{
+    /* plain reads of the leader's slot: its fields were written before its
+       submitter unlocked this entry's lock, and the slot is not recycled
+       before tg__dedupe_finish (which takes the lock) is done: a leader
+       ends after finishing its followers */
+    if (!e->leader || e->hash != hash) return NULL;
+    tg__slot *l = tg__slot_at(s, e->leader - 1);
+    if (TG__IS_TERMINAL(TG__WORD(TG__LOAD_ACQUIRE(&l->gw)))) return NULL;   /* ending: run alone */
+    if (tg__slot_op(l) != op || l->args_size != size) return NULL;
+    const void *bytes = size > TG__INLINE_ARGS ? l->args.heap.ptr : (const void *)l->args.bytes;
+    return size == 0 || memcmp(bytes, args, size) == 0 ? l : NULL;
+}
+
+static int tg__token_claim(tg__slot *sl, uint32_t gen, uint32_t from, uint64_t *seen);
+static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
+                             tg_state final, int64_t ended_ns, int release_hold, int runner);
+static void tg__token_drop(tg_scheduler *s, uint32_t index, tg__slot *sl, int runner, uint32_t sticky);
+
+/* A dedupe leader is ending (claimed, or refused) in state `final`: its
+   followers end the same way, with its result or failure code. The leader
+   is not yet terminal, so its slot and arguments stay meanwhile. */
+static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final)
+{
+    const tg_op *op = tg__slot_op(sl);
+    size_t size = sl->args_size;
+    const void *args = size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
+    uint64_t hash = tg__dedupe_hash(op, args, size);
+    tg__dedupe *e = &s->dedupe[hash & s->dedupe_mask];
+    pthread_mutex_t *lock = tg__dedupe_lock(s, hash);
+    pthread_mutex_lock(lock);
+    uint32_t next = 0;
+    if (e->leader == index + 1) {
+        next = e->head;
+        e->leader = e->head = e->tail = 0;
+    }
+    pthread_mutex_unlock(lock);
+    uint64_t result = TG__LOAD_RELAXED(&sl->result.u);
+    int32_t failure = TG__LOAD_ACQUIRE(&sl->failure_code);
+    int64_t ended = TG__LOAD_RELAXED(&sl->ended_ns);
+    while (next) {
+        uint32_t f = next - 1;
+        tg__slot *fs = tg__slot_at(s, f);
+        next = TG__LOAD_RELAXED(&fs->held_link);
+        /* the list held the follower: a follower killed or expired meanwhile
+           only loses that hold */
+        uint64_t seen;
+        if (tg__token_claim(fs, 0, TG__FROM_LIVE, &seen) == TG__CLAIM_WON) {
+            TG__STORE_RELAXED(&fs->result.u, result);
+            TG__STORE_RELEASE(&fs->failure_code, failure);
+            tg__token_settle(s, w, f, fs, final, ended, 1, 0);
+        } else {
+            tg__token_drop(s, f, fs, 0, 0);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Submitting                                                               */
 /* ------------------------------------------------------------------------ */
 
-static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
-                      size_t args_size, tg_token *out, int64_t deadline)
+/* A submission on its way: what the steps below share. */
+typedef struct tg__submission {
+    tg_scheduler *s;
+    tg__worker *w;           /* the submitting worker, or NULL outside */
+    const tg_op *op;
+    const void *args;
+    size_t size;
+    int64_t deadline;        /* for every wait of a blocking submission */
+    uint32_t opi, index, gen;
+    uint32_t word;           /* the word as this thread last moved it */
+    tg__slot *sl;
+    int pin;                 /* core of a pinned token, -1: free routing */
+} tg__submission;
+
+/* Step 1: the op and the arguments are well formed; the scheduler takes
+   submissions from this thread. */
+static int tg__submit_validate(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size)
 {
-    int rc;
-    if (out) *out = TG_TOKEN_NONE;
     if (!s || !op || !op->name || !op->fn) return TG_EINVAL;
     if ((unsigned)op->weight > (unsigned)TG_HEAVY) return TG_EINVAL;
     if (!args && args_size) return TG_EINVAL;
     if (args_size > s->cfg.max_args_size) return TG_E2BIG;
     if (op->external_calls) {
-        rc = tg__calls_check(op);
+        int rc = tg__calls_check(op);
         if (rc != TG_OK) return rc;
     }
     if (op->max_retries < 0 || op->max_retries > 65535 || op->timeout_ns < 0 ||
         (unsigned)op->io_tier > (unsigned)TG_IO_INSANE)
         return TG_EINVAL;
-    tg__worker *w = tg__current_worker(s);
-    if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
-    uint32_t opi;
-    rc = tg__op_lookup(s, op, &opi);
-    if (rc != TG_OK) return rc;
-    /* acquire: pairs with the guard's release store */
-    if (TG__LOAD_ACQUIRE(&s->ops[opi].blocked)) return TG_EBLOCKED;
+    return TG_OK;
+}
+
+/* Step 2: a place under the op's max_live, a slot, the argument bytes. */
+static int tg__submit_take(tg__submission *sub)
+{
+    tg_scheduler *s = sub->s;
+    const tg_op *op = sub->op;
+    int rc;
     if (op->max_live) {
-        rc = tg__op_admit(s, w, opi, op->max_live, deadline);
+        rc = tg__op_admit(s, sub->w, sub->opi, op->max_live, sub->deadline);
         if (rc != TG_OK) return rc;
     }
-
-    uint32_t index = TG__NO_INDEX;
-    rc = tg__slot_acquire(s, w, &index, deadline);
-    if (rc != TG_OK) {
-        if (op->max_live) tg__op_unadmit(s, opi);
-        return rc;
+    rc = tg__slot_acquire(s, sub->w, &sub->index, sub->deadline);
+    if (rc == TG_OK) {
+        sub->sl = tg__slot_at(s, sub->index);
+        rc = tg__args_store(s, sub->sl, sub->args, sub->size);
+        if (rc != TG_OK) tg__slot_free(s, sub->index);     /* never entered: not counted */
     }
-    tg__slot *sl = tg__slot_at(s, index);
+    if (rc != TG_OK && op->max_live) tg__op_unadmit(s, sub->opi);
+    return rc;
+}
 
-    if (tg__args_store(s, sl, args, args_size) != TG_OK) {
-        tg__slot_free(s, index);     /* never entered: not counted */
-        if (op->max_live) tg__op_unadmit(s, opi);
-        return TG_ENOMEM;
-    }
+/* Step 3: where it must run (section 12's rules): sticky pin, domain. */
+static void tg__submit_place(tg__submission *sub)
+{
+    tg_scheduler *s = sub->s;
+    const tg_op *op = sub->op;
+    sub->pin = -1;
+    if (op->sticky_anchor || op->external_calls ||
+        (sub->w && tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain)))
+        sub->pin = tg__place(s, sub->w, sub->sl, tg__make_token(s, sub->index, sub->gen), op,
+                             sub->args, sub->size, &sub->word);
+}
 
+/* Step 4: fills the token's fields and publishes it in state `state`. */
+static void tg__submit_publish(tg__submission *sub, tg_state state, uint32_t dedupe_flag)
+{
+    tg_scheduler *s = sub->s;
+    tg__slot *sl = sub->sl;
     int64_t now = tg__stamp_ns();
-    uint32_t gen = TG__LOAD_RELAXED(&sl->gen) + 1;   /* even -> odd: valid */
-    uint32_t word = (uint32_t)TG_ADMITTED | TG__W_HELD | (out ? 0u : TG__W_RELEASED) |
-                    ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u) |
-                    (op->max_live ? TG__W_LIMITED : 0u) | (op->timeout_ns > 0 ? TG__W_DEADLINE : 0u);
-    /* pins and domains are taken before anyone can see the token, so every
-       path that ends it (tg__token_end, or the refusal below) gives them back */
-    /* dedupe: join a live token of equal (op, args), or lead its entry; the
-       entry's lock is held until this token is published */
-    pthread_mutex_t *dedupe_lock = NULL;
-    tg__dedupe *dedupe = NULL;
-    int follower = 0;
-    if (op->flags & TG_OP_DEDUPE) {
-        uint64_t hash = tg__dedupe_hash(op, args, args_size);
-        dedupe = &s->dedupe[hash & s->dedupe_mask];
-        dedupe_lock = tg__dedupe_lock(s, hash);
-        pthread_mutex_lock(dedupe_lock);
-        if (tg__dedupe_leader(s, dedupe, hash, opi, args, args_size)) {
-            follower = 1;         /* never queued: its leader's end ends it */
-        } else if (!dedupe->leader) {
-            dedupe->hash = hash;
-            dedupe->leader = index + 1;
-            dedupe->head = dedupe->tail = 0;
-            word |= TG__W_DEDUPE;
-        } else {
-            /* a statistic only: relaxed */
-            (void)__atomic_fetch_add(&s->dedupe_overflow, 1, __ATOMIC_RELAXED);
-        }
-    }
-    int pin = -1;
-    if (!follower && (op->sticky_anchor || op->external_calls ||
-                      (w && tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain))))
-        pin = tg__place(s, w, sl, tg__make_token(index, gen), op, args, args_size, &word);
-    TG__STORE_RELEASE(&sl->opi, opi);
+    sub->word = (sub->word & ~TG__STATE_MASK) | (uint32_t)state | dedupe_flag;
+    TG__STORE_RELAXED(&sl->op, sub->op);
+    TG__STORE_RELAXED(&sl->opi, sub->opi);
     /* seq_cst: pairs with the seq_cst epoch bump in tg__op_drain_kill; a
        drain that began after this read sees this token as older */
-    TG__STORE_RELAXED(&sl->epoch, TG__LOAD_SEQ_CST(&s->ops[opi].epoch));
+    TG__STORE_RELAXED(&sl->epoch, TG__LOAD_SEQ_CST(&s->ops[sub->opi].epoch));
     TG__STORE_RELAXED(&sl->result.u, (uint64_t)0);
-    TG__STORE_RELEASE(&sl->failure_code, 0);
-    TG__STORE_RELEASE(&sl->retries, (uint16_t)0);
-    TG__STORE_RELEASE(&sl->core, (int16_t)-1);
-    TG__STORE_RELEASE(&sl->created_ns, now);
-    TG__STORE_RELEASE(&sl->waiting_ns, now);
-    TG__STORE_RELEASE(&sl->admitted_ns, now);
-    TG__STORE_RELEASE(&sl->started_ns, (int64_t)0);
-    TG__STORE_RELEASE(&sl->ended_ns, (int64_t)0);
-    TG__STORE_RELEASE(&sl->word, word);
+    TG__STORE_RELAXED(&sl->failure_code, 0);
+    TG__STORE_RELAXED(&sl->retries, (uint16_t)0);
+    TG__STORE_RELAXED(&sl->core, (int16_t)-1);
+    TG__STORE_RELAXED(&sl->created_ns, now);
+    /* a token that finds room at once passes WAITING and ADMITTED at its
+       creation; the slow path and a dedupe submission stamp them again */
+    TG__STORE_RELAXED(&sl->waiting_ns, now);
+    TG__STORE_RELAXED(&sl->admitted_ns, now);
+    TG__STORE_RELAXED(&sl->started_ns, (int64_t)0);
+    TG__STORE_RELAXED(&sl->ended_ns, (int64_t)0);
+    /* counted before anyone can end it, so no end is counted before its
+       entry (outside threads: seq_cst, see the shutdown check) */
+    TG__COUNT(s, sub->w, entered);
     /* release: the fields above are visible to anyone who reads this
        generation; pairs with the acquire loads in tg__slot_lookup/tg_info */
-    TG__STORE_RELEASE(&sl->gen, gen);
-    TG__COUNT(s, w, entered);
-    if (dedupe_lock) {
-        if (follower) {
-            TG__STORE_RELAXED(&sl->held_link, 0u);
-            if (dedupe->tail) TG__STORE_RELAXED(&tg__slot_at(s, dedupe->tail - 1)->held_link, index + 1);
-            else dedupe->head = index + 1;
-            dedupe->tail = index + 1;
-        }
-        pthread_mutex_unlock(dedupe_lock);
-        if (follower) {
-            /* counted live: a shutdown waits for its leader, which ends it */
-            /* a statistic only: relaxed */
-            (void)__atomic_fetch_add(&s->dedupe_joined, 1, __ATOMIC_RELAXED);
-            (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);
-            if (out) *out = tg__make_token(index, gen);
-            return TG_OK;
+    TG__STORE_RELEASE(&sl->gw, ((uint64_t)sub->gen << 32) | sub->word);
+}
+
+/* Moves the token from state `from` (as this thread last saw it) to `to`;
+   flags set meanwhile by waiters are kept. 0 if another thread claimed or
+   ended it first (a shutdown's sweep, a kill). */
+static int tg__submit_move(tg__submission *sub, tg_state from, tg_state to)
+{
+    tg__slot *sl = sub->sl;
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    for (;;) {
+        uint32_t word = TG__WORD(old);
+        if ((word & TG__STATE_MASK) != (uint32_t)from || (word & TG__W_ENDING)) return 0;
+        uint64_t desired = (old & ~(uint64_t)TG__STATE_MASK) | (uint32_t)to;
+        /* slot-word RMW (conventions above) */
+        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            sub->word = TG__WORD(desired);
+            return 1;
         }
     }
-    if (!w && !TG__LOAD_SEQ_CST(&s->accepting)) {
+}
+
+/* Step 3 for a TG_OP_DEDUPE op, once published (CREATED: nobody else ends
+   it): join a live token of equal (op, args) as a follower (1: done, its
+   leader's end ends it), or lead the entry, or run alone when the entry is
+   taken (0: go on). No lock is held across the placement that follows. */
+static int tg__submit_dedupe(tg__submission *sub)
+{
+    tg_scheduler *s = sub->s;
+    uint64_t hash = tg__dedupe_hash(sub->op, sub->args, sub->size);
+    tg__dedupe *e = &s->dedupe[hash & s->dedupe_mask];
+    pthread_mutex_t *lock = tg__dedupe_lock(s, hash);
+    pthread_mutex_lock(lock);
+    if (tg__dedupe_leader(s, e, hash, sub->op, sub->args, sub->size)) {
+        /* the leader's list holds the follower (W_HELD); it is never queued */
+        TG__STORE_RELAXED(&sub->sl->held_link, 0u);
+        if (e->tail) TG__STORE_RELAXED(&tg__slot_at(s, e->tail - 1)->held_link, sub->index + 1);
+        else e->head = sub->index + 1;
+        e->tail = sub->index + 1;
+        TG__STORE_RELAXED(&sub->sl->admitted_ns, tg__stamp_ns());
+        (void)tg__submit_move(sub, TG_CREATED, TG_ADMITTED);
+        pthread_mutex_unlock(lock);
+        /* statistics only: relaxed */
+        (void)__atomic_fetch_add(&s->dedupe_joined, 1, __ATOMIC_RELAXED);
+        (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);
+        return 1;
+    }
+    if (!e->leader) {
+        e->hash = hash;
+        e->leader = sub->index + 1;
+        e->head = e->tail = 0;
+        /* slot-word RMW: a waiter may have flagged the word meanwhile */
+        sub->word = TG__WORD(__atomic_or_fetch(&sub->sl->gw, (uint64_t)TG__W_DEDUPE, __ATOMIC_ACQ_REL));
+    } else {
+        /* a statistic only: relaxed */
+        (void)__atomic_fetch_add(&s->dedupe_overflow, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(lock);
+    return 0;
+}
+
+/* Waits until another thread's end of the token (claimed first) is done. */
+static void tg__submit_wait_ended(tg__slot *sl)
+{
+    for (;;) {
+        uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&sl->gw));
+        if (TG__IS_TERMINAL(word)) return;
+        /* the ender is between its claim and its terminal move: a few
+           stores, unless it was preempted there */
+        sched_yield();
+    }
+}
+
+/* The submission failed after the token was published: it ends KILLED,
+   counted abandoned (not submitted), holds back, slot freed. If another
+   thread claimed it first (a shutdown's sweep, a kill), that thread ended
+   and counted it; the slot is freed here either way. */
+static int tg__submit_abandon(tg__submission *sub, int rc)
+{
+    tg_scheduler *s = sub->s;
+    tg__slot *sl = sub->sl;
+    uint64_t seen;
+    if (tg__token_claim(sl, 0, TG__FROM_LIVE, &seen) == TG__CLAIM_WON) {
+        tg__token_holds_return(s, sl, TG__WORD(seen), TG__LOAD_RELAXED(&sl->link));
+        if (TG__WORD(seen) & TG__W_DEDUPE) tg__dedupe_finish(s, sub->w, sub->index, sl, TG_KILLED);
+        TG__COUNT(s, sub->w, abandoned);
+        tg__idle_signal(s);
+    } else {
+        tg__submit_wait_ended(sl);
+    }
+    /* the handle was never given out: make it stale and let the slot go */
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw), desired;
+    do {
+        desired = ((uint64_t)(sub->gen + 1) << 32) | (uint32_t)TG_KILLED | TG__W_RELEASED;
+        /* slot-word RMW: wakes whoever flagged it (a forged handle's wait) */
+    } while (!TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    tg__token_wake(s, sl, TG__WORD(old));
+    tg__slot_recycle(s, sub->index);
+    return rc;
+}
+
+/* The slow path: every allowed queue is full. WAITING until there is room
+   (TG_FULL_BLOCK) or the submission is refused. */
+static int tg__submit_wait_room(tg__submission *sub, tg_token *out)
+{
+    tg_scheduler *s = sub->s;
+    tg__slot *sl = sub->sl;
+    if (!tg__submit_move(sub, TG_ADMITTED, TG_WAITING)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
+    TG__STORE_RELEASE(&sl->waiting_ns, tg__stamp_ns());
+    for (;;) {
+        int rc = TG_OK;
+        if (s->cfg.full_policy == TG_FULL_REJECT) rc = TG_EBUSY;
+        else if (!tg__accepting(s, sub->w)) rc = TG_ESHUTDOWN;
+        else if (tg__expired(sub->deadline)) rc = TG_ETIMEDOUT;
+        if (rc != TG_OK) return tg__submit_abandon(sub, rc);
+        if (sub->w) {
+            tg__worker_wait_room(s, sub->w, sub->deadline);
+        } else {
+            tg__space_want want;
+            want.s = s;
+            want.lo = s->cfg.strict_routing ? tg__range_start(s, sub->op->weight) : 0;
+            want.pin = sub->pin;
+            tg__event_wait(&s->space_event, tg__space_ready, &want, sub->deadline, 10000000);
+        }
+        TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
+        if (!tg__submit_move(sub, TG_WAITING, TG_ADMITTED)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
+        if (tg__route_push(s, sub->w, sl, sub->index, sub->pin)) {
+            (void)__atomic_fetch_add(&s->routed_late, 1, __ATOMIC_RELAXED);  /* statistics */
+            if (out) *out = tg__make_token(s, sub->index, sub->gen);
+            return TG_OK;
+        }
+        if (!tg__submit_move(sub, TG_ADMITTED, TG_WAITING)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
+    }
+}
+
+static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
+                      size_t args_size, tg_token *out, int64_t deadline)
+{
+    if (out) *out = TG_TOKEN_NONE;
+    int rc = tg__submit_validate(s, op, args, args_size);
+    if (rc != TG_OK) return rc;
+    rc = tg__fork_check(s);
+    if (rc != TG_OK) return rc;
+    tg__submission sub;
+    sub.s = s;
+    sub.w = tg__current_worker(s);
+    sub.op = op;
+    sub.args = args;
+    sub.size = args_size;
+    sub.deadline = deadline;
+    sub.pin = -1;
+    if (!tg__accepting(s, sub.w)) return TG_ESHUTDOWN;
+    rc = tg__op_lookup(s, op, &sub.opi);
+    if (rc != TG_OK) return rc;
+    /* acquire: pairs with the guard's release store */
+    if (TG__LOAD_ACQUIRE(&s->ops[sub.opi].blocked)) return TG_EBLOCKED;
+    rc = tg__submit_take(&sub);
+    if (rc != TG_OK) return rc;
+
+    sub.gen = TG__GEN(TG__LOAD_RELAXED(&sub.sl->gw)) + 1;   /* even -> odd: valid */
+    sub.word = TG__W_HELD | (out ? 0u : TG__W_RELEASED) |
+               ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u) |
+               (op->max_live ? TG__W_LIMITED : 0u) | (op->timeout_ns > 0 ? TG__W_DEADLINE : 0u);
+    if (op->flags & TG_OP_DEDUPE) {
+        tg__submit_publish(&sub, TG_CREATED, 0);
+        if (tg__submit_dedupe(&sub)) {
+            if (out) *out = tg__make_token(s, sub.index, sub.gen);
+            return TG_OK;
+        }
+        /* pins are taken while it is CREATED, which only this thread ends */
+        tg__submit_place(&sub);
+        if (sub.word & TG__W_STICKY)
+            sub.word = TG__WORD(__atomic_or_fetch(&sub.sl->gw, (uint64_t)TG__W_STICKY, __ATOMIC_ACQ_REL));
+        TG__STORE_RELAXED(&sub.sl->admitted_ns, tg__stamp_ns());
+        if (!tg__submit_move(&sub, TG_CREATED, TG_ADMITTED)) return tg__submit_abandon(&sub, TG_ESHUTDOWN);
+    } else {
+        /* pins are taken before anyone can see the token */
+        tg__submit_place(&sub);
+        tg__submit_publish(&sub, TG_ADMITTED, 0);
+    }
+    if (!sub.w && !TG__LOAD_SEQ_CST(&s->accepting)) {
         /* shutdown began between our check and our count: the seq_cst
            count and this seq_cst load pair with tg_shutdown's store and
            fence, so either it waits for this token or we back out here */
-        rc = TG_ESHUTDOWN;
-        /* statistics only (tg_stats' admitted): relaxed */
-        (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);
-        goto abandon;
+        (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);  /* statistics */
+        return tg__submit_abandon(&sub, TG_ESHUTDOWN);
     }
-
-    if (TG__LIKELY(tg__route_push(s, w, sl, index, pin))) {
-        if (out) *out = tg__make_token(index, gen);
+    if (TG__LIKELY(tg__route_push(s, sub.w, sub.sl, sub.index, sub.pin))) {
+        if (out) *out = tg__make_token(s, sub.index, sub.gen);
         return TG_OK;
     }
     (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);  /* statistics */
-
-    /* Slow path: every allowed queue is full. Nobody else can see this
-       token yet except a shutdown's final sweep, which may kill it. */
-    {
-        uint32_t expected = word;
-        if (!TG__CAS(&sl->word, &expected, (word & ~TG__STATE_MASK) | (uint32_t)TG_WAITING,
-                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) { rc = TG_ESHUTDOWN; goto swept; }
-        TG__STORE_RELEASE(&sl->waiting_ns, tg__stamp_ns());
-        word = (word & ~TG__STATE_MASK) | (uint32_t)TG_WAITING;
-        for (;;) {
-            if (s->cfg.full_policy == TG_FULL_REJECT) { rc = TG_EBUSY; goto abandon; }
-            if (!tg__accepting(s, w)) { rc = TG_ESHUTDOWN; goto abandon; }
-            if (tg__expired(deadline)) { rc = TG_ETIMEDOUT; goto abandon; }
-            if (w) {
-                tg__worker_wait_room(s, w, deadline);
-            } else {
-                tg__space_want want;
-                want.s = s;
-                want.lo = s->cfg.strict_routing ? tg__range_start(s, op->weight) : 0;
-                want.pin = pin;
-                tg__event_wait(&s->space_event, tg__space_ready, &want, deadline, 10000000);
-            }
-            TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
-            /* slot-word CAS (conventions above): fails only if the final
-               sweep of a shutdown killed the token meanwhile */
-            expected = word;
-            uint32_t admitted = (word & ~TG__STATE_MASK) | (uint32_t)TG_ADMITTED;
-            if (!TG__CAS(&sl->word, &expected, admitted, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                rc = TG_ESHUTDOWN;
-                goto swept;
-            }
-            if (tg__route_push(s, w, sl, index, pin)) {
-                (void)__atomic_fetch_add(&s->routed_late, 1, __ATOMIC_RELAXED);  /* statistics */
-                if (out) *out = tg__make_token(index, gen);
-                return TG_OK;
-            }
-            expected = admitted;
-            if (!TG__CAS(&sl->word, &expected, word, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                rc = TG_ESHUTDOWN;
-                goto swept;
-            }
-        }
-    }
-abandon:
-    {
-        /* a shutdown's final sweep may end an ADMITTED token at any time:
-           whoever moves the word first gives back the pins and counts it */
-        uint32_t expected = word;
-        if (!TG__CAS(&sl->word, &expected, (word & ~TG__STATE_MASK) | (uint32_t)TG_KILLED,
-                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            goto swept;
-    }
-    tg__locality_leave(s, sl, word);
-    if (word & TG__W_LIMITED) tg__op_unadmit(s, opi);
-    if (word & TG__W_DEDUPE) tg__dedupe_finish(s, w, index, sl, TG_KILLED);
-    TG__COUNT(s, w, abandoned);
-    tg__idle_signal(s);
-swept:
-    /* the sweep counted it killed if it got there first (and, for a dedupe
-       leader, is ending its followers: wait for that) */
-    while (TG__LOAD_ACQUIRE(&sl->word) & TG__W_FINISH) sched_yield();
-    TG__STORE_RELEASE(&sl->word, (uint32_t)TG_KILLED | TG__W_RELEASED);
-    TG__STORE_RELEASE(&sl->gen, gen + 1);
-    tg__slot_recycle(s, index);
-    return rc;
+    return tg__submit_wait_room(&sub, out);
 }
 
 TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
@@ -3192,103 +3639,6 @@ TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,
 /* Workers: finding work, running tokens, ending them                       */
 /* ------------------------------------------------------------------------ */
 
-static void tg__notify_push(tg_scheduler *s, uint32_t index)
-{
-    tg__slot *sl = tg__slot_at(s, index);
-    uint32_t old = TG__LOAD_RELAXED(&s->notify_head);
-    do {
-        TG__STORE_RELAXED(&sl->link, old);
-        /* release: the token's end is visible to whoever takes the list */
-    } while (!TG__CAS(&s->notify_head, &old, index + 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-    if (old == 0) {
-        uint64_t one = 1;
-        ssize_t wr = write(s->event_fd, &one, sizeof one);
-        TG__UNUSED(wr);
-    }
-}
-
-/* Moves a token to its terminal state `final` and wakes whoever watches it.
-   Returns 1 if this call made the move (0: it was already terminal). */
-static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
-                         tg_state final, int release_hold)
-{
-    /* Once the terminal move below lets go of the slot, a tg_release or
-       the queue holding it may recycle it at once: what the ending needs
-       from the slot is read first (the caller holds it: a queue, its run,
-       or a handle). A dedupe leader's move sets W_FINISH, a hold of its
-       own, until its followers are done: joiners read its arguments. */
-    uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
-    uint32_t link = TG__LOAD_RELAXED(&sl->link);
-    uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
-    uint32_t old = TG__LOAD_ACQUIRE(&sl->word), desired;
-    int moved;
-    for (;;) {
-        if (TG__IS_TERMINAL(old)) {
-            if (!release_hold) return 0;
-            desired = old & ~TG__W_HELD;
-            moved = 0;
-        } else {
-            desired = (old & ~(TG__STATE_MASK | TG__WAKE_FLAGS)) | (uint32_t)final;
-            if (release_hold) desired &= ~TG__W_HELD;
-            if ((old & TG__W_NOTIFY_OP) && !(old & TG__W_RELEASED)) desired |= TG__W_NOTIFY;
-            if (old & TG__W_DEDUPE) desired |= TG__W_FINISH;
-            moved = 1;
-        }
-        /* acq_rel: release publishes the result, failure code and stamps
-           written before; pairs with the acquire loads of waiters */
-        if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
-    }
-    if (moved) {
-        if (old & TG__W_STICKY) tg__sticky_leave(s, link);
-        if (domain) tg__domain_leave(s, domain);
-        if (old & TG__W_LIMITED) tg__op_unadmit(s, opi);
-        if (old & TG__W_DEDUPE) tg__dedupe_finish(s, w, index, sl, final);
-        switch (final) {
-        case TG_COMPLETED: TG__COUNT(s, w, completed); break;
-        case TG_FAILED: TG__COUNT_OP(s, w, opi, failed); TG__COUNT(s, w, failed); break;
-        case TG_TIMEOUT: TG__COUNT_OP(s, w, opi, timed_out); TG__COUNT(s, w, timed_out); break;
-        default: TG__COUNT_OP(s, w, opi, killed); TG__COUNT(s, w, killed); break;
-        }
-        if (old & TG__W_WAITER) tg__futex_wake(&sl->word, INT_MAX);
-        if (old & TG__W_ANY) {
-            /* after our word CAS, which a wait_any sleeper's flag CAS
-               precedes: its futex wait on the older any_seq returns */
-            (void)TG__FETCH_ADD(&s->any_seq, 1u);
-            tg__futex_wake(&s->any_seq, INT_MAX);
-        }
-        if (old & TG__W_HELPER) tg__wake_helpers(s);
-        if (desired & TG__W_NOTIFY) tg__notify_push(s, index);
-        if (!w) tg__idle_signal(s);
-    }
-    if (desired & TG__W_FINISH) {
-        /* the followers are done: drop the leader's own hold (slot-word RMW;
-           whoever makes the slot freeable recycles it) */
-        desired = __atomic_and_fetch(&sl->word, ~TG__W_FINISH, __ATOMIC_ACQ_REL);
-        old = desired | TG__W_FINISH;
-    }
-    if (TG__FREEABLE(desired) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
-    return moved;
-}
-
-/* The deadline of a token whose word has W_DEADLINE (ns, CLOCK_MONOTONIC). */
-static inline int64_t tg__token_deadline(tg_scheduler *s, tg__slot *sl)
-{
-    return TG__LOAD_ACQUIRE(&sl->created_ns) + tg__slot_op(s, sl)->timeout_ns;
-}
-
-/* A live token past its deadline ends TIMEOUT here, whoever looks first (a
-   waiter, tg_poll, tg_info, the worker taking it); its holder keeps the
-   slot (a queue drops it, a running function's late result is discarded).
-   Returns the token's word afterwards. */
-static uint32_t tg__token_expire(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t word)
-{
-    if (!(word & TG__W_DEADLINE) || TG__IS_TERMINAL(word)) return word;
-    if (tg__now_ns() < tg__token_deadline(s, sl)) return word;
-    TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
-    tg__token_end(s, tg__current_worker(s), index, sl, TG_TIMEOUT, 0);
-    return TG__LOAD_ACQUIRE(&sl->word);
-}
-
 /* Queues token index again after a failed run (a retry) or a pause: at the
    back of a mailbox of its home range, or of its pinned core's pinned
    mailbox (pinned: a sticky key or a domain, both kept). A worker runs
@@ -3296,7 +3646,7 @@ static uint32_t tg__token_expire(tg_scheduler *s, uint32_t index, tg__slot *sl, 
    for room. */
 static void tg__requeue(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint32_t index)
 {
-    uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
+    uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&sl->gw));
     int pin = ((word & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain)) ? TG__LOAD_ACQUIRE(&sl->core) : -1;
     while (!tg__route_push(s, NULL, sl, index, pin)) {
         if (w) {
@@ -3304,7 +3654,7 @@ static void tg__requeue(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint32_t i
         } else {
             tg__space_want want;
             want.s = s;
-            want.lo = s->cfg.strict_routing ? tg__range_start(s, tg__slot_op(s, sl)->weight) : 0;
+            want.lo = s->cfg.strict_routing ? tg__range_start(s, tg__slot_op(sl)->weight) : 0;
             want.pin = pin;
             /* a shutting-down scheduler reads as ready at once: poll */
             if (!TG__LOAD_SEQ_CST(&s->accepting)) tg__sleep_ns(50000);
@@ -3372,148 +3722,202 @@ static uint32_t tg__tier_leave(tg_scheduler *s, int tier)
     return next;
 }
 
-/* Runs (or drops, if already ended) the token taken from a queue; holds it
-   back if its op is paused; kills it if its op was drained since it was
-   created; sets it aside at its tier's cap; retries a failed run while the
-   op allows. tier_held: the token inherits a place in its tier. Returns a
-   token set aside that inherits the place this one leaves, or
-   TG__NO_INDEX. */
-static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t index, int tier_held)
+/* Running a token taken from a queue, in four steps: the gate decides
+   whether it runs now, the call runs its function, the record books the
+   run's telemetry, and the finish ends it (or queues a retry). */
+enum { TG__GATE_RUN, TG__GATE_DONE, TG__GATE_ASIDE };
+
+/* The gate: drops a token ended while queued; ends one past its deadline
+   (TIMEOUT), drained or cancelled (KILLED); holds one of a paused op back;
+   sets one aside at its tier's cap (TG__GATE_ASIDE); else moves it to
+   EXECUTING (TG__GATE_RUN). *tier_held: the token holds a place in its
+   tier. */
+static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, int *tier_held)
 {
-    tg__slot *sl = tg__slot_at(s, index);
-    uint32_t opi = TG__LOAD_ACQUIRE(&sl->opi);
-    tg__opent *e = &s->ops[opi];
-    const tg_op *op = e->op;
-    int tier = op->io_tier;
-    uint32_t old = TG__LOAD_ACQUIRE(&sl->word);
-#define TG__TIER_PASS() (tier_held ? tg__tier_leave(s, tier) : TG__NO_INDEX)
+    const tg_op *op = tg__slot_op(sl);
+    tg__opent *e = &s->ops[TG__LOAD_RELAXED(&sl->opi)];
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     for (;;) {
-        if (TG__IS_TERMINAL(old)) {          /* killed while queued */
-            uint32_t desired = old & ~TG__W_HELD;
-            if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                if (TG__FREEABLE(desired)) tg__slot_recycle(s, index);
-                return TG__TIER_PASS();
-            }
-            continue;
+        uint32_t word = TG__WORD(old);
+        if (TG__IS_TERMINAL(word) || (word & TG__W_ENDING)) {   /* ended while queued */
+            tg__token_drop(s, index, sl, 0, 0);
+            return TG__GATE_DONE;
         }
-        if ((old & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(s, sl)) {
-            /* past its deadline before it started: it never starts */
-            TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
-            tg__token_end(s, w, index, sl, TG_TIMEOUT, 1);
-            return TG__TIER_PASS();
-        }
+        tg_state end = TG_CREATED;   /* none */
         int hold = 0;
-        /* a hint: tg__op_hold re-reads the flag under the op's lock */
-        if (TG__LOAD_RELAXED(&e->paused)) {
-            hold = tg__op_hold(s, e, sl, index);
-            if (hold > 0) return TG__TIER_PASS();
+        if ((word & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(sl)) {
+            end = TG_TIMEOUT;        /* past its deadline before it started: never starts */
+        } else {
+            /* a hint: tg__op_hold re-reads the flag under the op's lock */
+            if (TG__LOAD_RELAXED(&e->paused)) hold = tg__op_hold(s, e, sl, index);
+            if (hold > 0) return TG__GATE_DONE;                /* the held list has it */
+            if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) ||
+                TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark))
+                end = TG_KILLED;
         }
-        if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) ||
-            TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark)) {
-            TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
-            tg__token_end(s, w, index, sl, TG_KILLED, 1);
-            return TG__TIER_PASS();
+        if (end != TG_CREATED) {
+            (void)tg__token_end(s, w, index, sl, 0, TG__FROM_LIVE, end, 1);
+            return TG__GATE_DONE;
         }
-        if (tier && !tier_held) {
-            if (!tg__tier_enter(s, tier, index)) return TG__NO_INDEX;   /* set aside */
-            tier_held = 1;
+        if (op->io_tier && !*tier_held) {
+            if (!tg__tier_enter(s, op->io_tier, index)) return TG__GATE_ASIDE;
+            *tier_held = 1;
         }
-        uint32_t desired = (old & ~TG__STATE_MASK) | (uint32_t)TG_EXECUTING;
-        if (TG__CAS(&sl->word, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+        uint64_t desired = (old & ~(uint64_t)TG__STATE_MASK) | (uint32_t)TG_EXECUTING | TG__W_RUNNING;
+        /* slot-word RMW (conventions above); fails if a kill, a deadline or
+           a waiter moved the word meanwhile: look again */
+        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return TG__GATE_RUN;
     }
+}
+
+/* What one run of a function produced. */
+typedef struct tg__run {
+    int rc;
+    tg_value result;
+    int64_t admitted, started, returned;
+    uint64_t own_ns;         /* run time less the runs of tokens its waits ran */
+} tg__run;
+
+/* The call: runs the function with the thread's task state (tg_self,
+   tg_should_stop) set to this token. A token's own run time excludes the
+   time its waits spent running other tokens on this worker (w->inner_ns
+   collects those), so a worker's summed busy time never exceeds the wall
+   time. */
+static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg__run *run)
+{
     TG__STORE_RELEASE(&sl->core, (int16_t)w->index);
     /* never before its admission, whichever clock stamped that */
-    int64_t started = tg__stamp_ns();
-    int64_t admitted = TG__LOAD_RELAXED(&sl->admitted_ns);
-    if (started < admitted) started = admitted;
-    TG__STORE_RELEASE(&sl->started_ns, started);
+    run->admitted = TG__LOAD_RELAXED(&sl->admitted_ns);
+    run->started = tg__stamp_ns();
+    if (run->started < run->admitted) run->started = run->admitted;
+    TG__STORE_RELEASE(&sl->started_ns, run->started);
 
     tg__slot *saved_slot = tg__tls_slot;
     uint64_t saved_token = tg__tls_token;
+    uint64_t saved_inner = w->inner_ns;
     tg__tls_slot = sl;
     /* only a release (of this token) can move the generation while we
        hold the slot: odd means not released, even means released once */
-    uint32_t gen = TG__LOAD_ACQUIRE(&sl->gen);
+    uint32_t gen = TG__GEN(TG__LOAD_ACQUIRE(&sl->gw));
     if ((gen & 1u) == 0) gen -= 1;  /* released while queued: the handle's generation */
-    tg__tls_token = tg__make_token(index, gen).bits;
+    tg__tls_token = tg__make_token(s, index, gen).bits;
+    w->inner_ns = 0;
     uint32_t saved_busy = w->busy;
     TG__STORE_RELAXED(&w->busy, saved_busy + 1);
 
-    tg_value result;
-    result.u = 0;
+    run->result.u = 0;
     const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
-    int rc = op->fn(args, &result);
+    run->rc = tg__slot_op(sl)->fn(args, &run->result);
 
     TG__STORE_RELAXED(&w->busy, saved_busy);
+    run->returned = tg__stamp_ns();
+    if (run->returned < run->started) run->returned = run->started;
+    uint64_t gross = (uint64_t)(run->returned - run->started);
+    run->own_ns = gross > w->inner_ns ? gross - w->inner_ns : 0;
+    w->inner_ns = saved_inner + gross;
     tg__tls_slot = saved_slot;
     tg__tls_token = saved_token;
+}
+
+/* The record: counts and histograms of the run (one writer, this worker:
+   release stores, paired with the acquire loads of tg_stats and
+   tg__op_stats_collect). */
+static void tg__run_record(tg_scheduler *s, tg__worker *w, uint32_t opi, const tg__run *run)
+{
+    uint64_t waited = run->started > run->admitted ? (uint64_t)(run->started - run->admitted) : 0;
     TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
-    /* one stamp for the histograms and the token's end */
-    int64_t returned = tg__stamp_ns();
-    {
-        uint64_t run = returned > started ? (uint64_t)(returned - started) : 0;
-        uint64_t waited = started > admitted ? (uint64_t)(started - admitted) : 0;
-        /* owner-only average (1/8 weight for the newest) for tg__recruit_mailbox */
-        int64_t capped = run < 1000000000u ? (int64_t)run : 1000000000;
-        w->run_avg_ns = (uint32_t)((int64_t)w->run_avg_ns + (capped - (int64_t)w->run_avg_ns) / 8);
-        tg__ophist *h = &w->oph[opi];
-        tg__hist_add(h->exec, run);
-        tg__hist_add(h->wait, waited);
-        /* one writer (this worker): release stores, paired with the acquire
-           loads in tg__op_stats_collect */
-        TG__STORE_RELEASE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run);
-        TG__STORE_RELEASE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
-        /* one writer (this worker): release stores, acquire loads in
-           tg_stats, like TG__COUNT */
-        TG__STORE_RELEASE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run);
-        /* run time by the second it ended in (two seconds kept) */
-        uint64_t sec = (uint64_t)returned / 1000000000u;
-        unsigned k = (unsigned)(sec & 1u);
-        if (TG__LOAD_RELAXED(&w->sec_id[k]) != sec) {
-            TG__STORE_RELEASE(&w->sec_ns[k], (uint64_t)0);
-            TG__STORE_RELEASE(&w->sec_id[k], sec);
-        }
-        TG__STORE_RELEASE(&w->sec_ns[k], TG__LOAD_RELAXED(&w->sec_ns[k]) + run);
+    /* owner-only average (1/8 weight for the newest) for tg__recruit_mailbox */
+    int64_t capped = run->own_ns < 1000000000u ? (int64_t)run->own_ns : 1000000000;
+    w->run_avg_ns = (uint32_t)((int64_t)w->run_avg_ns + (capped - (int64_t)w->run_avg_ns) / 8);
+    tg__ophist *h = &w->oph[opi];
+    tg__hist_add(h->exec, run->own_ns);
+    tg__hist_add(h->wait, waited);
+    TG__STORE_RELEASE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run->own_ns);
+    TG__STORE_RELEASE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
+    TG__STORE_RELEASE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run->own_ns);
+    /* run time by the second it ended in (two seconds kept) */
+    uint64_t sec = (uint64_t)run->returned / 1000000000u;
+    unsigned k = (unsigned)(sec & 1u);
+    if (TG__LOAD_RELAXED(&w->sec_id[k]) != sec) {
+        TG__STORE_RELEASE(&w->sec_ns[k], (uint64_t)0);
+        TG__STORE_RELEASE(&w->sec_id[k], sec);
     }
-    if (rc == 0) TG__COUNT_OP(s, w, opi, successes);
+    TG__STORE_RELEASE(&w->sec_ns[k], TG__LOAD_RELAXED(&w->sec_ns[k]) + run->own_ns);
+    if (run->rc == 0) TG__COUNT_OP(s, w, opi, successes);
     else {
         TG__COUNT_OP(s, w, opi, failures);
         if (s->cfg.auto_block) tg__health_guard(s, opi);
     }
+}
 
+/* The finish: the run's outcome. Killed (tg_kill, tg_op_kill, a cancelling
+   shutdown) or late: KILLED or TIMEOUT, the result discarded; a failure
+   with retries left goes back to the queues (1); else COMPLETED or FAILED.
+   A token another thread ended while it ran (its deadline, a shutdown's
+   sweep) is only dropped, its holds given back now that the function
+   returned. `sticky`: its sticky entry, read before the run. */
+static int tg__run_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
+                          const tg__run *run, uint32_t sticky)
+{
+    const tg_op *op = tg__slot_op(sl);
+    tg__opent *e = &s->ops[TG__LOAD_RELAXED(&sl->opi)];
     for (;;) {
-        /* acquire: sees a kill request or a shutdown sweep (slot-word CASes) */
-        uint32_t now_word = TG__LOAD_ACQUIRE(&sl->word);
+        /* acquire: sees a kill request or a claim (slot-word RMWs) */
+        uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+        uint32_t word = TG__WORD(old);
+        if (TG__IS_TERMINAL(word) || (word & TG__W_ENDING)) {
+            tg__token_drop(s, index, sl, 1, sticky);
+            return 0;
+        }
         tg_state final;
-        /* killed, or asked to stop by a cancelling shutdown or tg_op_kill:
-           the result is discarded */
-        if ((now_word & TG__W_KILL) || TG__LOAD_ACQUIRE(&s->cancelling) ||
+        if ((word & TG__W_KILL) || TG__LOAD_ACQUIRE(&s->cancelling) ||
             TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->kill_mark))
             final = TG_KILLED;
-        else if ((now_word & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(s, sl))
-            final = TG_TIMEOUT;      /* late: the result is discarded */
-        else final = rc == 0 ? TG_COMPLETED : TG_FAILED;
-        if (!TG__IS_TERMINAL(now_word)) {
-            if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, result.u);
-            if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)rc);
-            TG__STORE_RELEASE(&sl->ended_ns, returned > started ? returned : started);
-            if (final == TG_FAILED && (int)TG__LOAD_RELAXED(&sl->retries) < op->max_retries) {
-                /* a retry: back to ADMITTED, same slot, handle, pins and
-                   domain; a kill or a sweep in between wins (loop) */
-                uint32_t again = (now_word & ~TG__STATE_MASK) | (uint32_t)TG_ADMITTED;
-                if (!TG__CAS(&sl->word, &now_word, again, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
-                TG__STORE_RELEASE(&sl->retries, (uint16_t)(TG__LOAD_RELAXED(&sl->retries) + 1));
-                TG__COUNT_OP(s, w, opi, retried);
-                TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
-                uint32_t next = TG__TIER_PASS();
-                tg__requeue(s, w, sl, index);
-                return next;
-            }
+        else if ((word & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(sl))
+            final = TG_TIMEOUT;
+        else final = run->rc == 0 ? TG_COMPLETED : TG_FAILED;
+        if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)run->rc);
+        if (final == TG_FAILED && (int)TG__LOAD_RELAXED(&sl->retries) < op->max_retries) {
+            /* a retry: back to ADMITTED, same slot, handle, pins and
+               domain; a kill or a claim in between wins (look again) */
+            uint64_t again = (old & ~(uint64_t)(TG__STATE_MASK | TG__W_RUNNING)) | (uint32_t)TG_ADMITTED;
+            if (!TG__CAS(&sl->gw, &old, again, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+            TG__STORE_RELEASE(&sl->retries, (uint16_t)(TG__LOAD_RELAXED(&sl->retries) + 1));
+            TG__COUNT_OP(s, w, TG__LOAD_RELAXED(&sl->opi), retried);
+            TG__STORE_RELEASE(&sl->started_ns, (int64_t)0);    /* this run is not started */
+            TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
+            return 1;
         }
-        tg__token_end(s, w, index, sl, final, 1);
-        return TG__TIER_PASS();
+        uint64_t seen;
+        if (tg__token_claim(sl, 0, TG__FROM(TG_EXECUTING), &seen) != TG__CLAIM_WON) continue;
+        if (final == TG_COMPLETED) TG__STORE_RELAXED(&sl->result.u, run->result.u);
+        tg__token_settle(s, w, index, sl, final, run->returned, 1, 1);
+        return 0;
     }
-#undef TG__TIER_PASS
+}
+
+/* Runs (or drops, holds back, sets aside) the token taken from a queue.
+   tier_held: it inherits a place in its tier. Returns a token set aside
+   that inherits the place this one leaves, or TG__NO_INDEX. */
+static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t index, int tier_held)
+{
+    tg__slot *sl = tg__slot_at(s, index);
+    int tier = tg__slot_op(sl)->io_tier;
+    int gate = tg__run_gate(s, w, index, sl, &tier_held);
+    if (gate == TG__GATE_ASIDE) return TG__NO_INDEX;
+    if (gate == TG__GATE_RUN) {
+        uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
+        uint32_t sticky = TG__LOAD_RELAXED(&sl->link);   /* while live: its sticky entry */
+        tg__run run;
+        tg__run_call(s, w, index, sl, &run);
+        tg__run_record(s, w, opi, &run);
+        if (tg__run_finish(s, w, index, sl, &run, sticky)) {
+            uint32_t next = tier_held ? tg__tier_leave(s, tier) : TG__NO_INDEX;
+            tg__requeue(s, w, sl, index);
+            return next;
+        }
+    }
+    return tier_held ? tg__tier_leave(s, tier) : TG__NO_INDEX;
 }
 
 static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
@@ -3684,18 +4088,16 @@ typedef struct tg__wait_set {
     int error;
 } tg__wait_set;
 
-/* Reads a token's word through its handle, expiring it if it is past its
-   deadline; TG_ESTALE if the generation is gone by the time it is read. */
-static int tg__token_read(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot **slot, uint32_t *word)
+/* Reads a token's state through its handle, expiring it if it is past its
+   deadline. *gw: the state read, of the handle's generation (TG_ESTALE if
+   it is gone by then). */
+static int tg__token_read(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot **slot, uint64_t *gw)
 {
-    int rc = tg__slot_lookup(s, t, index, slot);
+    int rc = tg__slot_lookup(s, t, index, slot, gw);
     if (rc != TG_OK) return rc;
-    /* acquire: pairs with the release CAS in tg__token_end (result, stamps) */
-    *word = TG__LOAD_ACQUIRE(&(*slot)->word);
-    if (TG__LOAD_ACQUIRE(&(*slot)->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
-    if (*word & TG__W_DEADLINE) {
-        *word = tg__token_expire(s, *index, *slot, *word);
-        if (TG__LOAD_ACQUIRE(&(*slot)->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
+    if (TG__WORD(*gw) & TG__W_DEADLINE) {
+        *gw = tg__token_expire(s, *index, *slot, TG__GEN(*gw), *gw);
+        if (TG__GEN(*gw) != tg__token_gen(s, t)) return TG_ESTALE;
     }
     return TG_OK;
 }
@@ -3708,10 +4110,11 @@ static int64_t tg__wait_expiry(tg__wait_set *ws)
     for (size_t i = ws->mode == TG__WAIT_ALL ? ws->done : 0; i < ws->n; i++) {
         uint32_t index;
         tg__slot *sl;
-        if (tg__slot_lookup(ws->s, ws->tokens[i], &index, &sl) != TG_OK) continue;
-        uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
+        uint64_t gw;
+        if (tg__slot_lookup(ws->s, ws->tokens[i], &index, &sl, &gw) != TG_OK) continue;
+        uint32_t word = TG__WORD(gw);
         if (!(word & TG__W_DEADLINE) || TG__IS_TERMINAL(word)) continue;
-        int64_t d = tg__token_deadline(ws->s, sl);
+        int64_t d = tg__token_deadline(sl);
         if (first < 0 || d < first) first = d;
     }
     return first;
@@ -3725,32 +4128,35 @@ static inline int64_t tg__earlier(int64_t a, int64_t b)
 }
 
 
-/* Sets `flag` on a live token's word; 1 if it is (or became) terminal. */
+/* Sets `flag` on a live token's word (generation `gen` only); 1 if it is
+   (or became) terminal. */
 static int tg__token_arm(tg__slot *sl, uint32_t gen, uint32_t flag, int *error)
 {
-    uint32_t old = TG__LOAD_ACQUIRE(&sl->word);
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     for (;;) {
-        if (TG__LOAD_ACQUIRE(&sl->gen) != gen) { *error = TG_ESTALE; return 0; }
-        if (TG__IS_TERMINAL(old)) return 1;
-        if (old & flag) return 0;
-        if (TG__CAS(&sl->word, &old, old | flag, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
+        if (TG__GEN(old) != gen) { *error = TG_ESTALE; return 0; }
+        if (TG__IS_TERMINAL(TG__WORD(old))) return 1;
+        if (TG__WORD(old) & flag) return 0;
+        /* slot-word RMW: either the ender sees the flag or we see the end */
+        if (TG__CAS(&sl->gw, &old, old | flag, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
     }
 }
 
 /* 1: the wait is satisfied; 0: not yet; < 0: a handle's error. */
 static int tg__wait_check(tg__wait_set *ws)
 {
-    uint32_t index, word;
+    uint32_t index;
+    uint64_t gw;
     tg__slot *sl;
     if (ws->mode == TG__WAIT_ALL) {
         while (ws->done < ws->n) {
             tg_token t = ws->tokens[ws->done];
-            int rc = tg__token_read(ws->s, t, &index, &sl, &word);
+            int rc = tg__token_read(ws->s, t, &index, &sl, &gw);
             if (rc != TG_OK) return rc;
-            if (!TG__IS_TERMINAL(word)) {
+            if (!TG__IS_TERMINAL(TG__WORD(gw))) {
                 if (!ws->arm) return 0;
                 int error = 0;
-                int ended = tg__token_arm(sl, (uint32_t)(t.bits >> 32), ws->arm, &error);
+                int ended = tg__token_arm(sl, TG__GEN(gw), ws->arm, &error);
                 if (error) return error;
                 if (!ended) return 0;
             }
@@ -3759,16 +4165,16 @@ static int tg__wait_check(tg__wait_set *ws)
         return 1;
     }
     for (size_t i = 0; i < ws->n; i++) {
-        int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &word);
+        int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &gw);
         if (rc != TG_OK) return rc;
-        if (TG__IS_TERMINAL(word)) { ws->index = i; return 1; }
+        if (TG__IS_TERMINAL(TG__WORD(gw))) { ws->index = i; return 1; }
     }
     if (!ws->arm) return 0;
     for (size_t i = 0; i < ws->n; i++) {
-        int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &word);
+        int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &gw);
         if (rc != TG_OK) return rc;
         int error = 0;
-        if (tg__token_arm(sl, (uint32_t)(ws->tokens[i].bits >> 32), ws->arm, &error)) {
+        if (tg__token_arm(sl, TG__GEN(gw), ws->arm, &error)) {
             ws->index = i;
             return 1;
         }
@@ -3855,33 +4261,40 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
         /* sleep on the last unfinished token, not the first: tokens end
            roughly in order, so a wait for many costs a wake-up or two
            instead of one per token */
-        uint32_t index, word;
+        uint32_t index;
+        uint64_t gw;
         tg__slot *sl;
         size_t last = ws->n;
         tg_token t;
         int rc;
         do {
             t = ws->tokens[--last];
-            rc = tg__token_read(s, t, &index, &sl, &word);
+            rc = tg__token_read(s, t, &index, &sl, &gw);
             if (rc != TG_OK) return rc;
-        } while (TG__IS_TERMINAL(word) && last > ws->done);
-        if (TG__IS_TERMINAL(word)) continue;
-        if (!(word & TG__W_WAITER)) {
-            /* the flag goes in by CAS on the word the ender CASes: either
-               the ender sees it and wakes us, or we see the end */
-            if (!TG__CAS(&sl->word, &word, word | TG__W_WAITER, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        } while (TG__IS_TERMINAL(TG__WORD(gw)) && last > ws->done);
+        if (TG__IS_TERMINAL(TG__WORD(gw))) continue;
+        if (!(TG__WORD(gw) & TG__W_WAITER)) {
+            /* the flag goes in by CAS on the state the ender CASes, with the
+               generation: either the ender sees it and wakes us, or we see
+               the end (or the release, which wakes us too) */
+            if (!TG__CAS(&sl->gw, &gw, gw | TG__W_WAITER, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 continue;
-            word |= TG__W_WAITER;
+            gw |= TG__W_WAITER;
         }
-        /* recheck the generation: a release between our read and the flag
-           would otherwise leave us asleep on a reused slot */
-        if (TG__LOAD_ACQUIRE(&sl->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
-        (void)tg__futex_wait(&sl->word, word, tg__earlier(deadline, tg__wait_expiry(ws)));
+        (void)tg__futex_wait(tg__slot_futex(sl), TG__WORD(gw), tg__earlier(deadline, tg__wait_expiry(ws)));
     }
 }
 
 static int tg__wait_run(tg__wait_set *ws, int64_t timeout_ns)
 {
+    /* every handle is checked before anything waits: a bad one behind a
+       live one is reported at once */
+    for (size_t i = 0; i < ws->n; i++) {
+        uint32_t index;
+        tg__slot *sl;
+        int rc = tg__slot_lookup(ws->s, ws->tokens[i], &index, &sl, NULL);
+        if (rc != TG_OK) return rc;
+    }
     /* a task waiting on itself would never return */
     if (tg__tls_slot && tg__current_worker(ws->s))
         for (size_t i = 0; i < ws->n; i++)
@@ -3898,32 +4311,38 @@ static int tg__wait_run(tg__wait_set *ws, int64_t timeout_ns)
 TG_API int tg_poll(tg_scheduler *s, tg_token t, tg_state *state)
 {
     if (!s || !state) return TG_EINVAL;
-    uint32_t index, word;
-    tg__slot *sl;
-    int rc = tg__token_read(s, t, &index, &sl, &word);
+    int rc = tg__fork_check(s);
     if (rc != TG_OK) return rc;
-    *state = (tg_state)(word & TG__STATE_MASK);
+    uint32_t index;
+    uint64_t gw;
+    tg__slot *sl;
+    rc = tg__token_read(s, t, &index, &sl, &gw);
+    if (rc != TG_OK) return rc;
+    *state = (tg_state)TG__STATE(gw);
     return TG_OK;
 }
 
 TG_API int tg_wait(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *result)
 {
     if (!s) return TG_EINVAL;
-    uint32_t index, word, gen = (uint32_t)(t.bits >> 32);
-    tg__slot *sl;
-    int rc = tg__token_read(s, t, &index, &sl, &word);
+    int rc = tg__fork_check(s);
     if (rc != TG_OK) return rc;
-    if (!TG__IS_TERMINAL(word)) {
+    uint32_t index, gen = tg__token_gen(s, t);
+    uint64_t gw;
+    tg__slot *sl;
+    rc = tg__token_read(s, t, &index, &sl, &gw);
+    if (rc != TG_OK) return rc;
+    if (!TG__IS_TERMINAL(TG__WORD(gw))) {
         tg__worker *w = tg__current_worker(s);
         if (w && timeout_ns < 0) {
             /* inside a task: run queued tokens (most often the awaited
                child, newest first) re-reading only this slot */
             if (t.bits == tg__tls_token && tg__tls_slot) return TG_EDEADLK;
             while (tg__run_one(s, w)) {
-                word = TG__LOAD_ACQUIRE(&sl->word);
-                if (TG__LOAD_ACQUIRE(&sl->gen) != gen) return TG_ESTALE;
-                if (word & TG__W_DEADLINE) word = tg__token_expire(s, index, sl, word);
-                if (TG__IS_TERMINAL(word)) goto ended;
+                gw = TG__LOAD_ACQUIRE(&sl->gw);
+                if (TG__GEN(gw) != gen) return TG_ESTALE;
+                if (TG__WORD(gw) & TG__W_DEADLINE) gw = tg__token_expire(s, index, sl, gen, gw);
+                if (TG__IS_TERMINAL(TG__WORD(gw))) goto ended;
             }
         }
         tg__wait_set ws;
@@ -3936,14 +4355,14 @@ TG_API int tg_wait(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *re
         ws.error = 0;
         rc = tg__wait_run(&ws, timeout_ns);
         if (rc != TG_OK) return rc;
-        rc = tg__token_read(s, t, &index, &sl, &word);
+        rc = tg__token_read(s, t, &index, &sl, &gw);
         if (rc != TG_OK) return rc;
     }
 ended:;
     tg_value v;
     v.u = TG__LOAD_RELAXED(&sl->result.u);
-    if (TG__LOAD_ACQUIRE(&sl->gen) != (uint32_t)(t.bits >> 32)) return TG_ESTALE;
-    switch ((tg_state)(word & TG__STATE_MASK)) {
+    if (TG__GEN(TG__LOAD_ACQUIRE(&sl->gw)) != gen) return TG_ESTALE;
+    switch ((tg_state)TG__STATE(gw)) {
     case TG_COMPLETED: if (result) *result = v; return TG_OK;
     case TG_FAILED: return TG_EFAILED;
     case TG_TIMEOUT: return TG_EDEADLINE;
@@ -3954,6 +4373,7 @@ ended:;
 TG_API int tg_wait_all(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns)
 {
     if (!s || (!t && n)) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     if (n == 0) return TG_OK;
     tg__wait_set ws;
     memset(&ws, 0, sizeof ws);
@@ -3967,6 +4387,7 @@ TG_API int tg_wait_all(tg_scheduler *s, const tg_token *t, size_t n, int64_t tim
 TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns, size_t *index)
 {
     if (!s || !t || n == 0 || !index) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     tg__wait_set ws;
     memset(&ws, 0, sizeof ws);
     ws.s = s;
@@ -3986,6 +4407,7 @@ static int tg__idle_ready(void *ctx)
 TG_API int tg_wait_idle(tg_scheduler *s, int64_t timeout_ns)
 {
     if (!s) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     if (tg__current_worker(s)) return TG_EDEADLK;
     int64_t deadline = tg__deadline_after(timeout_ns);
     int64_t spin_until = tg__now_ns() + TG__WAIT_SPIN_NS;
@@ -4004,66 +4426,66 @@ TG_API int tg_wait_idle(tg_scheduler *s, int64_t timeout_ns)
 TG_API int tg_release(tg_scheduler *s, tg_token t)
 {
     if (!s) return TG_EINVAL;
-    uint32_t index;
-    tg__slot *sl;
-    int rc = tg__slot_lookup(s, t, &index, &sl);
+    int rc = tg__fork_check(s);
     if (rc != TG_OK) return rc;
-    uint32_t gen = (uint32_t)(t.bits >> 32);
-    /* only one release of a generation wins; acq_rel orders it before the
-       flag below and after the token's creation */
-    if (!TG__CAS(&sl->gen, &gen, gen + 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return TG_ESTALE;
-    uint32_t old = TG__FETCH_OR(&sl->word, TG__W_RELEASED);
-    uint32_t now = old | TG__W_RELEASED;
+    uint32_t index, gen = tg__token_gen(s, t);
+    uint64_t old, desired;
+    tg__slot *sl;
+    rc = tg__slot_lookup(s, t, &index, &sl, &old);
+    if (rc != TG_OK) return rc;
+    do {
+        /* only one release of a generation wins: the generation moves with
+           the flag, in one slot-word RMW */
+        if (TG__GEN(old) != gen) return TG_ESTALE;
+        desired = ((uint64_t)(gen + 1) << 32) | TG__WORD(old) | TG__W_RELEASED;
+    } while (!TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     /* wake anyone asleep on this handle: they will see it stale */
-    if (old & TG__W_WAITER) tg__futex_wake(&sl->word, INT_MAX);
-    if (old & TG__W_ANY) {
-        (void)TG__FETCH_ADD(&s->any_seq, 1u);
-        tg__futex_wake(&s->any_seq, INT_MAX);
-    }
-    if (old & TG__W_HELPER) tg__wake_helpers(s);
-    if (TG__FREEABLE(now) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
+    tg__token_wake(s, sl, TG__WORD(old));
+    if (TG__FREEABLE(TG__WORD(desired)) && !TG__FREEABLE(TG__WORD(old))) tg__slot_recycle(s, index);
     return TG_OK;
 }
 
 TG_API int tg_kill(tg_scheduler *s, tg_token t)
 {
     if (!s) return TG_EINVAL;
-    uint32_t index, word;
-    tg__slot *sl;
-    int rc = tg__token_read(s, t, &index, &sl, &word);
+    int rc = tg__fork_check(s);
     if (rc != TG_OK) return rc;
+    uint32_t gen = tg__token_gen(s, t);
     for (;;) {
-        if (TG__IS_TERMINAL(word)) return TG_OK;
+        uint32_t index;
+        uint64_t gw;
+        tg__slot *sl;
+        rc = tg__token_read(s, t, &index, &sl, &gw);
+        if (rc != TG_OK) return rc;
+        uint32_t word = TG__WORD(gw);
+        if (TG__IS_TERMINAL(word) || (word & TG__W_ENDING)) return TG_OK;   /* ended, or ending */
         if ((word & TG__STATE_MASK) == (uint32_t)TG_EXECUTING) {
-            /* pairs with the worker's acquire load of the word after the
+            /* running: ask it to stop. Slot-word RMW with the generation;
+               pairs with the worker's acquire load of the word after the
                function returns, and with tg_should_stop's */
-            if (TG__CAS(&sl->word, &word, word | TG__W_KILL, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            if ((word & TG__W_KILL) ||
+                TG__CAS(&sl->gw, &gw, gw | TG__W_KILL, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 return TG_OK;
             continue;
         }
-        /* not started: it ends here, and the worker that pops it drops it */
-        TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
-        tg__token_end(s, tg__current_worker(s), index, sl, TG_KILLED, 0);
-        return TG_OK;
+        /* not started: it ends here unless a worker starts it first (then
+           look again); the worker that pops it drops it */
+        rc = tg__token_end(s, tg__current_worker(s), index, sl, gen, TG__FROM_QUEUED, TG_KILLED, 0);
+        if (rc == 1) return TG_OK;
+        if (rc < 0) return rc;
+        if ((word & TG__STATE_MASK) == (uint32_t)TG_CREATED) sched_yield();   /* still being set up */
     }
 }
 
-TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
+/* Copies what tg_info reports from the slot (fields of generation gen as
+   long as the state read before and after agree). */
+static void tg__info_read(tg_scheduler *s, tg__slot *sl, uint64_t gw, tg_token_info *info)
 {
-    if (!s || !info) return TG_EINVAL;
-    uint32_t index;
-    tg__slot *sl;
-    int rc = tg__slot_lookup(s, t, &index, &sl);
-    if (rc != TG_OK) return rc;
-    uint32_t gen = (uint32_t)(t.bits >> 32);
-    /* every field read with acquire, then the generation again: if it did
-       not move, the fields belong to this token (a seqlock read) */
-    uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
-    if (word & TG__W_DEADLINE) word = tg__token_expire(s, index, sl, word);
-    const tg_op *op = tg__slot_op(s, sl);
-    info->state = (tg_state)(word & TG__STATE_MASK);
-    info->op = op->name;
-    info->weight = op->weight;
+    const tg_op *op = tg__slot_op(sl);
+    uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
+    info->state = (tg_state)TG__STATE(gw);
+    info->op = opi < s->cfg.max_ops ? s->ops[opi].name : "";
+    info->weight = op ? op->weight : TG_MEDIUM;
     info->core = TG__LOAD_ACQUIRE(&sl->core);
     info->retries = TG__LOAD_ACQUIRE(&sl->retries);
     info->failure_code = TG__LOAD_ACQUIRE(&sl->failure_code);
@@ -4071,7 +4493,7 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
     info->waiting_ns = TG__LOAD_ACQUIRE(&sl->waiting_ns);
     info->admitted_ns = TG__LOAD_ACQUIRE(&sl->admitted_ns);
     info->started_ns = TG__LOAD_ACQUIRE(&sl->started_ns);
-    info->ended_ns = TG__LOAD_ACQUIRE(&sl->ended_ns);
+    info->ended_ns = TG__IS_TERMINAL(TG__WORD(gw)) ? TG__LOAD_ACQUIRE(&sl->ended_ns) : 0;
     info->seed[0] = '\0';
     uint32_t domain = TG__LOAD_ACQUIRE(&sl->domain);
     if (domain) {
@@ -4079,10 +4501,32 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
         for (unsigned b = 0; b < 32; b++) digest[b] = TG__LOAD_RELAXED(&s->domains[domain - 1].digest[b]);
         tg_sha256_hex(digest, info->seed);
     }
-    if (TG__LOAD_ACQUIRE(&sl->gen) != gen) return TG_ESTALE;
-    return TG_OK;
 }
 
+TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
+{
+    if (!s || !info) return TG_EINVAL;
+    int rc = tg__fork_check(s);
+    if (rc != TG_OK) return rc;
+    uint32_t index, gen = tg__token_gen(s, t);
+    uint64_t gw;
+    tg__slot *sl;
+    rc = tg__slot_lookup(s, t, &index, &sl, &gw);
+    if (rc != TG_OK) return rc;
+    if (TG__WORD(gw) & TG__W_DEADLINE) gw = tg__token_expire(s, index, sl, gen, gw);
+    /* a seqlock read: the fields, then the state again; read again while a
+       move came in between (a few times at most: a token has few moves) */
+    for (int attempt = 0;; attempt++) {
+        if (TG__GEN(gw) != gen) return TG_ESTALE;
+        tg__info_read(s, sl, gw, info);
+        uint64_t again = TG__LOAD_ACQUIRE(&sl->gw);
+        if (TG__GEN(again) != gen) return TG_ESTALE;
+        uint32_t moved = (TG__WORD(again) ^ TG__WORD(gw)) & (TG__STATE_MASK | TG__W_ENDING);
+        if (!moved || attempt == 64) return TG_OK;
+        gw = again;
+        if (TG__WORD(gw) & TG__W_ENDING) sched_yield();   /* its ender is between two stores */
+    }
+}
 /* ------------------------------------------------------------------------ */
 /* Completion fd                                                            */
 /* ------------------------------------------------------------------------ */
@@ -4090,12 +4534,13 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
 TG_API int tg_completion_fd(tg_scheduler *s)
 {
     if (!s) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     return s->event_fd;
 }
 
 TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap)
 {
-    if (!s || !out || cap == 0) return 0;
+    if (!s || !out || cap == 0 || tg__fork_check(s) != TG_OK) return 0;
     size_t count = 0;
     pthread_mutex_lock(&s->notify_lock);
     uint64_t drained;
@@ -4124,10 +4569,9 @@ TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap)
         s->notify_first = next;
         if (!next) s->notify_last = 0;
         /* a slot-word RMW: it decides, with tg_release's, who frees */
-        uint32_t gen = TG__LOAD_ACQUIRE(&sl->gen);
-        uint32_t old = __atomic_fetch_and(&sl->word, ~TG__W_NOTIFY, __ATOMIC_ACQ_REL);
-        uint32_t now = old & ~TG__W_NOTIFY;
-        if (!(old & TG__W_RELEASED) && (gen & 1u)) out[count++] = tg__make_token(index, gen);
+        uint64_t gw = __atomic_fetch_and(&sl->gw, ~(uint64_t)TG__W_NOTIFY, __ATOMIC_ACQ_REL);
+        uint32_t gen = TG__GEN(gw), old = TG__WORD(gw), now = old & ~TG__W_NOTIFY;
+        if (!(old & TG__W_RELEASED) && (gen & 1u)) out[count++] = tg__make_token(s, index, gen);
         if (TG__FREEABLE(now) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
     }
     if (s->notify_first) {
@@ -4163,11 +4607,11 @@ TG_API int tg_should_stop(void)
         tg_scheduler *s = w->sched;
         if (TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&s->ops[TG__LOAD_RELAXED(&sl->opi)].kill_mark))
             return 1;
-        if ((TG__LOAD_RELAXED(&sl->word) & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(s, sl))
+        if ((TG__WORD(TG__LOAD_RELAXED(&sl->gw)) & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(sl))
             return 1;
     }
     if (!tg__tls_slot || !tg__tls_worker) return 0;
-    uint32_t word = TG__LOAD_ACQUIRE(&tg__tls_slot->word);
+    uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&tg__tls_slot->gw));
     if ((word & TG__W_KILL) || TG__IS_TERMINAL(word)) return 1;
     return TG__LOAD_ACQUIRE(&tg__tls_worker->sched->cancelling) != 0;
 }
@@ -4176,51 +4620,63 @@ TG_API int tg_should_stop(void)
 /* Control: global and per-op pause, drain, kill, unblock                   */
 /* ------------------------------------------------------------------------ */
 
-TG_API int tg_pause(tg_scheduler *s)
-{
-    if (!s) return TG_EINVAL;
-    if (!TG__LOAD_SEQ_CST(&s->accepting)) return TG_ESHUTDOWN;
-    /* release: pairs with the workers' acquire in tg__find_work; a worker
-       that already took a token runs it */
-    TG__STORE_RELEASE(&s->paused, 1u);
-    return TG_OK;
-}
-
 static void tg__unpause(tg_scheduler *s)
 {
     TG__STORE_SEQ_CST(&s->paused, 0u);
     tg__wake_all_workers(s);
 }
 
+TG_API int tg_pause(tg_scheduler *s)
+{
+    if (!s) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
+    if (!TG__LOAD_SEQ_CST(&s->accepting)) return TG_ESHUTDOWN;
+    /* seq_cst store, then seq_cst load of accepting: against tg_shutdown's
+       seq_cst store of accepting, then of paused. Either this sees the
+       shutdown and takes the pause back, or the shutdown's unpause comes
+       after this store. (Workers read paused with acquire.) */
+    TG__STORE_SEQ_CST(&s->paused, 1u);
+    if (!TG__LOAD_SEQ_CST(&s->accepting)) {
+        tg__unpause(s);
+        return TG_ESHUTDOWN;
+    }
+    return TG_OK;
+}
+
 TG_API int tg_resume(tg_scheduler *s)
 {
     if (!s) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     if (!TG__LOAD_SEQ_CST(&s->accepting)) return TG_ESHUTDOWN;
     tg__unpause(s);
     return TG_OK;
 }
 
 /* Calls fn for every entry of an op named `name`: TG_ENOOP if none. */
-static int tg__op_each(tg_scheduler *s, const char *name, void (*fn)(tg_scheduler *, uint32_t))
+/* Calls fn for the entry of the op named `name`: its result, or
+   TG_ENOOP if the name was never submitted. */
+static int tg__op_each(tg_scheduler *s, const char *name, int (*fn)(tg_scheduler *, uint32_t))
 {
     if (!s || !name) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     if (!TG__LOAD_SEQ_CST(&s->accepting)) return TG_ESHUTDOWN;
-    uint32_t n = tg__op_count(s);
-    int found = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (strcmp(s->ops[i].op->name, name) == 0) {
-            fn(s, i);
-            found = 1;
-        }
-    return found ? TG_OK : TG_ENOOP;
+    uint32_t at;
+    uint32_t cell = tg__op_find(s, name, &at);
+    return cell ? fn(s, cell - 1) : TG_ENOOP;
 }
 
-static void tg__op_pause_one(tg_scheduler *s, uint32_t opi)
+/* A pause is set under the op's lock, and only while the scheduler is
+   accepting: tg_shutdown clears accepting before it lifts every op's pause
+   under the same lock, so no pause outlives a shutdown. */
+static int tg__op_pause_one(tg_scheduler *s, uint32_t opi)
 {
     tg__opent *e = &s->ops[opi];
+    int rc = TG_OK;
     pthread_mutex_lock(&e->lock);
-    TG__STORE_RELAXED(&e->paused, 1u);
+    if (TG__LOAD_SEQ_CST(&s->accepting)) TG__STORE_RELAXED(&e->paused, 1u);
+    else rc = TG_ESHUTDOWN;
     pthread_mutex_unlock(&e->lock);
+    return rc;
 }
 
 /* Takes the op's held list (index + 1 of its first token, linked by
@@ -4247,16 +4703,16 @@ static void tg__op_release_held(tg_scheduler *s, uint32_t opi, int resume)
         uint32_t index = next - 1;
         tg__slot *sl = tg__slot_at(s, index);
         next = TG__LOAD_RELAXED(&sl->held_link);
-        if (resume) {
-            tg__requeue(s, w, sl, index);
-        } else {
-            TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
-            tg__token_end(s, w, index, sl, TG_KILLED, 1);
-        }
+        if (resume) tg__requeue(s, w, sl, index);
+        else (void)tg__token_end(s, w, index, sl, 0, TG__FROM_LIVE, TG_KILLED, 1);
     }
 }
 
-static void tg__op_resume_one(tg_scheduler *s, uint32_t opi) { tg__op_release_held(s, opi, 1); }
+static int tg__op_resume_one(tg_scheduler *s, uint32_t opi)
+{
+    tg__op_release_held(s, opi, 1);
+    return TG_OK;
+}
 
 /* Raises *mark to `epoch` (release: pairs with the workers' acquire loads
    of the mark). */
@@ -4284,10 +4740,19 @@ static void tg__op_drain_kill(tg_scheduler *s, uint32_t opi, int kill)
     tg__wake_all_workers(s);   /* drained tokens end as soon as a worker looks */
 }
 
-static void tg__op_drain_one(tg_scheduler *s, uint32_t opi) { tg__op_drain_kill(s, opi, 0); }
-static void tg__op_kill_one(tg_scheduler *s, uint32_t opi) { tg__op_drain_kill(s, opi, 1); }
+static int tg__op_drain_one(tg_scheduler *s, uint32_t opi)
+{
+    tg__op_drain_kill(s, opi, 0);
+    return TG_OK;
+}
 
-static void tg__op_unblock_one(tg_scheduler *s, uint32_t opi)
+static int tg__op_kill_one(tg_scheduler *s, uint32_t opi)
+{
+    tg__op_drain_kill(s, opi, 1);
+    return TG_OK;
+}
+
+static int tg__op_unblock_one(tg_scheduler *s, uint32_t opi)
 {
     tg__opent *e = &s->ops[opi];
     tg__opcount sum;
@@ -4296,6 +4761,7 @@ static void tg__op_unblock_one(tg_scheduler *s, uint32_t opi)
     TG__STORE_RELAXED(&e->guard_attempts, sum.successes + sum.failures);
     TG__STORE_RELAXED(&e->guard_failures, sum.failures);
     TG__STORE_RELEASE(&e->blocked, 0u);
+    return TG_OK;
 }
 
 TG_API int tg_op_pause(tg_scheduler *s, const char *op) { return tg__op_each(s, op, tg__op_pause_one); }
@@ -4322,10 +4788,10 @@ static int tg__op_stats_collect(tg_scheduler *s, const char *op, struct tg_op_st
     int found = 0;
     for (uint32_t i = 0; i < n; i++) {
         tg__opent *e = &s->ops[i];
-        if (strcmp(e->op->name, op) != 0) continue;
+        if (strcmp(e->name, op) != 0) continue;
         tg__opcount sum;
         tg__op_sum(s, i, &sum);
-        if (!found) out->name = e->op->name;
+        if (!found) out->name = e->name;
         out->attempts += sum.successes + sum.failures;
         out->successes += sum.successes;
         out->failures += sum.failures;
@@ -4361,20 +4827,18 @@ static int tg__op_stats_collect(tg_scheduler *s, const char *op, struct tg_op_st
 TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out)
 {
     if (!s || !op || !out) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     return tg__op_stats_collect(s, op, out, NULL);
 }
 
 TG_API size_t tg_op_names(tg_scheduler *s, const char **names, size_t cap)
 {
-    if (!s) return 0;
+    if (!s || tg__fork_check(s) != TG_OK) return 0;
     uint32_t n = tg__op_count(s);
     size_t distinct = 0;
     for (uint32_t i = 0; i < n; i++) {
-        const char *name = s->ops[i].op->name;
-        uint32_t j = 0;
-        while (j < i && strcmp(s->ops[j].op->name, name) != 0) j++;
-        if (j < i) continue;   /* seen under an earlier entry */
-        if (names && distinct < cap) names[distinct] = name;
+        /* one entry per name: each is distinct */
+        if (names && distinct < cap) names[distinct] = s->ops[i].name;
         distinct++;
     }
     return distinct;
@@ -4424,6 +4888,7 @@ static uint64_t tg__live_count(tg_scheduler *s, tg__counters *sum)
 TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
 {
     if (!s || !out) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     memset(out, 0, sizeof *out);
     tg__counters sum;
     out->live = tg__live_count(s, &sum);
@@ -4534,12 +4999,20 @@ static void tg__text_put(tg__text *t, const char *bytes, size_t n)
     t->len += n;
 }
 
-/* Ends the text: NUL-terminates what fit; TG_ERANGE if not all of it did. */
+/* Ends the text: NUL-terminates what fit. TG_OK with *len the text's
+   length (as strlen); TG_ERANGE if not all of it fit, with *len a buffer
+   size to allocate: the text, its NUL and headroom for the counters that
+   grow before the next call (an eighth more, at least 256 bytes). */
+#define TG__TEXT_HEADROOM(n) ((n) / 8 > 256 ? (n) / 8 : 256)
 static int tg__text_finish(tg__text *t, size_t *len)
 {
-    if (len) *len = t->len;
-    if (t->len < t->cap) { t->buf[t->len] = '\0'; return TG_OK; }
+    if (t->len < t->cap) {
+        t->buf[t->len] = '\0';
+        if (len) *len = t->len;
+        return TG_OK;
+    }
     if (t->cap) t->buf[t->cap - 1] = '\0';
+    if (len) *len = t->len + 1 + TG__TEXT_HEADROOM(t->len);
     return TG_ERANGE;
 }
 
@@ -4614,13 +5087,14 @@ typedef struct tg__export {
     const char **names;
     struct tg_op_stats *ops;
     tg__ophist_sum *hist;       /* one per op */
+    size_t nalloc;              /* entries allocated in each array */
 } tg__export;
 
-static void tg__export_free(tg__export *x)
+static void tg__export_free(tg_scheduler *s, tg__export *x)
 {
-    free(x->names);
-    free(x->ops);
-    free(x->hist);
+    tg__free(s, x->names, x->nalloc * sizeof *x->names);
+    tg__free(s, x->ops, x->nalloc * sizeof *x->ops);
+    tg__free(s, x->hist, x->nalloc * sizeof *x->hist);
 }
 
 static int tg__export_collect(tg_scheduler *s, tg__export *x)
@@ -4629,10 +5103,11 @@ static int tg__export_collect(tg_scheduler *s, tg__export *x)
     tg_stats(s, &x->stats);
     size_t n = tg_op_names(s, NULL, 0);
     if (n) {
-        x->names = (const char **)malloc(n * sizeof *x->names);
-        x->ops = (struct tg_op_stats *)malloc(n * sizeof *x->ops);
-        x->hist = (tg__ophist_sum *)malloc(n * sizeof *x->hist);
-        if (!x->names || !x->ops || !x->hist) { tg__export_free(x); return TG_ENOMEM; }
+        x->nalloc = n;
+        x->names = (const char **)tg__alloc(s, n * sizeof *x->names);
+        x->ops = (struct tg_op_stats *)tg__alloc(s, n * sizeof *x->ops);
+        x->hist = (tg__ophist_sum *)tg__alloc(s, n * sizeof *x->hist);
+        if (!x->names || !x->ops || !x->hist) { tg__export_free(s, x); return TG_ENOMEM; }
         n = tg_op_names(s, x->names, n);   /* never fewer: ops are never removed */
         for (size_t i = 0; i < n; i++) tg__op_stats_collect(s, x->names[i], &x->ops[i], &x->hist[i]);
     }
@@ -4645,6 +5120,7 @@ static int tg__export_begin(tg_scheduler *s, char *buf, size_t cap, size_t *len,
 {
     if (len) *len = 0;
     if (!s || (!buf && cap)) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     t->buf = buf;
     t->cap = cap;
     t->len = 0;
@@ -4715,7 +5191,7 @@ TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
         (unsigned long long)st->sticky_keys, (unsigned long long)st->sticky_overflow,
         (unsigned long long)st->domains_open, (unsigned long long)st->domains_kept,
         (unsigned long long)st->domain_overflow, (unsigned long long)st->domain_late);
-    tg__export_free(&x);
+    tg__export_free(s, &x);
     return tg__text_finish(&t, len);
 }
 
@@ -4882,7 +5358,7 @@ TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *l
     tg__prom_single(&t, "tokengate_domains_kept", "gauge", "Domain entries still named by a member's slot.", st->domains_kept);
     tg__prom_single(&t, "tokengate_domain_overflow_total", "counter", "Leads that found no free domain entry.", st->domain_overflow);
     tg__prom_single(&t, "tokengate_domain_late_total", "counter", "Tokens submitted after their domain was released.", st->domain_late);
-    tg__export_free(&x);
+    tg__export_free(s, &x);
     return tg__text_finish(&t, len);
 }
 
@@ -6015,12 +6491,15 @@ static void tg__scheduler_free(tg_scheduler *s)
             tg__slot *sl = tg__slot_at(s, i);
             tg__args_buffer_drop(s, sl);
         }
+    }
+    if (s->chunk_raw)
         for (uint32_t k = 0; k < s->chunk_count; k++)
             tg__free(s, s->chunk_raw[k], sizeof(tg__slot) * TG__CHUNK_SLOTS + TG__CACHE_LINE);
-        tg__free(s, s->chunks, sizeof(tg__slot *) * s->chunk_count);
-        tg__free(s, s->chunk_raw, sizeof(void *) * s->chunk_count);
-    }
+    tg__free(s, s->chunks, sizeof(tg__slot *) * s->chunk_count);
+    tg__free(s, s->chunk_raw, sizeof(void *) * s->chunk_count);
     if (s->ops) {
+        for (uint32_t i = 0; i < s->op_count; i++)
+            if (s->ops[i].name_size) tg__free(s, (void *)(uintptr_t)s->ops[i].name, s->ops[i].name_size);
         for (uint32_t i = 0; i < s->cfg.max_ops; i++) pthread_mutex_destroy(&s->ops[i].lock);
         tg__free(s, s->ops_raw, sizeof(tg__opent) * s->cfg.max_ops + TG__CACHE_LINE);
     }
@@ -6035,8 +6514,9 @@ static void tg__scheduler_free(tg_scheduler *s)
     pthread_mutex_destroy(&s->shutdown_lock);
     pthread_mutex_destroy(&s->notify_lock);
     tg_allocator allocator = s->cfg.allocator;
-    if (allocator.free) allocator.free(s, sizeof *s, allocator.user);
-    else free(s);
+    void *raw = s->raw;
+    if (allocator.free) allocator.free(raw, sizeof *s + TG__CACHE_LINE, allocator.user);
+    else free(raw);
 }
 
 static void tg__workers_join(tg_scheduler *s)
@@ -6068,13 +6548,22 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     if (rc != TG_OK) return rc;
     pthread_once(&tg__tsc_once, tg__tsc_calibrate);
 
-    tg_scheduler *s = (tg_scheduler *)(c.allocator.alloc ? c.allocator.alloc(sizeof *s, c.allocator.user)
-                                                         : malloc(sizeof *s));
-    if (!s) return TG_ENOMEM;
+    pthread_once(&tg__atfork_once, tg__atfork_register);
+
+    /* the struct holds cache-line-aligned members: aligned inside what the
+       allocator gives (which need only be aligned for a pointer) */
+    size_t bytes = sizeof(tg_scheduler) + TG__CACHE_LINE;
+    void *raw = c.allocator.alloc ? c.allocator.alloc(bytes, c.allocator.user) : malloc(bytes);
+    if (!raw) return TG_ENOMEM;
+    tg_scheduler *s = (tg_scheduler *)tg__align_line(raw);
     memset(s, 0, sizeof *s);
+    s->raw = raw;
     s->cfg = c;
     /* relaxed: only uniqueness matters */
     s->serial = __atomic_add_fetch(&tg__serial_next, 1, __ATOMIC_RELAXED);
+    s->handle_tag = (uint32_t)(s->serial & 15u);
+    s->handle_key = tg__random32() & ~1u;
+    s->fork_generation = TG__LOAD_RELAXED(&tg__fork_generation);
     s->created_ns = tg__now_ns();
     s->event_fd = -1;
     pthread_mutex_init(&s->shutdown_lock, NULL);
@@ -6096,38 +6585,35 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     s->cache_limit = c.max_tokens >= 1024u * s->nworkers ? TG__CACHE_SLOTS : 0;
 
     rc = TG_ENOMEM;
-    /* every table zeroed as it is allocated: tg__scheduler_free may run
-       after any failure below */
-    s->chunks = (tg__slot **)tg__alloc_zero(s, sizeof(tg__slot *) * s->chunk_count);
-    s->chunk_raw = (void **)tg__alloc_zero(s, sizeof(void *) * s->chunk_count);
+    /* every table is checked as it is allocated (zeroed), so
+       tg__scheduler_free may run after any failure below */
+    s->sticky_mask = c.sticky_capacity - 1;
+    s->dedupe_mask = c.dedupe_capacity - 1;
+    s->op_hash_mask = 1;
+    while (s->op_hash_mask + 1 < 2 * c.max_ops) s->op_hash_mask = 2 * s->op_hash_mask + 1;
+    if (!(s->chunks = (tg__slot **)tg__alloc_zero(s, sizeof(tg__slot *) * s->chunk_count))) goto fail;
+    if (!(s->chunk_raw = (void **)tg__alloc_zero(s, sizeof(void *) * s->chunk_count))) goto fail;
     {
         uint32_t ring = 2;
         while (ring < c.max_tokens && ring < TG__FREE_RING_MAX) ring <<= 1;
         if (tg__mailbox_init(s, &s->free_ring, ring) != TG_OK) goto fail;
     }
-    s->workers = (tg__worker **)tg__alloc_zero(s, sizeof(tg__worker *) * s->nworkers);
-    s->op_hash_mask = 1;
-    while (s->op_hash_mask + 1 < 2 * c.max_ops) s->op_hash_mask = 2 * s->op_hash_mask + 1;
-    s->op_hash = (uint32_t *)tg__alloc_zero(s, sizeof(uint32_t) * (s->op_hash_mask + 1));
-    s->sticky = (uint64_t *)tg__alloc_zero(s, sizeof(uint64_t) * c.sticky_capacity);
-    s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c.max_domains);
-    s->sticky_mask = c.sticky_capacity - 1;
-    s->dedupe = (tg__dedupe *)tg__alloc_zero(s, sizeof(tg__dedupe) * c.dedupe_capacity);
-    s->dedupe_mask = c.dedupe_capacity - 1;
-    if (!s->dedupe) goto fail;
-    if (!s->chunks || !s->chunk_raw || !s->workers || !s->sticky || !s->domains || !s->op_hash) goto fail;
-    s->ops_raw = tg__alloc_zero(s, sizeof(tg__opent) * c.max_ops + TG__CACHE_LINE);
-    if (!s->ops_raw) goto fail;
-    s->ops = (tg__opent *)(((uintptr_t)s->ops_raw + TG__CACHE_LINE - 1) & ~(uintptr_t)(TG__CACHE_LINE - 1));
+    if (!(s->workers = (tg__worker **)tg__alloc_zero(s, sizeof(tg__worker *) * s->nworkers))) goto fail;
+    if (!(s->op_hash = (uint32_t *)tg__alloc_zero(s, sizeof(uint32_t) * (s->op_hash_mask + 1)))) goto fail;
+    if (!(s->sticky = (uint64_t *)tg__alloc_zero(s, sizeof(uint64_t) * c.sticky_capacity))) goto fail;
+    if (!(s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c.max_domains))) goto fail;
+    if (!(s->dedupe = (tg__dedupe *)tg__alloc_zero(s, sizeof(tg__dedupe) * c.dedupe_capacity))) goto fail;
+    if (!(s->ops_raw = tg__alloc_zero(s, sizeof(tg__opent) * c.max_ops + TG__CACHE_LINE))) goto fail;
+    s->ops = (tg__opent *)tg__align_line(s->ops_raw);
     for (uint32_t i = 0; i < c.max_ops; i++) pthread_mutex_init(&s->ops[i].lock, NULL);
     if (tg__chunk_ensure(s, 0) != TG_OK) goto fail;
 
     for (unsigned i = 0; i < s->nworkers; i++) {
-        void *raw = tg__alloc(s, sizeof(tg__worker) + TG__CACHE_LINE);
-        if (!raw) goto fail;
-        tg__worker *w = (tg__worker *)(((uintptr_t)raw + TG__CACHE_LINE - 1) & ~(uintptr_t)(TG__CACHE_LINE - 1));
+        void *wraw = tg__alloc(s, sizeof(tg__worker) + TG__CACHE_LINE);
+        if (!wraw) goto fail;
+        tg__worker *w = (tg__worker *)tg__align_line(wraw);
         memset(w, 0, sizeof *w);
-        w->raw = raw;
+        w->raw = wraw;
         w->sched = s;
         w->index = i;
         w->rng = 2654435761u * (i + 1);
@@ -6182,18 +6668,18 @@ static void tg__sweep_kill(tg_scheduler *s)
     for (uint32_t i = 0; i < fresh; i++) {
         if (!TG__LOAD_ACQUIRE(&s->chunks[i >> TG__CHUNK_SHIFT])) continue;
         tg__slot *sl = tg__slot_at(s, i);
-        uint32_t word = TG__LOAD_ACQUIRE(&sl->word);
-        uint32_t state = word & TG__STATE_MASK;
-        if (!(word & TG__W_HELD) || TG__IS_TERMINAL(word)) continue;
-        if (state != (uint32_t)TG_ADMITTED && state != (uint32_t)TG_EXECUTING) continue;
-        TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
-        tg__token_end(s, NULL, i, sl, TG_KILLED, 0);
+        uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&sl->gw));
+        /* held by a queue, a list or a run: ended here unless it is being
+           set up (CREATED) or moved by its submitter (WAITING) */
+        if (!(word & TG__W_HELD)) continue;
+        (void)tg__token_end(s, NULL, i, sl, 0, TG__FROM(TG_ADMITTED) | TG__FROM(TG_EXECUTING), TG_KILLED, 0);
     }
 }
 
 TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
 {
     if (!s || (mode != TG_DRAIN && mode != TG_CANCEL)) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
     if (tg__current_worker(s)) return TG_EDEADLK;
     pthread_mutex_lock(&s->shutdown_lock);
     if (s->shut_done) {
@@ -6234,6 +6720,9 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
 TG_API void tg_destroy(tg_scheduler *s)
 {
     if (!s) return;
+    /* a child of fork(): the workers are not there to join, and the memory
+       is the child's copy of the parent's; it is left alone */
+    if (tg__fork_check(s) != TG_OK) return;
     if (tg__current_worker(s)) {
         tg__log(s, TG_LOG_ERROR, "tg_destroy called from inside a task; ignored");
         return;

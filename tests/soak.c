@@ -18,6 +18,8 @@ typedef struct sk_tally {
     atomic_llong submitted;        /* tg_submit returned TG_OK */
     atomic_llong ended[SK_STATES]; /* outcomes seen by the waiters */
     atomic_llong refused;          /* TG_ESHUTDOWN (after the shutdown began) */
+    atomic_llong early_refusals;   /* TG_ESHUTDOWN before it began: a failure */
+    atomic_llong bad_results;      /* TG_OK with a result other than the key */
     atomic_llong odd;              /* any other result: a failure */
 } sk_tally;
 
@@ -25,9 +27,13 @@ static sk_tally sk;
 static tg_scheduler *sk_s;
 static atomic_int sk_in_fn;        /* functions running now */
 static atomic_int sk_stop_control;
+static atomic_int sk_shutdown_began; /* set just before tg_shutdown is called */
 
-static void sk_count_wait(int rc)
+/* Every op's function returns its key as the result (dedupe followers
+   share their leader's, of equal arguments and so of the same key). */
+static void sk_count_wait(int rc, const tg_value *v, int key)
 {
+    if (rc == TG_OK && v->u != (uint64_t)key) atomic_fetch_add(&sk.bad_results, 1);
     switch (rc) {
     case TG_OK: atomic_fetch_add(&sk.ended[SK_OK], 1); break;
     case TG_EFAILED: atomic_fetch_add(&sk.ended[SK_FAILED], 1); break;
@@ -40,8 +46,12 @@ static void sk_count_wait(int rc)
 static int sk_count_submit(int rc)
 {
     if (rc == TG_OK) { atomic_fetch_add(&sk.submitted, 1); return 1; }
-    if (rc == TG_ESHUTDOWN) atomic_fetch_add(&sk.refused, 1);
-    else atomic_fetch_add(&sk.odd, 1);
+    if (rc == TG_ESHUTDOWN) {
+        atomic_fetch_add(&sk.refused, 1);
+        if (!atomic_load(&sk_shutdown_began)) atomic_fetch_add(&sk.early_refusals, 1);
+    } else {
+        atomic_fetch_add(&sk.odd, 1);
+    }
     return 0;
 }
 
@@ -96,10 +106,12 @@ static int sk_lead(const void *args, tg_value *result)
         if (sk_count_submit(tg_submit(sk_s, &sk_ops[i], &c, sizeof c, &kids[n]))) n++;
     }
     for (int i = 0; i < n; i++) {
-        sk_count_wait(tg_wait(sk_s, kids[i], TH_LONG_NS, NULL));
+        tg_value v = { 0 };
+        int rc = tg_wait(sk_s, kids[i], TH_LONG_NS, &v);
+        sk_count_wait(rc, &v, a->key);
         if (tg_release(sk_s, kids[i]) != TG_OK) atomic_fetch_add(&sk.odd, 1);
     }
-    result->u = 0;
+    result->u = (uint64_t)a->key;
     atomic_fetch_sub(&sk_in_fn, 1);
     return 0;
 }
@@ -119,10 +131,13 @@ static void *sk_submitter(void *p)
 {
     sk_thread *t = p;
     tg_token window[SK_WINDOW];
+    int keys[SK_WINDOW];
     int head = 0, count = 0;
     for (long i = 0; i < t->tokens; i++) {
         if (count == SK_WINDOW) {
-            sk_count_wait(tg_wait(sk_s, window[head], TH_LONG_NS, NULL));
+            tg_value v = { 0 };
+            int rc = tg_wait(sk_s, window[head], TH_LONG_NS, &v);
+            sk_count_wait(rc, &v, keys[head]);
             if (tg_release(sk_s, window[head]) != TG_OK) atomic_fetch_add(&sk.odd, 1);
             head = (head + 1) % SK_WINDOW;
             count--;
@@ -134,6 +149,7 @@ static void *sk_submitter(void *p)
         tg_token h;
         if (sk_count_submit(tg_submit_timeout(sk_s, &sk_ops[op], &a, sizeof a, &h, -1))) {
             window[(head + count) % SK_WINDOW] = h;
+            keys[(head + count) % SK_WINDOW] = a.key;
             count++;
             if ((r >> 24) % 20 == 0) {               /* kill a random outstanding one */
                 int k = (int)((r >> 32) % (uint64_t)count);
@@ -144,7 +160,9 @@ static void *sk_submitter(void *p)
         if (atomic_fetch_add(&sk_issued, 1) + 1 == sk_half) atomic_store(&sk_shutdown_go, 1);
     }
     while (count) {
-        sk_count_wait(tg_wait(sk_s, window[head], TH_LONG_NS, NULL));
+        tg_value v = { 0 };
+        int rc = tg_wait(sk_s, window[head], TH_LONG_NS, &v);
+        sk_count_wait(rc, &v, keys[head]);
         if (tg_release(sk_s, window[head]) != TG_OK) atomic_fetch_add(&sk.odd, 1);
         head = (head + 1) % SK_WINDOW;
         count--;
@@ -186,6 +204,7 @@ static void sk_round(long total, int mode)
     atomic_store(&sk_stop_control, 0);
     atomic_store(&sk_issued, 0);
     atomic_store(&sk_shutdown_go, 0);
+    atomic_store(&sk_shutdown_began, 0);
     sk_half = total / 2;
     REQUIRE(tg_create(&cfg, &sk_s) == TG_OK);
     REQUIRE(pthread_create(&ctl, NULL, sk_control, NULL) == 0);
@@ -195,7 +214,16 @@ static void sk_round(long total, int mode)
         REQUIRE(pthread_create(&th[i], NULL, sk_submitter, &t[i]) == 0);
     }
     CHECK(TH_WAIT_UNTIL(atomic_load(&sk_shutdown_go), 600000));
+    atomic_store(&sk_shutdown_began, 1);
     CHECK_RC(tg_shutdown(sk_s, mode, 60 * TH_SEC), TG_OK);
+    {
+        /* from now on an outside submission is refused, whatever the timing
+           of the submitters */
+        sk_args late = { 1, 1 };
+        tg_token h = { 12345 };
+        CHECK_RC(tg_submit(sk_s, &sk_ops[0], &late, sizeof late, &h), TG_ESHUTDOWN);
+        CHECK_EQ(h.bits, 0);
+    }
     for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     atomic_store(&sk_stop_control, 1);
     pthread_join(ctl, NULL);
@@ -216,6 +244,8 @@ static void sk_round(long total, int mode)
             (unsigned long long)st.killed, (unsigned long long)st.timed_out,
             (unsigned long long)st.dedupe_joined);
     CHECK_EQ(atomic_load(&sk.odd), 0);
+    CHECK_EQ(atomic_load(&sk.early_refusals), 0);
+    CHECK_EQ(atomic_load(&sk.bad_results), 0);
     CHECK_EQ(ended, atomic_load(&sk.submitted));                 /* every waiter returned */
     CHECK_EQ(st.submitted, atomic_load(&sk.submitted));
     CHECK_EQ(st.completed, atomic_load(&sk.ended[SK_OK]));

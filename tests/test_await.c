@@ -159,12 +159,14 @@ typedef struct aw_any_waiter {
     size_t n;
     int rc;
     size_t index;
+    atomic_int started;
     atomic_int done;
 } aw_any_waiter;
 
 static void *aw_any_main(void *arg)
 {
     aw_any_waiter *w = arg;
+    atomic_store(&w->started, 1);
     w->rc = tg_wait_any(w->s, w->t, w->n, TH_LONG_NS, &w->index);
     atomic_store(&w->done, 1);
     return NULL;
@@ -200,8 +202,10 @@ TG_TEST(await_wait_any_semantics)
     w.n = 2;
     w.rc = 12345;
     w.index = 99;
+    atomic_init(&w.started, 0);
     atomic_init(&w.done, 0);
     REQUIRE(pthread_create(&th, NULL, aw_any_main, &w) == 0);
+    CHECK(TH_WAIT_UNTIL(atomic_load(&w.started), 10000));   /* then it waits */
     th_sleep_ms(20);
     CHECK_EQ(atomic_load(&w.done), 0);
     th_gate_open(&gb);
@@ -335,12 +339,16 @@ typedef struct aw_waiter {
     tg_scheduler *s;
     tg_token t;
     int rc;
+    atomic_int started; /* about to call tg_wait */
+    atomic_int done;    /* tg_wait returned */
 } aw_waiter;
 
 static void *aw_wait_main(void *arg)
 {
     aw_waiter *w = arg;
+    atomic_store(&w->started, 1);
     w->rc = tg_wait(w->s, w->t, TH_LONG_NS, NULL);
+    atomic_store(&w->done, 1);
     return NULL;
 }
 
@@ -368,7 +376,10 @@ TG_TEST(await_kill_running_is_cooperative)
         w.s = s;
         w.t = t;
         w.rc = 12345;
+        atomic_init(&w.started, 0);
+        atomic_init(&w.done, 0);
         REQUIRE(pthread_create(&th, NULL, aw_wait_main, &w) == 0);
+        CHECK(TH_WAIT_UNTIL(atomic_load(&w.started), 10000));
         th_sleep_ms(10);
 
         CHECK_RC(tg_kill(s, t), TG_OK);
@@ -574,8 +585,14 @@ TG_TEST(await_wait_released_while_sleeping)
     w.s = s;
     w.t = t;
     w.rc = 12345;
+    atomic_init(&w.started, 0);
+    atomic_init(&w.done, 0);
     REQUIRE(pthread_create(&th, NULL, aw_wait_main, &w) == 0);
+    /* the waiter is in its wait (the token is queued behind the gate), not
+       yet returned, when the handle is released under it */
+    CHECK(TH_WAIT_UNTIL(atomic_load(&w.started), 10000));
     th_sleep_ms(20);
+    CHECK_EQ(atomic_load(&w.done), 0);
     CHECK_RC(tg_release(s, t), TG_OK);
     th_gate_open(&g);
     pthread_join(th, NULL);

@@ -153,6 +153,10 @@ TG_TEST(control_op_drain_kills_queued_not_running)
     }
     CHECK_RC(tg_op_drain(s, "op_a"), TG_OK);
     CHECK_RC(tg_op_drain(s, "op_g"), TG_OK);   /* its one token runs: untouched */
+    /* time for a wrongly asked stop to reach the gate (it honours one)
+       before the gate opens */
+    th_sleep_ms(20);
+    CHECK_EQ(atomic_load(&gate.left), 0);
     th_gate_open(&gate);
     CHECK_RC(tg_wait(s, g, TH_LONG_NS, NULL), TG_OK);
     for (int i = 0; i < 4; i++) CHECK_RC(tg_wait(s, t[i], TH_LONG_NS, NULL), TG_EKILLED);

@@ -123,7 +123,8 @@ TG_TEST(deadline_slot_is_reused_only_after_the_function_returns)
     const tg_op op = { .name = "timed_sleepy", .fn = dl_sleepy, .timeout_ns = 10 * TH_MS };
     tg_scheduler *s;
     tg_token t;
-    int ms = 150;
+    int ms = 1000;   /* far past the deadline, so that a stalled test thread
+                        still finds the function running */
     dl_reset();
     REQUIRE(tg_create(NULL, &s) == TG_OK);
     CHECK_RC(tg_submit(s, &op, &ms, sizeof ms, &t), TG_OK);
@@ -156,7 +157,9 @@ TG_TEST(deadline_detached_token_with_no_waiter_ends_timeout)
 TG_TEST(deadline_poll_sees_timeout_without_waiting)
 {
     th_gate gate;
-    const tg_op op = { .name = "timed", .fn = dl_count, .timeout_ns = 15 * TH_MS };
+    /* a deadline long enough that the first poll comes before it even on a
+       loaded machine */
+    const tg_op op = { .name = "timed", .fn = dl_count, .timeout_ns = 100 * TH_MS };
     tg_token gt, t;
     tg_state state;
     dl_reset();
@@ -165,7 +168,7 @@ TG_TEST(deadline_poll_sees_timeout_without_waiting)
     CHECK_RC(tg_submit(s, &op, NULL, 0, &t), TG_OK);
     CHECK_RC(tg_poll(s, t, &state), TG_OK);
     CHECK_EQ(state, TG_ADMITTED);
-    th_sleep_ms(25);
+    th_sleep_ms(150);
     CHECK_RC(tg_poll(s, t, &state), TG_OK);
     CHECK_EQ(state, TG_TIMEOUT);
     th_gate_open(&gate);

@@ -47,18 +47,75 @@ TG_TEST(errors_strerror_names_every_code)
     }
 }
 
+/* The last (most negative) code of TG_ERROR_LIST. */
+static int errors_last_listed(void)
+{
+    int last = 0;
+#define ERRORS_MIN(name, value, message) if ((value) < last) last = (value);
+    TG_ERROR_LIST(ERRORS_MIN)
+#undef ERRORS_MIN
+    return last;
+}
+
+/* 1 if code is in TG_ERROR_LIST. */
+static int errors_is_listed(int code)
+{
+    int listed = 0;
+#define ERRORS_LISTED(name, value, message) if ((value) == code) listed = 1;
+    TG_ERROR_LIST(ERRORS_LISTED)
+#undef ERRORS_LISTED
+    return listed;
+}
+
+/* 1 if text names a listed code: its full text, its name or its message. */
+static int errors_names_a_code(const char *text)
+{
+    int named = 0;
+#define ERRORS_NAMED(name, value, message)                                     \
+    if (strcmp(text, tg_strerror(value)) == 0 || strstr(text, #name) != NULL ||  \
+        strstr(text, message) != NULL)                                        \
+        named = 1;
+    TG_ERROR_LIST(ERRORS_NAMED)
+#undef ERRORS_NAMED
+    return named;
+}
+
 TG_TEST(errors_strerror_unknown_code)
 {
-    static const int unknown[] = { 1, 2, 42, -15, -16, -100, -1000, INT_MIN,
-                                   INT_MAX, TG__ERROR_LAST };
+    const int last = errors_last_listed();
+    const char *unknown_text = tg_strerror(INT_MIN);
+    const int unknown[] = { 1, 2, 42, last - 1, last - 2, last - 100, -1000,
+                            INT_MIN, INT_MAX, TG__ERROR_LAST - 1 };
+
+    REQUIRE(unknown_text != NULL);
+    CHECK(strstr(unknown_text, "unknown") != NULL);
+    CHECK(!errors_names_a_code(unknown_text));
+
+    /* The codes run without a gap from -1 down to the last listed one, and
+       each has a name of its own: none reads as the unknown text. */
+    for (int code = -1; code >= last; code--) {
+        const char *text = tg_strerror(code);
+        REQUIRE(text != NULL);
+        CHECK(errors_is_listed(code));
+        CHECK(strcmp(text, unknown_text) != 0);
+        CHECK(strstr(text, "unknown") == NULL);
+    }
+
+    /* The enum's end marker is the last listed code or past it: a code past
+       the marker (TG__ERROR_LAST - 1 above) must be unknown. */
+    CHECK(TG__ERROR_LAST <= last);
+    if (TG__ERROR_LAST > last)
+        th_note("TG__ERROR_LAST is %d, but the list ends at %d", TG__ERROR_LAST, last);
+
+    /* Past the last code, and positive codes: one text, naming no code. */
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *text = tg_strerror(unknown[i]);
         REQUIRE(text != NULL);
         CHECK(text[0] != '\0');
-        /* An unknown code must not read as any known one. */
-#define ERRORS_DIFFERS(name, value, message) CHECK(strcmp(text, message) != 0);
-        TG_ERROR_LIST(ERRORS_DIFFERS)
-#undef ERRORS_DIFFERS
+        CHECK(strcmp(text, unknown_text) == 0);
+        CHECK(!errors_names_a_code(text));
+        if (strcmp(text, unknown_text) != 0)
+            th_note("code %d reads \"%s\", not the unknown text", unknown[i], text);
     }
 }
 

@@ -14,16 +14,26 @@ static int hl_maybe_fail(const void *args, tg_value *result)
     return every > 0 && seq % every == 0 ? 5 : 0;
 }
 
+/* The health class after `runs` runs, every `every`-th failing; -1 if the
+   scheduler failed, -2 if not every run was submitted, ran and was counted
+   (so that "unknown" cannot come from runs that never happened). */
 static int hl_health_after(int runs, int every)
 {
     const tg_op op = { .name = "health_op", .fn = hl_maybe_fail };
     tg_scheduler *s;
     struct tg_op_stats os;
+    int submitted = 0, want_failures = 0;
     atomic_store(&hl_fail_every, every);
     if (tg_create(NULL, &s) != TG_OK) return -1;
-    for (int i = 1; i <= runs; i++) (void)tg_submit(s, &op, &i, sizeof i, NULL);
-    (void)tg_wait_idle(s, TH_LONG_NS);
+    for (int i = 1; i <= runs; i++) {
+        if (tg_submit(s, &op, &i, sizeof i, NULL) == TG_OK) submitted++;
+        if (every > 0 && i % every == 0) want_failures++;
+    }
+    int idle = tg_wait_idle(s, TH_LONG_NS) == TG_OK;
     int h = tg_op_stats(s, "health_op", &os) == TG_OK ? os.health : -1;
+    if (h >= 0 && (submitted != runs || !idle || os.attempts != (uint64_t)runs ||
+                   os.failures != (uint64_t)want_failures))
+        h = -2;
     tg_destroy(s);
     return h;
 }

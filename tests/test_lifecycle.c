@@ -676,6 +676,7 @@ TG_TEST(lifecycle_allocator_failure_is_enomem)
     REQUIRE(tg_create(&cfg, &s) == TG_OK);
     atomic_store(&lc_counts.fail, 1);
     for (int i = 0; i < 10000; i++) {
+        t[i].bits = 0xdeadbeef;   /* a refused submit must clear it */
         rc = tg_submit(s, &th_nop_op, NULL, 0, &t[i]);
         if (rc == TG_OK) ok++;
         else if (rc == TG_ENOMEM) {
@@ -683,6 +684,7 @@ TG_TEST(lifecycle_allocator_failure_is_enomem)
             if (first_nomem < 0) first_nomem = i;
             if (t[i].bits != 0) other++;
         } else other++;
+        if (rc != TG_OK) t[i] = TG_TOKEN_NONE;
     }
     CHECK(nomem > 0);
     CHECK_EQ(other, 0);

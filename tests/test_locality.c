@@ -425,6 +425,7 @@ TG_TEST(sticky_full_pinned_mailbox_rejects_and_unpins)
 typedef struct loc_blocked {
     tg_scheduler *s;
     uint32_t key;
+    atomic_int started;
     atomic_int done;
     int rc;
 } loc_blocked;
@@ -432,6 +433,7 @@ typedef struct loc_blocked {
 static void *loc_blocked_submit(void *p)
 {
     loc_blocked *b = p;
+    atomic_store(&b->started, 1);
     b->rc = tg_submit(b->s, &loc_storm_op, &b->key, sizeof b->key, NULL);
     atomic_store(&b->done, 1);
     return NULL;
@@ -451,11 +453,14 @@ TG_TEST(sticky_full_pinned_mailbox_blocks_until_room)
     b.s = s;
     b.key = 3;
     b.rc = -1;
+    atomic_init(&b.started, 0);
     atomic_init(&b.done, 0);
     CHECK_RC(tg_submit(s, &loc_holder_op, &b.key, sizeof b.key, &holder), TG_OK);
     CHECK(TH_WAIT_UNTIL(atomic_load(&loc_holders_in) == 1, 30000));
     for (int i = 0; i < 4; i++) CHECK_RC(tg_submit(s, &loc_storm_op, &b.key, sizeof b.key, NULL), TG_OK);
     REQUIRE(pthread_create(&th, NULL, loc_blocked_submit, &b) == 0);
+    /* the thread is about to submit; 50 ms later it must still wait */
+    CHECK(TH_WAIT_UNTIL(atomic_load(&b.started), 10000));
     th_sleep_ms(50);
     CHECK_EQ(atomic_load(&b.done), 0);
     atomic_store(&loc_holder_open, 1);
@@ -536,6 +541,7 @@ TG_TEST(locality_sticky_lead_lands_on_its_key_core)
         tg_token_info hinfo, linfo;
         uint32_t key = 0;
         loc_sticky_reset();
+        for (int i = 0; i < 5; i++) atomic_store(&loc_both_cores[i], -2);   /* not run */
         REQUIRE(tg_create(&cfg, &loc_s) == TG_OK);
         /* pin key 0 first; more holders of other keys fill the other cores
            so that free routing would likely pick elsewhere */

@@ -94,6 +94,7 @@ typedef struct mb_submitter {
     const tg_op *op;
     int count;
     int retry_busy;
+    atomic_int started;
     atomic_int done;
     atomic_int ok;
     tg_token t[128];
@@ -103,6 +104,7 @@ static void *mb_submit_main(void *arg)
 {
     mb_submitter *m = arg;
     int64_t end = th_now_ns() + 20 * TH_SEC;
+    atomic_store(&m->started, 1);
     for (int i = 0; i < m->count; i++) {
         int rc;
         /* Under TG_FULL_REJECT a full mailbox is retried, as a caller would. */
@@ -125,6 +127,7 @@ static void mb_submitter_init(mb_submitter *m, tg_scheduler *s, const tg_op *op,
     m->op = op;
     m->count = count;
     m->retry_busy = 0;
+    atomic_init(&m->started, 0);
     atomic_init(&m->done, 0);
     atomic_init(&m->ok, 0);
     for (int i = 0; i < 128; i++) m->t[i] = TG_TOKEN_NONE;
@@ -162,6 +165,7 @@ TG_TEST(mailbox_block_when_full_then_proceeds)
     /* A third submission has to wait for room. */
     mb_submitter_init(&m, s, &mb_medium_op, 10);
     REQUIRE(pthread_create(&th, NULL, mb_submit_main, &m) == 0);
+    CHECK(TH_WAIT_UNTIL(atomic_load(&m.started), 10000));   /* then it blocks */
     th_sleep_ms(50);
     CHECK_EQ(atomic_load(&m.done), 0);
     CHECK_EQ(atomic_load(&m.ok), 0);
@@ -214,6 +218,7 @@ static void mb_full_core_does_not_stall_others(int policy)
     } else {
         mb_submitter_init(&blocked, s, &mb_light_op, 1);
         REQUIRE(pthread_create(&th_blocked, NULL, mb_submit_main, &blocked) == 0);
+        CHECK(TH_WAIT_UNTIL(atomic_load(&blocked.started), 10000));
         th_sleep_ms(20);
         CHECK_EQ(atomic_load(&blocked.done), 0);
     }

@@ -25,6 +25,21 @@ static int op_combine(const op_pair *args, tg_value *result)
 }
 TG_OPERATION(op_combine, op_pair)
 
+/* Submits a pair through the typed submit from a stack frame of its own,
+   which the caller then overwrites (op_scribble_stack): the token must
+   hold its own copy of the arguments, not a pointer into that frame. */
+static __attribute__((noinline)) int op_submit_pair_from_frame(tg_scheduler *s, tg_token *out)
+{
+    op_pair p = { 40, 2.5, "pair" };
+    return op_combine_submit(s, p, out);
+}
+
+static __attribute__((noinline)) void op_scribble_stack(void)
+{
+    volatile unsigned char junk[16384];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = 'x';
+}
+
 static atomic_int op_notified_runs;
 
 static int op_note(const int *args, tg_value *result)
@@ -80,9 +95,14 @@ TG_TEST(operation_typed_submit_and_results)
     CHECK_EQ(info.weight, TG_HEAVY);
     for (int i = 0; i < 10; i++) CHECK_RC(tg_release(s, sq[i]), TG_OK);
 
-    /* The struct is passed by value and copied. */
-    REQUIRE(op_combine_submit(s, p, &comb) == TG_OK);
+    /* The struct is passed by value and copied: with the workers paused,
+       the frame the typed submit copied from is overwritten before the
+       task can read its arguments. */
+    CHECK_RC(tg_pause(s), TG_OK);
+    REQUIRE(op_submit_pair_from_frame(s, &comb) == TG_OK);
+    op_scribble_stack();
     p.tag[0] = 'x';
+    CHECK_RC(tg_resume(s), TG_OK);
     CHECK_RC(tg_wait(s, comb, TH_LONG_NS, &v), TG_OK);
     CHECK(v.f == 42.5);
     CHECK_RC(tg_info(s, comb, &info), TG_OK);

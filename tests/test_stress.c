@@ -39,7 +39,7 @@ typedef struct st_worker {
     /* Written by this thread, read by the test after the join. */
     long long completed_result_sum;
     long submit_errors, wait_all_errors, outcome_errors, release_errors;
-    long state_mismatch, kills;
+    long state_mismatch, kills, result_mismatch;
     int first_bad_rc;
 } st_worker;
 
@@ -55,9 +55,12 @@ static void st_finish_batch(st_worker *w, tg_token *t, uint32_t *ids, int n)
         tg_state st = TG_CREATED;
         int rc = tg_wait(w->s, t[i], 0, &v);
         int prc = tg_poll(w->s, t[i], &st);
-        if (rc == TG_OK && v.i == (int64_t)st_value(ids[i]) * 2) {
+        if (rc == TG_OK) {
+            /* the result is summed whatever it is: the test compares the
+               sum with the values the completed tokens should have given */
             w->outcome[ids[i]] = ST_COMPLETED;
             w->completed_result_sum += v.i;
+            if (v.i != (int64_t)st_value(ids[i]) * 2) w->result_mismatch++;
             if (prc != TG_OK || st != TG_COMPLETED) w->state_mismatch++;
         } else if (rc == TG_EKILLED) {
             w->outcome[ids[i]] = ST_KILLED;
@@ -120,7 +123,7 @@ TG_TEST(stress_mixed_million)
     unsigned char *outcome;
     struct tg_stats st;
     long submit_errors = 0, wait_all_errors = 0, outcome_errors = 0;
-    long release_errors = 0, state_mismatch = 0, kills = 0;
+    long release_errors = 0, state_mismatch = 0, kills = 0, result_mismatch = 0;
     long ran_twice = 0, detached_missing = 0, kept_unaccounted = 0;
     long completed_not_run = 0, kept_completed = 0, kept_killed = 0;
     long killed_before_start = 0;
@@ -152,6 +155,7 @@ TG_TEST(stress_mixed_million)
         outcome_errors += w[k].outcome_errors;
         release_errors += w[k].release_errors;
         state_mismatch += w[k].state_mismatch;
+        result_mismatch += w[k].result_mismatch;
         kills += w[k].kills;
         result_sum += w[k].completed_result_sum;
         if (w[k].first_bad_rc)
@@ -163,6 +167,7 @@ TG_TEST(stress_mixed_million)
     CHECK_EQ(outcome_errors, 0);
     CHECK_EQ(release_errors, 0);
     CHECK_EQ(state_mismatch, 0);
+    CHECK_EQ(result_mismatch, 0);
 
     /* The detached tokens end on their own; then drain what is left. */
     CHECK(TH_WAIT_UNTIL(th_stat_live(s) == 0, 120000));
@@ -195,7 +200,7 @@ TG_TEST(stress_mixed_million)
     CHECK_EQ(detached_missing, 0);
     CHECK_EQ(kept_unaccounted, 0);
     CHECK_EQ(completed_not_run, 0);
-    CHECK_EQ(kept_completed + kept_killed, total / 2);
+    CHECK_EQ(kept_completed + kept_killed, (total + 1) / 2);   /* the even ids */
     CHECK(kept_killed <= kills);
     CHECK_EQ(result_sum, want_result_sum);
     CHECK_EQ(atomic_load(&st_sum), want_sum);

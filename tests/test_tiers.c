@@ -153,7 +153,12 @@ TG_TEST(tiers_killed_while_set_aside_pass_their_turn_on)
     atomic_store(&tr_gate_open, 1);
     CHECK_RC(tg_wait(s, b[2], TH_LONG_NS, NULL), TG_OK);     /* its turn came */
     CHECK_RC(tg_wait(s, b[0], TH_LONG_NS, NULL), TG_EKILLED);
+    CHECK_RC(tg_wait(s, b[1], TH_LONG_NS, NULL), TG_EKILLED);
     CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+    /* the killed ones never ran: the runs were 100 and 103 */
+    CHECK_EQ(atomic_load(&tr_log_len), 2);
+    CHECK_EQ(atomic_load(&tr_log[0]), 100);
+    CHECK_EQ(atomic_load(&tr_log[1]), 103);
     tr_stats_settled(s, &st);
     CHECK_EQ(st.tier_running[TG_IO_SLOW], 0);
     CHECK_EQ(st.tier_waiting[TG_IO_SLOW], 0);

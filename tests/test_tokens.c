@@ -394,9 +394,24 @@ TG_TEST(tokens_detached_release_themselves)
     CHECK(TH_WAIT_UNTIL(th_stat_live(s) == 0, 5000));
     CHECK_RC(tg_stats(s, &st), TG_OK);
     CHECK_EQ(st.completed, 5000);
-    /* Slots went back for reuse: far fewer were ever allocated than used
-       when they are recycled (at most the 5000 submitted). */
+    /* Slots go back for reuse: three more waves of 5000, each submitted once
+       the last has ended, make 20000 tokens; without reuse they would need
+       five chunks of 4096 slots, with it two at most. */
+    for (int round = 0; round < 3; round++) {
+        int wave_ok = 0;
+        for (int i = 0; i < 5000; i++)
+            if (tg_submit(s, &tok_detached_op, &i, sizeof i, NULL) == TG_OK) wave_ok++;
+        CHECK_EQ(wave_ok, 5000);
+        CHECK(TH_WAIT_UNTIL(atomic_load(&tok_detached_ran) == 5000 * (round + 2), 30000));
+        CHECK(TH_WAIT_UNTIL(th_stat_slots_in_use(s) == 0, 10000));
+    }
+    CHECK_EQ(atomic_load(&tok_detached_sum), 4 * want);
+    CHECK_RC(tg_stats(s, &st), TG_OK);
+    CHECK_EQ(st.submitted, 20000);
     CHECK(st.slots_allocated <= 8192);
+    if (st.slots_allocated > 8192)
+        th_note("%llu slots allocated for 20000 tokens, at most 5000 live",
+                (unsigned long long)st.slots_allocated);
     tg_destroy(s);
 }
 
@@ -502,6 +517,7 @@ TG_TEST(tokens_max_tokens_reject)
 
 typedef struct tok_blocked_submitter {
     tg_scheduler *s;
+    atomic_int started;
     atomic_int done;
     int rc;
     tg_token t;
@@ -510,6 +526,7 @@ typedef struct tok_blocked_submitter {
 static void *tok_blocked_submit_main(void *arg)
 {
     tok_blocked_submitter *b = arg;
+    atomic_store(&b->started, 1);
     b->rc = tg_submit(b->s, &th_nop_op, NULL, 0, &b->t);
     atomic_store(&b->done, 1);
     return NULL;
@@ -519,6 +536,13 @@ static int tok_done_count(tok_blocked_submitter *b, int n)
 {
     int k = 0;
     for (int i = 0; i < n; i++) k += atomic_load(&b[i].done);
+    return k;
+}
+
+static int tok_started_count(tok_blocked_submitter *b, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) k += atomic_load(&b[i].started);
     return k;
 }
 
@@ -539,6 +563,7 @@ TG_TEST(tokens_max_tokens_block)
 
     for (int i = 0; i < 3; i++) {
         b[i].s = s;
+        atomic_init(&b[i].started, 0);
         atomic_init(&b[i].done, 0);
         b[i].rc = 12345;
         b[i].t = TG_TOKEN_NONE;
@@ -546,6 +571,7 @@ TG_TEST(tokens_max_tokens_block)
             started++;
     }
     REQUIRE(started == 3);
+    CHECK(TH_WAIT_UNTIL(tok_started_count(b, 3) == 3, 10000));   /* all submitting */
     th_sleep_ms(50);
     /* Every slot is held: no submitter may get through. */
     CHECK_EQ(tok_done_count(b, 3), 0);
