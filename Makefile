@@ -24,10 +24,12 @@ SOAK_PLAIN   := 200000
 SOAK_ASAN    := 40000
 SOAK_TSAN    := 20000
 SOAK_FULL    := 5000000
+# Steps per round of the model-based API test (tests/test_model.c) in `make soak`.
+MODEL_FULL   := 1000000
 # Seconds of libFuzzer per parser in `make fuzz`.
 FUZZ_SECONDS ?= 60
 
-.PHONY: help test test-plain test-asan test-tsan test-cxx test-compile \
+.PHONY: help test test-plain test-native test-asan test-tsan test-cxx test-compile \
         test-examples test-readme test-symbols test-taskset test-exports test-browser fuzz soak examples dashboard demo \
         bench bench-quick bench-locality bench-peers install uninstall clean
 
@@ -41,6 +43,11 @@ test-plain: ## the test suite, optimised build
 	@mkdir -p $(BUILD)
 	$(CC) $(TEST_CFLAGS) -O2 $(TEST_SRC) -o $(BUILD)/tests-plain
 	TG_STRESS_TOKENS=$(STRESS_PLAIN) TG_SOAK_TOKENS=$(SOAK_PLAIN) $(BUILD)/tests-plain
+
+test-native: ## the test suite built with -march=native (over-aligned stores of the CPU)
+	@mkdir -p $(BUILD)
+	$(CC) $(TEST_CFLAGS) -O2 -march=native $(TEST_SRC) -o $(BUILD)/tests-native
+	TG_STRESS_TOKENS=$(STRESS_ASAN) TG_SOAK_TOKENS=$(SOAK_ASAN) $(BUILD)/tests-native
 
 test-asan: ## the test suite under AddressSanitizer + UBSan
 	@mkdir -p $(BUILD)
@@ -78,10 +85,11 @@ test-taskset: ## pinning and nested waits on a single CPU (taskset -c 0)
 test-exports: ## tg_stats_json through python3 -m json.tool, tg_stats_prometheus through promtool
 	@tests/checks.sh exports
 
-soak: ## the fault-injection soak at full size: 5,000,000 tokens per round, both shutdown modes
+soak: ## the fault-injection soak at full size (5,000,000 tokens per round) and the model test at 1,000,000 steps
 	@mkdir -p $(BUILD)
 	$(CC) $(TEST_CFLAGS) -O2 $(TEST_SRC) -o $(BUILD)/tests-plain
 	TG_SOAK_TOKENS=$(SOAK_FULL) $(BUILD)/tests-plain soak_
+	TG_MODEL_STEPS=$(MODEL_FULL) TG_TEST_TIMEOUT=1800 $(BUILD)/tests-plain model_
 
 examples: ## build every example into build/
 	@mkdir -p $(BUILD)

@@ -53,8 +53,8 @@
      outside threads and tasks alike, concurrently, except tg_destroy, which
      must be called once, from an outside thread, after every other call on
      that scheduler has returned.
-   - tg_shutdown may be called from any outside thread; called from inside a
-     task it returns TG_EDEADLK.
+   - tg_shutdown and tg_wait_idle may be called from any outside thread;
+     called from inside a task they return TG_EDEADLK (the task is live).
    - Inside a task (a tg_fn running on a worker) a blocking call never blocks
      the worker: tg_wait, tg_wait_all, tg_wait_any and a blocking tg_submit run
      other tokens while they wait, so nested fan-out cannot deadlock, whatever
@@ -70,6 +70,14 @@
      tg_wait, tg_wait_all, tg_wait_any, tg_info, or tg_completions returning
      its handle. (A token observed terminal is published with a release store,
      every observer reads it with an acquire load.)
+     A kill (tg_kill, tg_op_kill, a cancelling shutdown) never ends a
+     running token before its function returns.
+   - Two ends come before the function returns, by design: a deadline ends
+     a running token TIMEOUT at the deadline, and a tg_shutdown that runs
+     out of time marks the tokens still running KILLED. Their arguments stay
+     valid (the slot is reused only after the function returns) and their
+     holds (max_live place, sticky pin, domain) go back when it returns, but
+     what the function writes is not ordered before such an observer.
    - A wait that returns TG_ETIMEDOUT, and tg_poll observing a live state,
      give no ordering guarantee about the task.
 
@@ -114,9 +122,12 @@
    state exactly once, every move is stamped in CLOCK_MONOTONIC nanoseconds,
    and every waiter learns the outcome. Stamps are read through the CPU's
    invariant TSC where it has one, calibrated against CLOCK_MONOTONIC and
-   re-anchored to it every millisecond per thread: never behind it, at most
-   a few hundred ns ahead. A token's stamps never go backwards, nor do the
-   stamps one thread takes.
+   re-anchored to it every millisecond per thread: within about a
+   microsecond of it (stamps of different threads may differ by that much).
+   A token's stamps never go backwards and are ordered (created <= waiting
+   <= admitted <= started <= ended, for those reached; a retry keeps the
+   first admission, and ended_ns is 0 until the token is terminal), nor do
+   the stamps one thread takes go backwards.
    - CREATED: the slot is taken and the arguments copied.
    - WAITING: the token waits for room in a mailbox (under TG_FULL_BLOCK).
    - ADMITTED: the token sits in a mailbox.
@@ -127,7 +138,16 @@
      discarded).
    A handle stays valid until tg_release. After it, every call with the handle
    returns TG_ESTALE, even once the slot holds another token: slots carry a
-   generation that each release advances. A token released while it still
+   generation that each release advances, kept with the state in one atomic
+   word, so a move made through a handle (a kill, a release, a waiter's
+   flag) compares the generation in the same step. A handle holds the slot
+   index (bits 0..27), its scheduler's tag (bits 28..31: its creation count
+   mod 16) and the generation XOR a random key of the scheduler: a handle of
+   another scheduler, or of a destroyed one, gets TG_EINVAL or TG_ESTALE,
+   always when the tags differ, else but for a 2^-31 chance per call.
+   Arguments of up to 32 bytes are kept in the slot itself. fork(): a child
+   must not use an inherited scheduler; every call on it returns TG_EFORKED
+   (tg_destroy leaves the copy alone). A token released while it still
    runs keeps running; its slot is reused only after it ends. Detached tokens
    (tg_submit with out == NULL) release themselves when they end.
 
@@ -158,6 +178,8 @@
    tg_poll never blocks. tg_wait, tg_wait_all and tg_wait_any take a timeout in
    nanoseconds: negative waits forever, 0 polls. A wait spins briefly, then
    sleeps on a futex; inside a task it runs other tokens instead.
+   tg_wait_all and tg_wait_any check every handle before they wait, so a bad
+   one anywhere in the array gives its error at once.
    tg_wait_all returns TG_OK once every token is terminal (each outcome is then
    read with tg_wait(..., 0, ...)); tg_wait_any returns TG_OK and the index of
    the first terminal token in array order.
@@ -169,7 +191,12 @@
    not read the fd. The fd belongs to the scheduler: do not close it.
 
    9. OPERATIONS
-   A tg_op is plain data; keep it alive (static) while its tokens live.
+   A tg_op is plain data; keep it (and its strings) alive while its tokens
+   are live, until each has ended. The scheduler copies the name: a heap op
+   may be freed once its tokens ended; tg_stats, tg_op_names, tg_info, the
+   exports and the controls read only the copy. Ops are counted by name:
+   every tg_op of one name shares one registry entry (counts, controls and
+   the max_live count), and max_ops bounds the distinct names.
        TG_OPERATION(fib, int, .weight = TG_HEAVY)
    expects  int fib(const int *args, tg_value *result)  and declares
        static const tg_op fib_op;
@@ -182,8 +209,10 @@
    and TG_FULL_REJECT returns TG_EBUSY. When max_tokens >= 1024 per worker,
    each worker may keep up to 128 free slots in a private cache, so an outside
    thread may see the limit that many slots early.
-   An op's max_live bounds its own live tokens (admitted until terminal; a
-   retry keeps its place), so one flooding op cannot take every slot: at the
+   An op's max_live bounds the live tokens of its name (admitted until
+   terminal and its function returned: a token that timed out while running
+   keeps its place until its function returns; a retry keeps its place), so
+   one flooding op cannot take every slot: at the
    limit TG_FULL_BLOCK waits and TG_FULL_REJECT returns TG_EBUSY, while other
    ops are admitted as usual. tg_submit_timeout bounds every wait of a
    blocking submission (a slot, the op's max_live, room in a mailbox):
@@ -442,7 +471,7 @@ extern "C" {
     X(TG_ESTALE,     -3,   "stale or released token handle")                   \
     X(TG_EBUSY,      -4,   "full: mailbox or token limit reached")             \
     X(TG_ESHUTDOWN,  -5,   "scheduler is shut down")                           \
-    X(TG_ETIMEDOUT,  -6,   "wait timed out; the token is still live")          \
+    X(TG_ETIMEDOUT,  -6,   "timed out (a wait: the token is live; a submit: nothing submitted)") \
     X(TG_EFAILED,    -7,   "token failed: its function returned non-zero")     \
     X(TG_EKILLED,    -8,   "token was killed")                                 \
     X(TG_EDEADLINE,  -9,   "token passed its deadline")                        \
@@ -783,16 +812,19 @@ struct tg_stats {
 TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out);
 
 /* The distinct op names seen so far, in first-submission order: writes up
-   to cap of them (pointers to the tg_op's own name) and returns how many
-   there are. cap 0 (names may be NULL) only counts. Any thread. */
+   to cap of them (the scheduler's own copies, valid until tg_destroy) and
+   returns how many there are. cap 0 (names may be NULL) only counts. Any
+   thread. */
 TG_API size_t tg_op_names(tg_scheduler *s, const char **names, size_t cap);
 
 /* tg_stats, every op's tg_op_stats and the per-core figures as one JSON
    object (section 14), or as Prometheus text exposition (format 0.0.4).
-   Writes at most cap bytes including a terminating NUL and sets *len (if
-   not NULL) to the text's length without the NUL. TG_ERANGE when cap is
-   too small: *len then holds the length needed (call again with more; buf
-   may be NULL with cap 0 to ask). Any thread; no lock on the token path. */
+   Writes at most cap bytes including a terminating NUL. TG_OK: *len (if
+   not NULL) is the text's length without the NUL. TG_ERANGE when cap is
+   too small: *len is then a buffer size to allocate (the text, its NUL and
+   headroom for counters that grow meanwhile). Ask with buf NULL and cap 0,
+   allocate *len, call again; on TG_ERANGE again, grow to the new *len.
+   Any thread; no lock on the token path. */
 TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len);
 TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *len);
 
@@ -854,8 +886,12 @@ TG_API void tg_monitor_stop(tg_monitor *m);
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 
-#if !defined(CLOCK_MONOTONIC) || !defined(FUTEX_WAIT_PRIVATE)
-#  error "tokengate.h: define TOKENGATE_IMPLEMENTATION and include tokengate.h before any other header of that file (or define _GNU_SOURCE)"
+/* The implementation uses GNU/Linux declarations (syscall, sched_getcpu,
+   accept4). glibc decides what its headers declare when the first of them
+   is included: if that happened before _GNU_SOURCE was defined here, say
+   so instead of failing on implicit declarations. */
+#if !defined(CLOCK_MONOTONIC) || !defined(FUTEX_WAIT_PRIVATE) || (defined(__GLIBC__) && !defined(__USE_GNU))
+#  error "tokengate.h: a system header was included before the implementation without _GNU_SOURCE. Put #define TOKENGATE_IMPLEMENTATION and #include \"tokengate.h\" before every other #include of that .c file, or compile it with -D_GNU_SOURCE."
 #endif
 
 /* Defining the implementation in two translation units makes the linker
@@ -1010,8 +1046,9 @@ static inline int64_t tg__stamp_ns(void)
             c->mult = tg__tsc_mult;
             c->refresh_ticks = (uint64_t)((1000000.0 * 4294967296.0) / (double)tg__tsc_mult);
         }
-        c->anchor_ns = tg__now_ns();
+        /* the counter first: a stamp is then never behind the clock */
         c->anchor_tsc = __builtin_ia32_rdtsc();
+        c->anchor_ns = tg__now_ns();
         t = c->anchor_ns;
     } else {
         return tg__now_ns();
@@ -1324,6 +1361,8 @@ typedef struct tg__deque {
    threads in the scheduler's shared copy); read by tg_stats. */
 typedef struct tg__counters {
     uint64_t entered;    /* tokens created (live from here) */
+    uint64_t submitted;  /* submissions that succeeded (tg_stats' submitted) */
+    uint64_t admitted;   /* tokens that reached a run queue (tg_stats' admitted) */
     uint64_t abandoned;  /* created but refused before admission */
     uint64_t completed, failed, killed, timed_out;
     uint64_t executed, stolen;
@@ -1415,10 +1454,6 @@ struct tg_scheduler {
     uint32_t dedupe_mask;
     pthread_mutex_t dedupe_locks[TG__DEDUPE_STRIPES];
     uint64_t dedupe_joined, dedupe_overflow;
-    /* tokens entered that the fast path of tg__submit did not route (dedupe
-       followers, refusals, waits for room), and those of them routed
-       later: admitted = entered - unrouted + routed_late. Slow paths only. */
-    uint64_t unrouted, routed_late;
     uint64_t serial;             /* unique per tg_create (tg__tls_op's key) */
     uint32_t handle_tag;         /* serial mod 16, in every handle's bits 28..31 */
     uint32_t handle_key;         /* random, even: XORed into every handle's generation */
@@ -3154,6 +3189,7 @@ static void tg__token_wake(tg_scheduler *s, tg__slot *sl, uint32_t old)
 }
 
 static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final);
+static void tg__notify_reap(tg_scheduler *s);
 
 /* Ends a token the caller has claimed: stamp (ended_ns, 0: now), holds
    (unless its function still runs; `runner`: the caller is that function's
@@ -3178,6 +3214,12 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     int holds = runner || !(TG__WORD(old) & TG__W_RUNNING);
     if (holds) tg__token_holds_return(s, sl, TG__WORD(old), sticky);
     if (TG__WORD(old) & TG__W_DEDUPE) tg__dedupe_finish(s, w, index, sl, final);
+    /* a released token that nothing else holds is free once the move below
+       is made (RELEASED is never cleared, nobody else sets HELD): its slot
+       is counted given back before its end is, so whoever sees the end
+       (tg_wait_idle) sees it in slots_in_use too */
+    int freed_early = (TG__WORD(old) & TG__W_RELEASED) && (release_hold || !(TG__WORD(old) & TG__W_HELD));
+    if (freed_early) TG__COUNT(s, w, freed);
     tg__end_count(s, w, opi, final);
     uint64_t desired;
     for (;;) {
@@ -3198,9 +3240,19 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     }
     uint32_t before = TG__WORD(old), after = TG__WORD(desired);
     tg__token_wake(s, sl, before);
-    if ((after & TG__W_NOTIFY) && !(before & TG__W_NOTIFY)) tg__notify_push(s, index);
+    if ((after & TG__W_NOTIFY) && !(before & TG__W_NOTIFY)) {
+        tg__notify_push(s, index);
+        /* full fence: our push before our look at RELEASED; a tg_release
+           between the terminal move and the push found nothing to take
+           out of the list, so the slot is taken out here */
+        TG__FENCE_SEQ_CST();
+        if (TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)) & TG__W_RELEASED) tg__notify_reap(s);
+    }
     if (!w) tg__idle_signal(s);
-    if (TG__FREEABLE(after)) tg__slot_recycle(s, index);
+    if (TG__FREEABLE(after)) {
+        if (freed_early) tg__slot_free(s, index);
+        else tg__slot_recycle(s, index);
+    }
 }
 
 /* Drops the caller's hold (a queue, a list, a run whose token another
@@ -3347,6 +3399,7 @@ typedef struct tg__submission {
     uint32_t word;           /* the word as this thread last moved it */
     tg__slot *sl;
     int pin;                 /* core of a pinned token, -1: free routing */
+    tg_token *out;           /* the caller's handle, NULL: detached */
 } tg__submission;
 
 /* Step 1: the op and the arguments are well formed; the scheduler takes
@@ -3469,9 +3522,8 @@ static int tg__submit_dedupe(tg__submission *sub)
         TG__STORE_RELAXED(&sub->sl->admitted_ns, tg__stamp_ns());
         (void)tg__submit_move(sub, TG_CREATED, TG_ADMITTED);
         pthread_mutex_unlock(lock);
-        /* statistics only: relaxed */
+        /* a statistic only: relaxed */
         (void)__atomic_fetch_add(&s->dedupe_joined, 1, __ATOMIC_RELAXED);
-        (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);
         return 1;
     }
     if (!e->leader) {
@@ -3502,8 +3554,9 @@ static void tg__submit_wait_ended(tg__slot *sl)
 
 /* The submission failed after the token was published: it ends KILLED,
    counted abandoned (not submitted), holds back, slot freed. If another
-   thread claimed it first (a shutdown's sweep, a kill), that thread ended
-   and counted it; the slot is freed here either way. */
+   thread claimed it first (a shutdown's sweep), that thread ended and
+   counted it KILLED: the submission then stands (TG_OK, counted
+   submitted) and the caller's handle shows the kill. */
 static int tg__submit_abandon(tg__submission *sub, int rc)
 {
     tg_scheduler *s = sub->s;
@@ -3516,6 +3569,10 @@ static int tg__submit_abandon(tg__submission *sub, int rc)
         tg__idle_signal(s);
     } else {
         tg__submit_wait_ended(sl);
+        TG__COUNT(s, sub->w, submitted);
+        if (sub->out) *sub->out = tg__make_token(s, sub->index, sub->gen);
+        tg__token_drop(s, sub->index, sl, 0, 0);
+        return TG_OK;
     }
     /* the handle was never given out: make it stale and let the slot go */
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw), desired;
@@ -3554,7 +3611,8 @@ static int tg__submit_wait_room(tg__submission *sub, tg_token *out)
         TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
         if (!tg__submit_move(sub, TG_WAITING, TG_ADMITTED)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
         if (tg__route_push(s, sub->w, sl, sub->index, sub->pin)) {
-            (void)__atomic_fetch_add(&s->routed_late, 1, __ATOMIC_RELAXED);  /* statistics */
+            TG__COUNT(s, sub->w, admitted);
+            TG__COUNT(s, sub->w, submitted);
             if (out) *out = tg__make_token(s, sub->index, sub->gen);
             return TG_OK;
         }
@@ -3578,6 +3636,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
     sub.size = args_size;
     sub.deadline = deadline;
     sub.pin = -1;
+    sub.out = out;
     if (!tg__accepting(s, sub.w)) return TG_ESHUTDOWN;
     rc = tg__op_lookup(s, op, &sub.opi);
     if (rc != TG_OK) return rc;
@@ -3593,6 +3652,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
     if (op->flags & TG_OP_DEDUPE) {
         tg__submit_publish(&sub, TG_CREATED, 0);
         if (tg__submit_dedupe(&sub)) {
+            TG__COUNT(s, sub.w, submitted);
             if (out) *out = tg__make_token(s, sub.index, sub.gen);
             return TG_OK;
         }
@@ -3611,14 +3671,14 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
         /* shutdown began between our check and our count: the seq_cst
            count and this seq_cst load pair with tg_shutdown's store and
            fence, so either it waits for this token or we back out here */
-        (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);  /* statistics */
         return tg__submit_abandon(&sub, TG_ESHUTDOWN);
     }
     if (TG__LIKELY(tg__route_push(s, sub.w, sub.sl, sub.index, sub.pin))) {
+        TG__COUNT(s, sub.w, admitted);
+        TG__COUNT(s, sub.w, submitted);
         if (out) *out = tg__make_token(s, sub.index, sub.gen);
         return TG_OK;
     }
-    (void)__atomic_fetch_add(&s->unrouted, 1, __ATOMIC_RELAXED);  /* statistics */
     return tg__submit_wait_room(&sub, out);
 }
 
@@ -3751,7 +3811,7 @@ static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot
             /* a hint: tg__op_hold re-reads the flag under the op's lock */
             if (TG__LOAD_RELAXED(&e->paused)) hold = tg__op_hold(s, e, sl, index);
             if (hold > 0) return TG__GATE_DONE;                /* the held list has it */
-            if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) ||
+            if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) || TG__LOAD_ACQUIRE(&s->stopping) ||
                 TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark))
                 end = TG_KILLED;
         }
@@ -3786,8 +3846,10 @@ typedef struct tg__run {
 static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg__run *run)
 {
     TG__STORE_RELEASE(&sl->core, (int16_t)w->index);
-    /* never before its admission, whichever clock stamped that */
-    run->admitted = TG__LOAD_RELAXED(&sl->admitted_ns);
+    /* never before its admission (for a retry: its requeue), whichever
+       clock stamped that */
+    run->admitted = TG__LOAD_RELAXED(&sl->retries) ? TG__LOAD_RELAXED(&sl->ended_ns)
+                                                   : TG__LOAD_RELAXED(&sl->admitted_ns);
     run->started = tg__stamp_ns();
     if (run->started < run->admitted) run->started = run->admitted;
     TG__STORE_RELEASE(&sl->started_ns, run->started);
@@ -3873,8 +3935,8 @@ static int tg__run_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__sl
         if ((word & TG__W_KILL) || TG__LOAD_ACQUIRE(&s->cancelling) ||
             TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->kill_mark))
             final = TG_KILLED;
-        else if ((word & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(sl))
-            final = TG_TIMEOUT;
+        else if ((word & TG__W_DEADLINE) && run->returned >= tg__token_deadline(sl))
+            final = TG_TIMEOUT;      /* returned past its deadline (a return before it counts) */
         else final = run->rc == 0 ? TG_COMPLETED : TG_FAILED;
         if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)run->rc);
         if (final == TG_FAILED && (int)TG__LOAD_RELAXED(&sl->retries) < op->max_retries) {
@@ -3884,8 +3946,11 @@ static int tg__run_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__sl
             if (!TG__CAS(&sl->gw, &old, again, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
             TG__STORE_RELEASE(&sl->retries, (uint16_t)(TG__LOAD_RELAXED(&sl->retries) + 1));
             TG__COUNT_OP(s, w, TG__LOAD_RELAXED(&sl->opi), retried);
-            TG__STORE_RELEASE(&sl->started_ns, (int64_t)0);    /* this run is not started */
-            TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
+            /* stamps never go back: admitted_ns keeps the first admission and
+               started_ns the last start; the requeue time, for this run's
+               queue wait, goes where the end will (tg_info shows ended_ns
+               only once the token is terminal) */
+            TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
             return 1;
         }
         uint64_t seen;
@@ -4423,6 +4488,8 @@ TG_API int tg_wait_idle(tg_scheduler *s, int64_t timeout_ns)
     }
 }
 
+static void tg__notify_reap(tg_scheduler *s);
+
 TG_API int tg_release(tg_scheduler *s, tg_token t)
 {
     if (!s) return TG_EINVAL;
@@ -4442,6 +4509,7 @@ TG_API int tg_release(tg_scheduler *s, tg_token t)
     /* wake anyone asleep on this handle: they will see it stale */
     tg__token_wake(s, sl, TG__WORD(old));
     if (TG__FREEABLE(TG__WORD(desired)) && !TG__FREEABLE(TG__WORD(old))) tg__slot_recycle(s, index);
+    else if (TG__WORD(old) & TG__W_NOTIFY) tg__notify_reap(s);
     return TG_OK;
 }
 
@@ -4522,9 +4590,11 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
         uint64_t again = TG__LOAD_ACQUIRE(&sl->gw);
         if (TG__GEN(again) != gen) return TG_ESTALE;
         uint32_t moved = (TG__WORD(again) ^ TG__WORD(gw)) & (TG__STATE_MASK | TG__W_ENDING);
-        if (!moved || attempt == 64) return TG_OK;
+        /* a worker stamps the start just after its move to EXECUTING */
+        int unstamped = info->state == TG_EXECUTING && info->started_ns == 0;
+        if ((!moved && !unstamped) || attempt == 64) return TG_OK;
         gw = again;
-        if (TG__WORD(gw) & TG__W_ENDING) sched_yield();   /* its ender is between two stores */
+        if ((TG__WORD(gw) & TG__W_ENDING) || unstamped) sched_yield();   /* between two stores */
     }
 }
 /* ------------------------------------------------------------------------ */
@@ -4538,14 +4608,10 @@ TG_API int tg_completion_fd(tg_scheduler *s)
     return s->event_fd;
 }
 
-TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap)
+/* Under notify_lock: moves the tokens the workers pushed (newest first)
+   to the end of the consumers' FIFO. */
+static void tg__notify_gather(tg_scheduler *s)
 {
-    if (!s || !out || cap == 0 || tg__fork_check(s) != TG_OK) return 0;
-    size_t count = 0;
-    pthread_mutex_lock(&s->notify_lock);
-    uint64_t drained;
-    ssize_t rd = read(s->event_fd, &drained, sizeof drained); /* reset before taking */
-    TG__UNUSED(rd);
     /* acquire: pairs with the release CAS in tg__notify_push */
     uint32_t head = TG__EXCHANGE(&s->notify_head, 0u);
     /* the list is newest first: reverse it and append to the FIFO */
@@ -4562,17 +4628,59 @@ TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap)
         else s->notify_first = reversed;
         s->notify_last = last;
     }
+}
+
+/* Takes the slot out of the completion list, reporting its handle into
+   out (unless released), and frees it if nothing else holds it. */
+static void tg__notify_unhold(tg_scheduler *s, uint32_t index, tg__slot *sl, tg_token *out, size_t *count)
+{
+    /* a slot-word RMW: it decides, with tg_release's, who frees */
+    uint64_t gw = __atomic_fetch_and(&sl->gw, ~(uint64_t)TG__W_NOTIFY, __ATOMIC_ACQ_REL);
+    uint32_t gen = TG__GEN(gw), old = TG__WORD(gw), now = old & ~TG__W_NOTIFY;
+    if (out && !(old & TG__W_RELEASED) && (gen & 1u)) out[(*count)++] = tg__make_token(s, index, gen);
+    if (TG__FREEABLE(now) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
+}
+
+/* A handle of an ended notify token was released before tg_completions
+   reported it: its slot leaves the completion list now, so it is free at
+   once (the list is walked: the cost of releasing undrained handles). */
+static void tg__notify_reap(tg_scheduler *s)
+{
+    pthread_mutex_lock(&s->notify_lock);
+    tg__notify_gather(s);
+    uint32_t prev = 0, at = s->notify_first;
+    while (at) {
+        tg__slot *sl = tg__slot_at(s, at - 1);
+        uint32_t next = TG__LOAD_RELAXED(&sl->link);
+        if (TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)) & TG__W_RELEASED) {
+            if (prev) TG__STORE_RELAXED(&tg__slot_at(s, prev - 1)->link, next);
+            else s->notify_first = next;
+            if (s->notify_last == at) s->notify_last = prev;
+            tg__notify_unhold(s, at - 1, sl, NULL, NULL);
+        } else {
+            prev = at;
+        }
+        at = next;
+    }
+    pthread_mutex_unlock(&s->notify_lock);
+}
+
+TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap)
+{
+    if (!s || !out || cap == 0 || tg__fork_check(s) != TG_OK) return 0;
+    size_t count = 0;
+    pthread_mutex_lock(&s->notify_lock);
+    uint64_t drained;
+    ssize_t rd = read(s->event_fd, &drained, sizeof drained); /* reset before taking */
+    TG__UNUSED(rd);
+    tg__notify_gather(s);
     while (count < cap && s->notify_first) {
         uint32_t index = s->notify_first - 1;
         tg__slot *sl = tg__slot_at(s, index);
         uint32_t next = TG__LOAD_RELAXED(&sl->link);
         s->notify_first = next;
         if (!next) s->notify_last = 0;
-        /* a slot-word RMW: it decides, with tg_release's, who frees */
-        uint64_t gw = __atomic_fetch_and(&sl->gw, ~(uint64_t)TG__W_NOTIFY, __ATOMIC_ACQ_REL);
-        uint32_t gen = TG__GEN(gw), old = TG__WORD(gw), now = old & ~TG__W_NOTIFY;
-        if (!(old & TG__W_RELEASED) && (gen & 1u)) out[count++] = tg__make_token(s, index, gen);
-        if (TG__FREEABLE(now) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
+        tg__notify_unhold(s, index, sl, out, &count);
     }
     if (s->notify_first) {
         uint64_t one = 1;
@@ -4858,6 +4966,8 @@ TG_API const char *tg_health_name(int health)
 static void tg__counters_add(tg__counters *sum, tg__counters *c)
 {
     sum->entered += TG__LOAD_ACQUIRE(&c->entered);
+    sum->submitted += TG__LOAD_ACQUIRE(&c->submitted);
+    sum->admitted += TG__LOAD_ACQUIRE(&c->admitted);
     sum->abandoned += TG__LOAD_ACQUIRE(&c->abandoned);
     sum->completed += TG__LOAD_ACQUIRE(&c->completed);
     sum->failed += TG__LOAD_ACQUIRE(&c->failed);
@@ -4893,17 +5003,12 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     tg__counters sum;
     out->live = tg__live_count(s, &sum);
     out->workers = s->nworkers;
-    out->submitted = sum.entered - sum.abandoned;
+    out->submitted = sum.submitted;
     out->completed = sum.completed;
     out->failed = sum.failed;
     out->killed = sum.killed;
     out->timed_out = sum.timed_out;
-    {
-        /* statistics: relaxed, like the other shared counters here */
-        uint64_t unrouted = __atomic_load_n(&s->unrouted, __ATOMIC_RELAXED);
-        uint64_t late = __atomic_load_n(&s->routed_late, __ATOMIC_RELAXED);
-        out->admitted = sum.entered + late > unrouted ? sum.entered + late - unrouted : 0;
-    }
+    out->admitted = sum.admitted;
     {
         uint32_t n = tg__op_count(s);
         for (uint32_t i = 0; i < n; i++) {
@@ -4943,6 +5048,8 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     /* slots in use: tokens entered and their slots not yet given back (the
        frees, read in tg__live_count before the entries, never outrun them) */
     out->slots_in_use = sum.entered > sum.freed ? sum.entered - sum.freed : 0;
+    /* the two counts are read a moment apart: never report more than exist */
+    if (out->slots_in_use > s->slot_capacity) out->slots_in_use = s->slot_capacity;
     out->slots_allocated = allocated;
     for (uint32_t i = 0; i <= s->sticky_mask; i++)
         if (TG__STICKY_COUNT(TG__LOAD_RELAXED(&s->sticky[i]))) out->sticky_keys++;
@@ -5108,7 +5215,8 @@ static int tg__export_collect(tg_scheduler *s, tg__export *x)
         x->ops = (struct tg_op_stats *)tg__alloc(s, n * sizeof *x->ops);
         x->hist = (tg__ophist_sum *)tg__alloc(s, n * sizeof *x->hist);
         if (!x->names || !x->ops || !x->hist) { tg__export_free(s, x); return TG_ENOMEM; }
-        n = tg_op_names(s, x->names, n);   /* never fewer: ops are never removed */
+        /* never fewer (ops are never removed), maybe more: keep the first n */
+        if (tg_op_names(s, x->names, n) < n) n = 0;
         for (size_t i = 0; i < n; i++) tg__op_stats_collect(s, x->names[i], &x->ops[i], &x->hist[i]);
     }
     x->nops = n;
@@ -6672,7 +6780,7 @@ static void tg__sweep_kill(tg_scheduler *s)
         /* held by a queue, a list or a run: ended here unless it is being
            set up (CREATED) or moved by its submitter (WAITING) */
         if (!(word & TG__W_HELD)) continue;
-        (void)tg__token_end(s, NULL, i, sl, 0, TG__FROM(TG_ADMITTED) | TG__FROM(TG_EXECUTING), TG_KILLED, 0);
+        (void)tg__token_end(s, NULL, i, sl, 0, TG__FROM_VISIBLE, TG_KILLED, 0);
     }
 }
 
@@ -6703,7 +6811,17 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
     int rc = TG_OK;
     while (tg__live_count(s, NULL) != 0) {
         if (deadline >= 0 && tg__now_ns() >= deadline) {
-            tg__sweep_kill(s);
+            /* from here no token starts and no task's submission is taken;
+               the sweep ends the rest (again, for submissions that were
+               between their check and their publication) */
+            TG__STORE_SEQ_CST(&s->stopping, 1u);
+            tg__wake_all_workers(s);
+            int64_t settle_until = tg__now_ns() + 100000000;
+            do {
+                tg__sweep_kill(s);
+                if (tg__live_count(s, NULL) == 0) break;
+                tg__sleep_ns(50000);
+            } while (tg__now_ns() < settle_until);
             rc = TG_ETIMEDOUT;
             break;
         }

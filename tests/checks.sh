@@ -55,6 +55,10 @@ compile_group() {
     for b in bench/tokengate/*.c; do
         check "$b compiles (-Wall -Wextra -Werror)" cc -O2 -Wall -Wextra -Werror -pthread -fsyntax-only "$b"
     done
+    check "a header before the implementation stops with tokengate.h's message" \
+        bash -c "gcc -std=gnu11 -pthread tests/compile/include_order.c -o $B/order 2>&1 | grep -q 'a system header was included before the implementation'"
+    check "the same with -D_GNU_SOURCE builds and runs" \
+        bash -c "gcc -D_GNU_SOURCE -std=c11 -Wall -Wextra -Werror -pthread tests/compile/include_order.c -o $B/order && $B/order"
     refuse "two definitions of the implementation fail to link" \
         gcc -pthread tests/compile/compile_check.c tests/compile/second_impl.c -o "$B/double"
 }
