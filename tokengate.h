@@ -5933,6 +5933,7 @@ typedef struct tg__conn {
     int fd;
     int state;               /* TG__CONN_* */
     int authed;              /* WebSocket: a right "auth" arrived */
+    int64_t opened;          /* accepted at (the oldest idle one is evicted first) */
     int64_t deadline;        /* a head or a frame must be whole by then, or a
                                 closing one sent and closed; 0: none; -1: close
                                 at once (dropped) */
@@ -5950,6 +5951,7 @@ struct tg_monitor {
     size_t token_len;
     unsigned max_conns, interval_ms;
     int64_t timeout_ns;
+    int64_t accept_resume;   /* accept4 ran out of fds: no accept before this (ns) */
     tg__conn *conns;
     struct pollfd *polls;
     char *page;              /* the page's lines joined */
@@ -6309,15 +6311,40 @@ static void tg__monitor_flush(tg__conn *c, int64_t now)
     }
 }
 
+/* Every slot taken: the oldest connection that has not proven itself (an
+   HTTP head not yet whole, a WebSocket not yet authenticated) makes room,
+   so idle clients cannot lock the operator out. NULL: all are serving. */
+static tg__conn *tg__monitor_evict(tg_monitor *m)
+{
+    tg__conn *oldest = NULL;
+    for (unsigned i = 0; i < m->max_conns; i++) {
+        tg__conn *c = &m->conns[i];
+        int idle = c->state == TG__CONN_HTTP || (c->state == TG__CONN_WS && !c->authed);
+        if (idle && (!oldest || c->opened < oldest->opened)) oldest = c;
+    }
+    if (oldest) tg__conn_close(oldest);
+    return oldest;
+}
+
+#define TG__MON_FD_BACKOFF_NS 100000000   /* out of fds: retry accept after 100 ms */
+
 static void tg__monitor_accept(tg_monitor *m, int64_t now)
 {
     for (;;) {
         int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;   /* EAGAIN, or a transient error: poll again */
+        if (fd < 0) {
+            /* out of fds (or memory): the pending client stays queued and
+               the listening socket readable, so back off instead of
+               polling it again at once; the connections we have go on */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                m->accept_resume = now + TG__MON_FD_BACKOFF_NS;
+            return;   /* EAGAIN, or a transient error: poll again */
+        }
         tg__conn *c = NULL;
         for (unsigned i = 0; i < m->max_conns && !c; i++)
             if (m->conns[i].state == TG__CONN_FREE) c = &m->conns[i];
-        if (!c) {   /* too many connections: a best-effort 503, then close */
+        if (!c) c = tg__monitor_evict(m);
+        if (!c) {   /* too many serving connections: a best-effort 503, then close */
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                        "Connection: close\r\n\r\n";
             ssize_t ignored = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
@@ -6329,6 +6356,7 @@ static void tg__monitor_accept(tg_monitor *m, int64_t now)
         c->state = TG__CONN_HTTP;
         c->authed = 0;
         c->in_len = 0;
+        c->opened = now;
         c->deadline = now + m->timeout_ns;
     }
 }
@@ -6342,7 +6370,9 @@ static void *tg__monitor_main(void *arg)
         int64_t now = tg__now_ns();
         int64_t wake = next_tick;
         nfds_t n = 0;
-        m->polls[n].fd = m->listen_fd; m->polls[n].events = POLLIN; n++;
+        int accepting = now >= m->accept_resume;
+        if (!accepting && m->accept_resume < wake) wake = m->accept_resume;
+        m->polls[n].fd = m->listen_fd; m->polls[n].events = accepting ? POLLIN : 0; n++;
         m->polls[n].fd = m->wake_fd; m->polls[n].events = POLLIN; n++;
         for (unsigned i = 0; i < m->max_conns; i++) {
             tg__conn *c = &m->conns[i];
@@ -6903,6 +6933,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__MON_IN_MAX
 #undef TG__MON_OUT_MAX
 #undef TG__MON_LINGER_NS
+#undef TG__MON_FD_BACKOFF_NS
 #endif
 #undef TG__WAKE_FLAGS
 #undef TG__IS_TERMINAL

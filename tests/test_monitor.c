@@ -6,6 +6,8 @@
 #define TOKENGATE_MONITOR
 #include "harness.h"
 
+#include <sys/resource.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -433,10 +435,17 @@ TG_TEST(monitor_refuses_malformed_requests_and_frames)
     mt_read_all(fd, body, sizeof body);
     close(fd);
     CHECK(strncmp(body, "HTTP/1.1 408 ", 13) == 0);
-    /* too many connections: the fifth of 4 allowed gets 503 */
+    /* too many serving connections: the fifth of 4 authenticated ones
+       gets 503 */
     int held[4];
-    for (int i = 0; i < 4; i++) held[i] = mt_ws_open(port, NULL, 0);
-    for (int i = 0; i < 4; i++) CHECK(held[i] >= 0);
+    static char authbuf[1 << 16];
+    for (int i = 0; i < 4; i++) {
+        held[i] = mt_ws_open(port, NULL, 0);
+        CHECK(held[i] >= 0);
+        if (held[i] < 0) continue;
+        CHECK_EQ(mt_ws_text(held[i], "auth " MT_TOKEN), 0);
+        CHECK(mt_ws_expect(held[i], "{\"type\":\"auth\",\"ok\":true}", authbuf, sizeof authbuf));
+    }
     CHECK_EQ(mt_get(port, "/", NULL, body, sizeof body), 503);
     for (int i = 0; i < 4; i++) if (held[i] >= 0) close(held[i]);
     th_sleep_ms(100);
@@ -466,6 +475,85 @@ TG_TEST(monitor_refuses_malformed_requests_and_frames)
     CHECK_RC(tg_submit(s, &th_nop_op, NULL, 0, &t), TG_OK);
     CHECK_RC(tg_wait(s, t, TH_LONG_NS, NULL), TG_OK);
     tg_release(s, t);
+    tg_monitor_stop(m);
+    tg_destroy(s);
+}
+
+/* ---- idle clients and a full fd table ---- */
+
+TG_TEST(monitor_idle_connections_never_lock_out_the_operator)
+{
+    tg_config cfg = { .workers = 1 };
+    tg_scheduler *s;
+    tg_monitor *m;
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    REQUIRE(mt_start(s, &m, 16, 5000) == TG_OK);
+    int port = tg_monitor_port(m);
+    /* 16 connections that never send a byte, and 4 WebSockets never authed */
+    int idle[20];
+    for (int i = 0; i < 16; i++) { idle[i] = mt_connect(port); CHECK(idle[i] >= 0); }
+    th_sleep_ms(50);
+    static char body[1 << 16];
+    char extra[256];
+    snprintf(extra, sizeof extra, "Authorization: Bearer %s\r\n", MT_TOKEN);
+    /* well within the 5 s client timeout: the operator is served at once */
+    int64_t t0 = th_now_ns();
+    CHECK_EQ(mt_get(port, "/stats.json", extra, body, sizeof body), 200);
+    CHECK(th_now_ns() - t0 < 2 * TH_SEC);
+    for (int i = 16; i < 20; i++) { idle[i] = mt_ws_open(port, NULL, 0); CHECK(idle[i] >= 0); }
+    CHECK_EQ(mt_get(port, "/", NULL, body, sizeof body), 200);
+    for (int i = 0; i < 20; i++) if (idle[i] >= 0) close(idle[i]);
+    tg_monitor_stop(m);
+    tg_destroy(s);
+}
+
+/* CPU time of the whole process, in ns */
+static int64_t mt_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+TG_TEST(monitor_full_fd_table_backs_off_and_recovers)
+{
+    tg_config cfg = { .workers = 1 };
+    tg_scheduler *s;
+    tg_monitor *m;
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    REQUIRE(mt_start(s, &m, 64, 5000) == TG_OK);
+    int port = tg_monitor_port(m);
+    struct rlimit saved, low;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    /* fill the fd table (this process holds both ends): the server's
+       accept4 then fails with EMFILE while clients wait in its backlog */
+    int fds[4096], n = 0;
+    low = saved;
+    low.rlim_cur = 256;
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    for (;;) {
+        if (n == 4096) break;
+        int fd = mt_connect(port);
+        if (fd < 0) break;
+        fds[n++] = fd;
+    }
+    /* the last connections wait in the backlog, the server has no fd to
+       accept them with; fill what is left with plain descriptors */
+    int spare[64], ns = 0;
+    while (ns < 64) { int fd = dup(0); if (fd < 0) break; spare[ns++] = fd; }
+    int64_t cpu0 = mt_cpu_ns(), wall0 = th_now_ns();
+    th_sleep_ms(500);
+    int64_t cpu = mt_cpu_ns() - cpu0, wall = th_now_ns() - wall0;
+    th_note("with the fd table full: %lld ms of CPU in %lld ms", (long long)(cpu / 1000000),
+            (long long)(wall / 1000000));
+    CHECK(n > 10);
+    CHECK(cpu < wall / 4);   /* a spinning monitor thread would take all of it */
+    /* fds come back: the queued client and new ones are served */
+    for (int i = 0; i < ns; i++) close(spare[i]);
+    for (int i = 0; i < n; i++) close(fds[i]);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+    static char body[1 << 16];
+    CHECK(TH_WAIT_UNTIL(mt_get(port, "/", NULL, body, sizeof body) == 200, 5000));
     tg_monitor_stop(m);
     tg_destroy(s);
 }
