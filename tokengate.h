@@ -123,7 +123,8 @@
    and every waiter learns the outcome. Stamps are read through the CPU's
    invariant TSC where it has one, calibrated against CLOCK_MONOTONIC and
    re-anchored to it every millisecond per thread: within about a
-   microsecond of it (stamps of different threads may differ by that much).
+   microsecond of it (2 us at most; stamps of different threads may differ
+   by that much).
    A token's stamps never go backwards and are ordered (created <= waiting
    <= admitted <= started <= ended, for those reached; a retry keeps the
    first admission, and ended_ns is 0 until the token is terminal), nor do
@@ -4715,7 +4716,10 @@ TG_API int tg_should_stop(void)
         tg_scheduler *s = w->sched;
         if (TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&s->ops[TG__LOAD_RELAXED(&sl->opi)].kill_mark))
             return 1;
-        if ((TG__WORD(TG__LOAD_RELAXED(&sl->gw)) & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(sl))
+        /* the stamp clock, as the worker's return stamp: a function that
+           saw its deadline pass returns past it (same thread, stamps never
+           go back) */
+        if ((TG__WORD(TG__LOAD_RELAXED(&sl->gw)) & TG__W_DEADLINE) && tg__stamp_ns() >= tg__token_deadline(sl))
             return 1;
     }
     if (!tg__tls_slot || !tg__tls_worker) return 0;
