@@ -10,8 +10,8 @@
        string  a random 300-letter string, reversed and mangled   TG_LIGHT
        sort    400..700 random ints sorted                        TG_MEDIUM
        chain   120..200 iterations of a hash over a 32-byte state TG_HEAVY
-   (The chain uses a 64-bit mixing function as a stand-in for SHA-256, which
-   is not in the public API yet.) Every result is checked against a serial
+   (The chain uses a cheap 64-bit mixing function in the shape of a SHA-256
+   block; the embedded tg_sha256 is public, see hash_conductor.c.) Every result is checked against a serial
    run. A row per wave gives the tokens, how many ended correct or not, the
    wall time, tokens per second, the mean latency (submission to end) and the
    concurrency ratio: the sum of the tokens' run times (tg_info started_ns to
