@@ -2180,7 +2180,7 @@ static void tg__notify_work(tg_scheduler *s, tg__worker *target, int stealable)
 /* Is there work that worker w may run? Cheap, racy reads: a hint. */
 static int tg__work_visible(tg_scheduler *s, tg__worker *w)
 {
-    if (TG__LOAD_RELAXED(&s->paused)) return 0;
+    if (TG__LOAD_RELAXED(&s->paused) && !TG__LOAD_RELAXED(&s->stopping)) return 0;
     if (tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->pinned) ||
         tg__mailbox_nonempty(&w->mailbox))
         return 1;
@@ -4042,8 +4042,10 @@ static inline void tg__recruit_mailbox(tg_scheduler *s, tg__worker *w)
 static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
 {
     uint32_t item;
-    /* acquire: pairs with tg_pause's release store */
-    if (TG__LOAD_ACQUIRE(&s->paused)) return TG__NO_INDEX;
+    /* acquire: pairs with tg_pause's store. A stopping scheduler drains
+       whatever is queued (the gate ends it) even under a pause that is
+       being taken back: a worker leaves only with its queues empty */
+    if (TG__LOAD_ACQUIRE(&s->paused) && !TG__LOAD_ACQUIRE(&s->stopping)) return TG__NO_INDEX;
     if (tg__deque_pop(&w->deque, &item)) {
         tg__recruit(s, w);
         return item;
