@@ -1475,7 +1475,8 @@ struct tg_scheduler {
     /* lifecycle */
     uint32_t accepting TG__ALIGNED_LINE;
     uint32_t cancelling;
-    uint32_t stopping;
+    uint32_t stopping;           /* shut down: no token starts, queues drain */
+    uint32_t exiting;            /* tg_destroy: workers leave their loops */
     int shut_done;
     pthread_mutex_t shutdown_lock;
 
@@ -2205,7 +2206,7 @@ static void tg__worker_park(tg_scheduler *s, tg__worker *w, int64_t deadline,
     (void)TG__FETCH_ADD_SEQ_CST(&s->sleeping_count, 1u);
     /* full fence: pairs with the fence in tg__notify_work */
     TG__FENCE_SEQ_CST();
-    if (!tg__work_visible(s, w) && !TG__LOAD_ACQUIRE(&s->stopping) &&
+    if (!tg__work_visible(s, w) && !TG__LOAD_ACQUIRE(&s->exiting) &&
         !(extra_ready && extra_ready(ctx)))
         (void)tg__futex_wait(&w->wake_word, seen, deadline);
     TG__STORE_RELAXED(&w->sleeping, 0u);
@@ -4115,11 +4116,13 @@ static void *tg__worker_main(void *arg)
     for (;;) {
         if (tg__run_one(s, w)) continue;
         tg__idle_signal(s);
-        if (TG__LOAD_ACQUIRE(&s->stopping)) break;
+        /* only tg_destroy makes workers leave: after tg_shutdown they stay
+           (parked, no CPU) to drop what a late push still queues */
+        if (TG__LOAD_ACQUIRE(&s->exiting)) break;
         /* spin briefly: a token that arrives now starts without a wake-up */
         int64_t spin_until = tg__now_ns() + TG__IDLE_SPIN_NS;
         int found = 0;
-        while (!found && !TG__LOAD_RELAXED(&s->stopping)) {
+        while (!found && !TG__LOAD_RELAXED(&s->exiting)) {
             for (int i = 0; i < 64; i++) {
                 if (tg__work_visible(s, w)) { found = 1; break; }
                 tg__cpu_relax();
@@ -6666,6 +6669,7 @@ static void tg__scheduler_free(tg_scheduler *s)
 static void tg__workers_join(tg_scheduler *s)
 {
     TG__STORE_SEQ_CST(&s->stopping, 1u);
+    TG__STORE_SEQ_CST(&s->exiting, 1u);
     tg__wake_all_workers(s);
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *w = s->workers[i];
