@@ -600,9 +600,10 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out);
    to stop (tg_should_stop): they end KILLED, their results discarded.
    Waits up to timeout_ns (negative: forever) for running functions to
    return; past it, the tokens still running are marked KILLED for their
-   waiters, their results will be discarded, and TG_ETIMEDOUT is returned.
-   Either way no token is live afterwards and every waiter has returned or
-   will return at once. Idempotent: a second call returns TG_OK. Outside
+   waiters, their results will be discarded, no further token starts, and
+   TG_ETIMEDOUT is returned. Either way no token is live afterwards and
+   every waiter has returned or will return at once; the workers stay
+   (parked, no CPU) until tg_destroy. Idempotent: a second call returns TG_OK. Outside
    threads only (TG_EDEADLK from a task). */
 TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns);
 
