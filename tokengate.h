@@ -1525,6 +1525,8 @@ static void tg__atfork_register(void)
 
 static inline int tg__fork_check(const tg_scheduler *s)
 {
+    /* relaxed: only a child's own handler writes it, before any other
+       thread of the child exists */
     return TG__LIKELY(TG__LOAD_RELAXED(&tg__fork_generation) == s->fork_generation) ? TG_OK : TG_EFORKED;
 }
 
@@ -3207,6 +3209,8 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     /* stamps taken by other threads may run up to a few hundred ns ahead
        of this one's: the end is never before the moves it follows */
     int64_t ended = ended_ns ? ended_ns : tg__stamp_ns();
+    /* relaxed: the stamps were written by this token's earlier movers,
+       whose moves our claim's acquire CAS followed */
     int64_t floor_ns = TG__LOAD_RELAXED(&sl->started_ns);
     if (!floor_ns) floor_ns = TG__LOAD_RELAXED(&sl->admitted_ns);
     if (ended < floor_ns) ended = floor_ns;
@@ -6925,7 +6929,20 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_LIMITED
 #undef TG__W_DEADLINE
 #undef TG__W_DEDUPE
-#undef TG__W_FINISH
+#undef TG__W_ENDING
+#undef TG__W_RUNNING
+#undef TG__GEN
+#undef TG__WORD
+#undef TG__STATE
+#undef TG__SETTLED
+#undef TG__FROM
+#undef TG__FROM_UNSTARTED
+#undef TG__FROM_LIVE
+#undef TG__FROM_QUEUED
+#undef TG__FROM_VISIBLE
+#undef TG__INDEX_BITS
+#undef TG__INDEX_MASK
+#undef TG__TEXT_HEADROOM
 #undef TG__DEDUPE_STRIPES
 #undef TG__STICKY_ONE
 #undef TG__STICKY_CORE
