@@ -909,8 +909,12 @@ int tg__implementation_defined_once = 1;
 /* Platform: atomics, clock, futex, affinity                                */
 /* ------------------------------------------------------------------------ */
 
-/* Every shared field is touched only through these. Orderings stronger than
-   relaxed are explained where they are used. */
+/* Every shared field is touched only through these: the only raw atomic
+   builtins of the file are between the two >>atomics markers (a check of
+   `make test` holds to it). A relaxed operation is the default and needs no
+   comment; every ordering stronger than relaxed is explained where it is
+   used: what it orders and which line it pairs with. */
+/* >>atomics-begin: the only raw __atomic_ builtins of the file */
 #define TG__LOAD_RELAXED(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
 #define TG__LOAD_ACQUIRE(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define TG__LOAD_SEQ_CST(p)      __atomic_load_n((p), __ATOMIC_SEQ_CST)
@@ -922,6 +926,10 @@ int tg__implementation_defined_once = 1;
 #define TG__FETCH_ADD_SEQ_CST(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
 #define TG__FETCH_SUB_SEQ_CST(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
 #define TG__FETCH_OR(p, v)       __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
+#define TG__FETCH_AND(p, v)      __atomic_fetch_and((p), (v), __ATOMIC_ACQ_REL)
+#define TG__FETCH_ADD_RELAXED(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define TG__FETCH_SUB_RELAXED(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
+#define TG__FETCH_SUB_RELEASE(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELEASE)
 /* Compare-and-swap; on failure *expected holds the current value. */
 #define TG__CAS(p, expected, desired, success, failure) \
     __atomic_compare_exchange_n((p), (expected), (desired), 0, (success), (failure))
@@ -943,6 +951,7 @@ static unsigned tg__fence_dummy;
 #else
 #  define TG__FENCE_SEQ_CST() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #endif
+/* >>atomics-end */
 
 #if defined(__cplusplus)
 #  define TG__THREAD_LOCAL thread_local
@@ -1169,16 +1178,19 @@ TG_API const char *tg_state_name(tg_state state)
      next mover or observer see it. A move made through a handle compares
      the generation in the same CAS, so it can never land on a newer token
      of the same slot. Futex waits and wakes use the word's 32-bit half.
-   - Slot metadata (op, core, retries, failure code, stamps): stored with
-     release, loaded with acquire. tg_submit publishes a new token's fields
-     with its release store of gw; tg_info reads them between two acquire
-     loads of gw (a seqlock read).
+   - A new token's fields are written relaxed and published by the release
+     store of gw in tg__submit_publish. Fields that change while the token
+     lives and that tg_info may read meanwhile (core, retries, failure code,
+     stamps) go through TG__SLOT_STORE / TG__SLOT_LOAD, below: the one
+     place their ordering is explained.
+   - Statistics of one writer (a worker's counters, histograms, run time)
+     go through TG__STAT_STORE / TG__STAT_LOAD, below.
+   - Every other ordering stronger than relaxed is commented on its line:
+     what it orders and the line it pairs with.
    - Lifecycle flags accepting, cancelling, stopping: written seq_cst by
      tg_shutdown / tg__workers_join, read acquire (or seq_cst where a Dekker
      hand-shake needs it, commented there). A stale read only delays noticing
      a shutdown by one loop; tg_shutdown's wake-ups end every sleep.
-   - Per-worker counters: release stores by their one writer, acquire loads
-     by readers (see TG__COUNT).
 
    The word: the state in the low 4 bits plus flags.
 
@@ -1215,6 +1227,20 @@ TG_API const char *tg_state_name(tg_state state)
    final until the slot is reused. Holds (sticky pin, domain, max_live,
    dedupe) go back once per token, when it is terminal and its function no
    longer runs (tg__token_holds_return). */
+/* Slot fields that tg_info reads while their token may move: the mover
+   stores with release and tg_info loads with acquire, between two acquire
+   loads of gw (a seqlock read, tg__info_read). A reader that sees such a
+   value sees the gw move made before it, so its second load of gw shows
+   that the token moved and it reads again. */
+#define TG__SLOT_STORE(p, v) TG__STORE_RELEASE(p, v)
+#define TG__SLOT_LOAD(p)     TG__LOAD_ACQUIRE(p)
+/* Statistics with one writer each (a worker's counters, per-op rows,
+   histograms, run time): plain release stores by the writer, acquire loads
+   by tg_stats and the exporters, so a reader that sees a count also sees
+   every count its writer made before it (an end never without its entry). */
+#define TG__STAT_STORE(p, v) TG__STORE_RELEASE(p, v)
+#define TG__STAT_LOAD(p)     TG__LOAD_ACQUIRE(p)
+
 #define TG__STATE_MASK   0x0fu
 #define TG__W_WAITER     0x10u  /* an outside thread sleeps on this word */
 #define TG__W_ANY        0x20u  /* a tg_wait_any sleeper watches this token */
@@ -1537,14 +1563,15 @@ static inline tg__worker *tg__current_worker(tg_scheduler *s)
     return (w && w->sched == s) ? w : NULL;
 }
 
-/* Counters: a worker bumps its own copy with plain release stores (no other
-   writer); outside threads add to the shared copy atomically. Readers use
-   acquire loads, so a terminal count read implies its token's "entered". */
+/* Counters: a worker bumps its own copy with plain stores (TG__STAT_STORE:
+   no other writer); outside threads add to the shared copy atomically,
+   seq_cst: pairs with the seq_cst load of outside.entered in
+   tg__live_count, so tg_shutdown and tg_wait_idle never miss an entry. */
 #define TG__COUNT(s, w, field)                                                   \
     do {                                                                          \
-        if (w) TG__STORE_RELEASE(&(w)->counters.field,                           \
-                                 TG__LOAD_RELAXED(&(w)->counters.field) + 1);     \
-        else (void)__atomic_fetch_add(&(s)->outside.field, 1, __ATOMIC_SEQ_CST);  \
+        if (w) TG__STAT_STORE(&(w)->counters.field,                               \
+                              TG__LOAD_RELAXED(&(w)->counters.field) + 1);        \
+        else (void)TG__FETCH_ADD_SEQ_CST(&(s)->outside.field, 1);                 \
     } while (0)
 
 static void tg__log(tg_scheduler *s, int level, const char *message)
@@ -1601,7 +1628,11 @@ static void tg__free(tg_scheduler *s, void *p, size_t size)
 static void tg__event_wait(tg__event *e, int (*ready)(void *), void *ctx,
                            int64_t deadline, int64_t backstop)
 {
+    /* acquire: pairs with the signaller's bump of seq, so a bump after our
+       read makes the futex wait return at once */
     uint32_t seen = TG__LOAD_ACQUIRE(&e->seq);
+    /* seq_cst, both: the registration and the arming precede our look at
+       the condition in the single order that the signaller's fence joins */
     (void)TG__FETCH_ADD_SEQ_CST(&e->waiters, 1u);
     TG__STORE_SEQ_CST(&e->armed, 1u);
     /* full fence: our registration before our look at the condition; pairs
@@ -1833,7 +1864,7 @@ static void tg__args_buffer_drop(tg_scheduler *s, tg__slot *sl)
 {
     if (sl->args_size > TG__INLINE_ARGS && sl->args.heap.ptr) {
         tg__free(s, sl->args.heap.ptr, sl->args.heap.cap);
-        (void)__atomic_fetch_sub(&s->args_heap_bytes, (uint64_t)sl->args.heap.cap, __ATOMIC_RELAXED);
+        (void)TG__FETCH_SUB_RELAXED(&s->args_heap_bytes, (uint64_t)sl->args.heap.cap);
         sl->args.heap.ptr = NULL;
         sl->args.heap.cap = 0;
     }
@@ -1857,7 +1888,7 @@ static int tg__args_store(tg_scheduler *s, tg__slot *sl, const void *args, size_
             sl->args_size = 0;
             return TG_ENOMEM;
         }
-        (void)__atomic_fetch_add(&s->args_heap_bytes, (uint64_t)cap, __ATOMIC_RELAXED);
+        (void)TG__FETCH_ADD_RELAXED(&s->args_heap_bytes, (uint64_t)cap);
         sl->args.heap.ptr = buffer;
         sl->args.heap.cap = cap;
     }
@@ -1885,7 +1916,7 @@ static void tg__slot_free(tg_scheduler *s, uint32_t index)
     /* keep a large-argument buffer for the slot's next token while the
        buffers together stay under TG__ARGS_RETAIN_LIMIT */
     if (sl->args_size > TG__INLINE_ARGS && sl->args.heap.ptr &&
-        __atomic_load_n(&s->args_heap_bytes, __ATOMIC_RELAXED) > TG__ARGS_RETAIN_LIMIT)
+        TG__LOAD_RELAXED(&s->args_heap_bytes) > TG__ARGS_RETAIN_LIMIT)
         tg__args_buffer_drop(s, sl);
     /* nobody else moves a freeable slot: a plain read, a release store
        (a detached token's generation goes even, its handle stale) */
@@ -2046,6 +2077,7 @@ static inline int tg__mailbox_nonempty(tg__mailbox *m)
 {
     uint32_t pos = TG__LOAD_RELAXED(&m->head);
     uint32_t at = pos & m->mask;
+    /* acquire: as in tg__mailbox_pop (the cell's item is visible) */
     uint32_t seq = TG__LOAD_ACQUIRE(&m->cells[at].seq) + at;
     return (int32_t)(seq - (pos + 1)) >= 0;
 }
@@ -2066,6 +2098,8 @@ static inline uint32_t tg__mailbox_depth(tg__mailbox *m)
 static int tg__deque_push(tg__deque *d, uint32_t item)
 {
     int64_t b = TG__LOAD_RELAXED(&d->bottom);
+    /* acquire: a thief's read of the item below top is done before we
+       reuse its cell; pairs with the seq_cst CAS of top in tg__deque_steal */
     int64_t t = TG__LOAD_ACQUIRE(&d->top);
     if (b - t >= (int64_t)TG__DEQUE_CAPACITY) return 0;
     TG__STORE_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)], item);
@@ -2213,6 +2247,8 @@ static void tg__worker_park(tg_scheduler *s, tg__worker *w, int64_t deadline,
         !(extra_ready && extra_ready(ctx)))
         (void)tg__futex_wait(&w->wake_word, seen, deadline);
     TG__STORE_RELAXED(&w->sleeping, 0u);
+    /* seq_cst: like the increment before the sleep (tg__notify_work's
+       Dekker read of the count) */
     (void)TG__FETCH_SUB_SEQ_CST(&s->sleeping_count, 1u);
     if (helper) TG__STORE_RELAXED(&w->helper_waiting, 0u);
 }
@@ -2222,7 +2258,7 @@ static void tg__wake_helpers(tg_scheduler *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *w = s->workers[i];
-        if (TG__LOAD_ACQUIRE(&w->helper_waiting)) tg__worker_wake(w);
+        if (TG__LOAD_RELAXED(&w->helper_waiting)) tg__worker_wake(w);  /* a hint */
     }
 }
 
@@ -2246,7 +2282,7 @@ static unsigned tg__route_pick(tg_scheduler *s, unsigned lo)
         uint32_t p = TG__LOAD_RELAXED(&s->workers[c]->position);
         if ((int32_t)(p - best_pos) < 0) { best = c; best_pos = p; }
     }
-    (void)__atomic_fetch_add(&s->workers[best]->position, 1u, __ATOMIC_RELAXED);
+    (void)TG__FETCH_ADD_RELAXED(&s->workers[best]->position, 1u);
     return best;
 }
 
@@ -2258,19 +2294,19 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
 {
     if (pin >= 0) {
         tg__worker *v = s->workers[pin];
-        TG__STORE_RELEASE(&sl->core, (int16_t)pin);
+        TG__SLOT_STORE(&sl->core, (int16_t)pin);
         if (tg__mailbox_push(&v->pinned, index, NULL)) {
             tg__notify_work(s, v, 0);
             return 1;
         }
-        TG__STORE_RELEASE(&sl->core, (int16_t)-1);
+        TG__SLOT_STORE(&sl->core, (int16_t)-1);
         return 0;
     }
     unsigned n = s->nworkers;
     unsigned lo = tg__range_start(s, tg__slot_op(sl)->weight);
     int strict = s->cfg.strict_routing;
     if (self && (!strict || self->index >= lo)) {
-        TG__STORE_RELEASE(&sl->core, (int16_t)self->index);
+        TG__SLOT_STORE(&sl->core, (int16_t)self->index);
         if (tg__deque_push(&self->deque, index)) {
             tg__notify_work(s, self, !strict);
             return 1;
@@ -2283,7 +2319,7 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
         if (k == n - lo) c = 0;           /* the range is full: overflow below it */
         else if (c == n) c = lo;          /* wrap within the range */
         tg__worker *v = s->workers[c];
-        TG__STORE_RELEASE(&sl->core, (int16_t)c);
+        TG__SLOT_STORE(&sl->core, (int16_t)c);
         uint32_t pos;
         if (tg__mailbox_push(&v->mailbox, index, &pos)) {
             /* the cell before ours shares its line: looking costs nothing */
@@ -2292,7 +2328,7 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
             return 1;
         }
     }
-    TG__STORE_RELEASE(&sl->core, (int16_t)-1);
+    TG__SLOT_STORE(&sl->core, (int16_t)-1);
     return 0;
 }
 
@@ -2595,7 +2631,7 @@ static int tg__sticky_join(tg_scheduler *s, uint64_t hash, unsigned first_core, 
             desired = old + TG__STICKY_ONE;
         else {
             /* a statistic only: relaxed */
-            (void)__atomic_fetch_add(&s->sticky_overflow, 1, __ATOMIC_RELAXED);
+            (void)TG__FETCH_ADD_RELAXED(&s->sticky_overflow, 1);
             return -1;
         }
         if (TG__CAS(e, &old, desired, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
@@ -2608,7 +2644,7 @@ static int tg__sticky_join(tg_scheduler *s, uint64_t hash, unsigned first_core, 
 /* One token of the entry's key reached a terminal state. */
 static inline void tg__sticky_leave(tg_scheduler *s, uint32_t entry)
 {
-    (void)__atomic_fetch_sub(&s->sticky[entry], TG__STICKY_ONE, __ATOMIC_RELAXED);
+    (void)TG__FETCH_SUB_RELAXED(&s->sticky[entry], TG__STICKY_ONE);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2666,7 +2702,7 @@ static uint32_t tg__domain_open(tg_scheduler *s, int core, tg_token lead,
                                 const char *const *calls, unsigned ncalls)
 {
     uint32_t cap = s->cfg.max_domains;
-    uint32_t i = __atomic_fetch_add(&s->domain_next, 1u, __ATOMIC_RELAXED) % cap;
+    uint32_t i = TG__FETCH_ADD_RELAXED(&s->domain_next, 1u) % cap;
     for (uint32_t k = 0; k < cap; k++, i = i + 1 == cap ? 0 : i + 1) {
         tg__domain *d = &s->domains[i];
         uint64_t expected = 0;
@@ -2691,7 +2727,7 @@ static uint32_t tg__domain_open(tg_scheduler *s, int core, tg_token lead,
         return i + 1;
     }
     /* a statistic only: relaxed */
-    (void)__atomic_fetch_add(&s->domain_overflow, 1, __ATOMIC_RELAXED);
+    (void)TG__FETCH_ADD_RELAXED(&s->domain_overflow, 1);
     return 0;
 }
 
@@ -2705,7 +2741,7 @@ static int tg__domain_join(tg_scheduler *s, uint32_t domain)
     for (;;) {
         if ((old >> 32) == 0) {
             /* a statistic only: relaxed */
-            (void)__atomic_fetch_add(&s->domain_late, 1, __ATOMIC_RELAXED);
+            (void)TG__FETCH_ADD_RELAXED(&s->domain_late, 1);
             return -1;
         }
         /* relaxed: the counts are all the CAS decides; the core was
@@ -2720,7 +2756,7 @@ static inline void tg__domain_leave(tg_scheduler *s, uint32_t domain)
 {
     /* relaxed: only the count moves; the entry is freed by the refs
        (tg__domain_unref), not by this */
-    (void)__atomic_fetch_sub(&s->domains[domain - 1].counts, TG__DOMAIN_PENDING, __ATOMIC_RELAXED);
+    (void)TG__FETCH_SUB_RELAXED(&s->domains[domain - 1].counts, TG__DOMAIN_PENDING);
 }
 
 /* A member's slot was recycled. release: our reads of the entry (tg_info's
@@ -2728,7 +2764,7 @@ static inline void tg__domain_leave(tg_scheduler *s, uint32_t domain)
    tg__domain_open. */
 static void tg__domain_unref(tg_scheduler *s, uint32_t domain)
 {
-    (void)__atomic_fetch_sub(&s->domains[domain - 1].counts, 1u, __ATOMIC_RELEASE);
+    (void)TG__FETCH_SUB_RELEASE(&s->domains[domain - 1].counts, 1u);
 }
 
 /* TG_OK when the op's external calls are well formed (a lead or not). */
@@ -2787,9 +2823,9 @@ static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self
 
 #define TG__COUNT_OP(s, w, opi, field)                                                  \
     do {                                                                                 \
-        if (w) TG__STORE_RELEASE(&(w)->opc[opi].field,                                  \
+        if (w) TG__STAT_STORE(&(w)->opc[opi].field,                                  \
                                  TG__LOAD_RELAXED(&(w)->opc[opi].field) + 1);            \
-        else (void)__atomic_fetch_add(&(s)->ops[opi].outside.field, 1, __ATOMIC_RELAXED); \
+        else (void)TG__FETCH_ADD_RELAXED(&(s)->ops[opi].outside.field, 1);             \
     } while (0)
 
 /* The registry has one entry per op name (max_ops of them): every tg_op
@@ -2817,6 +2853,8 @@ static uint32_t tg__op_find(tg_scheduler *s, const char *name, uint32_t *cell_at
     uint32_t mask = s->op_hash_mask;
     uint32_t h = tg__op_hash(name, mask);
     for (uint32_t k = 0; k <= mask; k++, h = (h + 1) & mask) {
+        /* acquire: the entry is complete; pairs with the release store of
+           the cell in tg__op_insert */
         uint32_t cell = TG__LOAD_ACQUIRE(&s->op_hash[h]);
         if (cell == 0) break;
         if (strcmp(s->ops[cell - 1].name, name) == 0) return cell;
@@ -2885,12 +2923,12 @@ static inline uint32_t tg__op_count(tg_scheduler *s)
 static void tg__opcount_add(tg__opcount *sum, const tg__opcount *c)
 {
     /* acquire: pairs with the counters' release stores (TG__COUNT_OP) */
-    sum->successes += TG__LOAD_ACQUIRE(&c->successes);
-    sum->failures += TG__LOAD_ACQUIRE(&c->failures);
-    sum->retried += TG__LOAD_ACQUIRE(&c->retried);
-    sum->failed += TG__LOAD_ACQUIRE(&c->failed);
-    sum->killed += TG__LOAD_ACQUIRE(&c->killed);
-    sum->timed_out += TG__LOAD_ACQUIRE(&c->timed_out);
+    sum->successes += TG__STAT_LOAD(&c->successes);
+    sum->failures += TG__STAT_LOAD(&c->failures);
+    sum->retried += TG__STAT_LOAD(&c->retried);
+    sum->failed += TG__STAT_LOAD(&c->failed);
+    sum->killed += TG__STAT_LOAD(&c->killed);
+    sum->timed_out += TG__STAT_LOAD(&c->timed_out);
 }
 
 /* Sums the op's counts over the workers and the outside row. */
@@ -2922,7 +2960,7 @@ static uint64_t tg__hist_upper(unsigned b)
 static inline void tg__hist_add(uint64_t *h, uint64_t ns)
 {
     uint64_t *c = &h[tg__hist_bucket(ns)];
-    TG__STORE_RELEASE(c, TG__LOAD_RELAXED(c) + 1);
+    TG__STAT_STORE(c, TG__LOAD_RELAXED(c) + 1);
 }
 
 /* The q-quantile (q in 0..1) of the summed histogram, 0 when it is empty. */
@@ -2960,7 +2998,7 @@ static void tg__health_guard(tg_scheduler *s, uint32_t opi)
     tg__op_sum(s, opi, &sum);
     uint64_t attempts = sum.successes + sum.failures - TG__LOAD_RELAXED(&e->guard_attempts);
     uint64_t failures = sum.failures - TG__LOAD_RELAXED(&e->guard_failures);
-    if (attempts >= 10 && failures * 10 > attempts * 9) TG__STORE_RELEASE(&e->blocked, 1u);
+    if (attempts >= 10 && failures * 10 > attempts * 9) TG__STORE_RELAXED(&e->blocked, 1u);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2984,7 +3022,7 @@ static inline void tg__idle_signal(tg_scheduler *s)
 static int tg__slot_ready(void *ctx)
 {
     tg_scheduler *s = (tg_scheduler *)ctx;
-    return tg__mailbox_nonempty(&s->free_ring) || (uint32_t)TG__LOAD_ACQUIRE(&s->free_head) != 0 ||
+    return tg__mailbox_nonempty(&s->free_ring) || (uint32_t)TG__LOAD_RELAXED(&s->free_head) != 0 ||
            TG__LOAD_RELAXED(&s->fresh) < s->slot_capacity || !TG__LOAD_SEQ_CST(&s->accepting);
 }
 
@@ -3093,7 +3131,7 @@ static int tg__op_admit(tg_scheduler *s, tg__worker *w, uint32_t opi, unsigned m
 static void tg__op_unadmit(tg_scheduler *s, uint32_t opi)
 {
     tg__opent *e = &s->ops[opi];
-    (void)__atomic_fetch_sub(&e->live, 1u, __ATOMIC_RELAXED);
+    (void)TG__FETCH_SUB_RELAXED(&e->live, 1u);
     /* full fence: the freed place before the look at waiters; pairs with
        the fence in tg__event_wait */
     TG__FENCE_SEQ_CST();
@@ -3214,7 +3252,7 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     int64_t floor_ns = TG__LOAD_RELAXED(&sl->started_ns);
     if (!floor_ns) floor_ns = TG__LOAD_RELAXED(&sl->admitted_ns);
     if (ended < floor_ns) ended = floor_ns;
-    TG__STORE_RELEASE(&sl->ended_ns, ended);
+    TG__SLOT_STORE(&sl->ended_ns, ended);
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     /* only the worker clears RUNNING, and never sets it again on a claimed
        token: once read clear it stays clear */
@@ -3298,7 +3336,7 @@ static int tg__token_end(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
    a timeout too large to add saturates: never). */
 static inline int64_t tg__token_deadline(tg__slot *sl)
 {
-    int64_t created = TG__LOAD_ACQUIRE(&sl->created_ns);
+    int64_t created = TG__SLOT_LOAD(&sl->created_ns);
     int64_t timeout = sl->op->timeout_ns;
     return timeout > INT64_MAX - created ? INT64_MAX : created + timeout;
 }
@@ -3371,7 +3409,7 @@ static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg
     }
     pthread_mutex_unlock(lock);
     uint64_t result = TG__LOAD_RELAXED(&sl->result.u);
-    int32_t failure = TG__LOAD_ACQUIRE(&sl->failure_code);
+    int32_t failure = TG__SLOT_LOAD(&sl->failure_code);
     int64_t ended = TG__LOAD_RELAXED(&sl->ended_ns);
     while (next) {
         uint32_t f = next - 1;
@@ -3382,7 +3420,7 @@ static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg
         uint64_t seen;
         if (tg__token_claim(fs, 0, TG__FROM_LIVE, &seen) == TG__CLAIM_WON) {
             TG__STORE_RELAXED(&fs->result.u, result);
-            TG__STORE_RELEASE(&fs->failure_code, failure);
+            TG__SLOT_STORE(&fs->failure_code, failure);
             tg__token_settle(s, w, f, fs, final, ended, 1, 0);
         } else {
             tg__token_drop(s, f, fs, 0, 0);
@@ -3530,7 +3568,7 @@ static int tg__submit_dedupe(tg__submission *sub)
         (void)tg__submit_move(sub, TG_CREATED, TG_ADMITTED);
         pthread_mutex_unlock(lock);
         /* a statistic only: relaxed */
-        (void)__atomic_fetch_add(&s->dedupe_joined, 1, __ATOMIC_RELAXED);
+        (void)TG__FETCH_ADD_RELAXED(&s->dedupe_joined, 1);
         return 1;
     }
     if (!e->leader) {
@@ -3538,10 +3576,10 @@ static int tg__submit_dedupe(tg__submission *sub)
         e->leader = sub->index + 1;
         e->head = e->tail = 0;
         /* slot-word RMW: a waiter may have flagged the word meanwhile */
-        sub->word = TG__WORD(__atomic_or_fetch(&sub->sl->gw, (uint64_t)TG__W_DEDUPE, __ATOMIC_ACQ_REL));
+        sub->word = TG__WORD(TG__FETCH_OR(&sub->sl->gw, (uint64_t)TG__W_DEDUPE)) | TG__W_DEDUPE;
     } else {
         /* a statistic only: relaxed */
-        (void)__atomic_fetch_add(&s->dedupe_overflow, 1, __ATOMIC_RELAXED);
+        (void)TG__FETCH_ADD_RELAXED(&s->dedupe_overflow, 1);
     }
     pthread_mutex_unlock(lock);
     return 0;
@@ -3599,7 +3637,7 @@ static int tg__submit_wait_room(tg__submission *sub, tg_token *out)
     tg_scheduler *s = sub->s;
     tg__slot *sl = sub->sl;
     if (!tg__submit_move(sub, TG_ADMITTED, TG_WAITING)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
-    TG__STORE_RELEASE(&sl->waiting_ns, tg__stamp_ns());
+    TG__SLOT_STORE(&sl->waiting_ns, tg__stamp_ns());
     for (;;) {
         int rc = TG_OK;
         if (s->cfg.full_policy == TG_FULL_REJECT) rc = TG_EBUSY;
@@ -3615,7 +3653,7 @@ static int tg__submit_wait_room(tg__submission *sub, tg_token *out)
             want.pin = sub->pin;
             tg__event_wait(&s->space_event, tg__space_ready, &want, sub->deadline, 10000000);
         }
-        TG__STORE_RELEASE(&sl->admitted_ns, tg__stamp_ns());
+        TG__SLOT_STORE(&sl->admitted_ns, tg__stamp_ns());
         if (!tg__submit_move(sub, TG_WAITING, TG_ADMITTED)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
         if (tg__route_push(s, sub->w, sl, sub->index, sub->pin)) {
             TG__COUNT(s, sub->w, admitted);
@@ -3648,7 +3686,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
     rc = tg__op_lookup(s, op, &sub.opi);
     if (rc != TG_OK) return rc;
     /* acquire: pairs with the guard's release store */
-    if (TG__LOAD_ACQUIRE(&s->ops[sub.opi].blocked)) return TG_EBLOCKED;
+    if (TG__LOAD_RELAXED(&s->ops[sub.opi].blocked)) return TG_EBLOCKED;
     rc = tg__submit_take(&sub);
     if (rc != TG_OK) return rc;
 
@@ -3666,7 +3704,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
         /* pins are taken while it is CREATED, which only this thread ends */
         tg__submit_place(&sub);
         if (sub.word & TG__W_STICKY)
-            sub.word = TG__WORD(__atomic_or_fetch(&sub.sl->gw, (uint64_t)TG__W_STICKY, __ATOMIC_ACQ_REL));
+            sub.word = TG__WORD(TG__FETCH_OR(&sub.sl->gw, (uint64_t)TG__W_STICKY)) | TG__W_STICKY;
         TG__STORE_RELAXED(&sub.sl->admitted_ns, tg__stamp_ns());
         if (!tg__submit_move(&sub, TG_CREATED, TG_ADMITTED)) return tg__submit_abandon(&sub, TG_ESHUTDOWN);
     } else {
@@ -3714,7 +3752,7 @@ TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,
 static void tg__requeue(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint32_t index)
 {
     uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&sl->gw));
-    int pin = ((word & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain)) ? TG__LOAD_ACQUIRE(&sl->core) : -1;
+    int pin = ((word & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain)) ? TG__SLOT_LOAD(&sl->core) : -1;
     while (!tg__route_push(s, NULL, sl, index, pin)) {
         if (w) {
             if (!tg__run_one(s, w)) tg__worker_park(s, w, tg__now_ns() + 100000, NULL, NULL, 0);
@@ -3737,6 +3775,8 @@ static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t ind
 {
     pthread_mutex_lock(&e->lock);
     int held = e->paused != 0;
+    /* acquire (marks, here and below): pairs with the release CAS in
+       tg__op_raise */
     if (held && TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark)) held = -1;
     if (held > 0) {
         TG__STORE_RELAXED(&sl->held_link, 0u);
@@ -3852,14 +3892,14 @@ typedef struct tg__run {
    time. */
 static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg__run *run)
 {
-    TG__STORE_RELEASE(&sl->core, (int16_t)w->index);
+    TG__SLOT_STORE(&sl->core, (int16_t)w->index);
     /* never before its admission (for a retry: its requeue), whichever
        clock stamped that */
     run->admitted = TG__LOAD_RELAXED(&sl->retries) ? TG__LOAD_RELAXED(&sl->ended_ns)
                                                    : TG__LOAD_RELAXED(&sl->admitted_ns);
     run->started = tg__stamp_ns();
     if (run->started < run->admitted) run->started = run->admitted;
-    TG__STORE_RELEASE(&sl->started_ns, run->started);
+    TG__SLOT_STORE(&sl->started_ns, run->started);
 
     tg__slot *saved_slot = tg__tls_slot;
     uint64_t saved_token = tg__tls_token;
@@ -3901,17 +3941,17 @@ static void tg__run_record(tg_scheduler *s, tg__worker *w, uint32_t opi, const t
     tg__ophist *h = &w->oph[opi];
     tg__hist_add(h->exec, run->own_ns);
     tg__hist_add(h->wait, waited);
-    TG__STORE_RELEASE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run->own_ns);
-    TG__STORE_RELEASE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
-    TG__STORE_RELEASE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run->own_ns);
+    TG__STAT_STORE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run->own_ns);
+    TG__STAT_STORE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
+    TG__STAT_STORE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run->own_ns);
     /* run time by the second it ended in (two seconds kept) */
     uint64_t sec = (uint64_t)run->returned / 1000000000u;
     unsigned k = (unsigned)(sec & 1u);
     if (TG__LOAD_RELAXED(&w->sec_id[k]) != sec) {
-        TG__STORE_RELEASE(&w->sec_ns[k], (uint64_t)0);
-        TG__STORE_RELEASE(&w->sec_id[k], sec);
+        TG__STAT_STORE(&w->sec_ns[k], (uint64_t)0);
+        TG__STAT_STORE(&w->sec_id[k], sec);
     }
-    TG__STORE_RELEASE(&w->sec_ns[k], TG__LOAD_RELAXED(&w->sec_ns[k]) + run->own_ns);
+    TG__STAT_STORE(&w->sec_ns[k], TG__LOAD_RELAXED(&w->sec_ns[k]) + run->own_ns);
     if (run->rc == 0) TG__COUNT_OP(s, w, opi, successes);
     else {
         TG__COUNT_OP(s, w, opi, failures);
@@ -3945,19 +3985,19 @@ static int tg__run_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__sl
         else if ((word & TG__W_DEADLINE) && run->returned >= tg__token_deadline(sl))
             final = TG_TIMEOUT;      /* returned past its deadline (a return before it counts) */
         else final = run->rc == 0 ? TG_COMPLETED : TG_FAILED;
-        if (final == TG_FAILED) TG__STORE_RELEASE(&sl->failure_code, (int32_t)run->rc);
+        if (final == TG_FAILED) TG__SLOT_STORE(&sl->failure_code, (int32_t)run->rc);
         if (final == TG_FAILED && (int)TG__LOAD_RELAXED(&sl->retries) < op->max_retries) {
             /* a retry: back to ADMITTED, same slot, handle, pins and
                domain; a kill or a claim in between wins (look again) */
             uint64_t again = (old & ~(uint64_t)(TG__STATE_MASK | TG__W_RUNNING)) | (uint32_t)TG_ADMITTED;
             if (!TG__CAS(&sl->gw, &old, again, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
-            TG__STORE_RELEASE(&sl->retries, (uint16_t)(TG__LOAD_RELAXED(&sl->retries) + 1));
+            TG__SLOT_STORE(&sl->retries, (uint16_t)(TG__LOAD_RELAXED(&sl->retries) + 1));
             TG__COUNT_OP(s, w, TG__LOAD_RELAXED(&sl->opi), retried);
             /* stamps never go back: admitted_ns keeps the first admission and
                started_ns the last start; the requeue time, for this run's
                queue wait, goes where the end will (tg_info shows ended_ns
                only once the token is terminal) */
-            TG__STORE_RELEASE(&sl->ended_ns, tg__stamp_ns());
+            TG__SLOT_STORE(&sl->ended_ns, tg__stamp_ns());
             return 1;
         }
         uint64_t seen;
@@ -4114,8 +4154,8 @@ static void *tg__worker_main(void *arg)
             snprintf(msg, sizeof msg, "could not pin worker %u to CPU %d (errno %d); it runs unpinned",
                      w->index, w->cpu, err);
             tg__log(s, TG_LOG_WARN, msg);
-            (void)__atomic_fetch_add(&s->pin_failures, 1, __ATOMIC_RELAXED);
-            TG__STORE_RELEASE(&w->cpu, -1);  /* read by tg_stats (acquire) */
+            (void)TG__FETCH_ADD_RELAXED(&s->pin_failures, 1);
+            TG__STORE_RELAXED(&w->cpu, -1);  /* read by tg_stats */
         }
     }
     for (;;) {
@@ -4565,16 +4605,16 @@ static void tg__info_read(tg_scheduler *s, tg__slot *sl, uint64_t gw, tg_token_i
     info->state = (tg_state)TG__STATE(gw);
     info->op = opi < s->cfg.max_ops ? s->ops[opi].name : "";
     info->weight = op ? op->weight : TG_MEDIUM;
-    info->core = TG__LOAD_ACQUIRE(&sl->core);
-    info->retries = TG__LOAD_ACQUIRE(&sl->retries);
-    info->failure_code = TG__LOAD_ACQUIRE(&sl->failure_code);
-    info->created_ns = TG__LOAD_ACQUIRE(&sl->created_ns);
-    info->waiting_ns = TG__LOAD_ACQUIRE(&sl->waiting_ns);
-    info->admitted_ns = TG__LOAD_ACQUIRE(&sl->admitted_ns);
-    info->started_ns = TG__LOAD_ACQUIRE(&sl->started_ns);
-    info->ended_ns = TG__IS_TERMINAL(TG__WORD(gw)) ? TG__LOAD_ACQUIRE(&sl->ended_ns) : 0;
+    info->core = TG__SLOT_LOAD(&sl->core);
+    info->retries = TG__SLOT_LOAD(&sl->retries);
+    info->failure_code = TG__SLOT_LOAD(&sl->failure_code);
+    info->created_ns = TG__SLOT_LOAD(&sl->created_ns);
+    info->waiting_ns = TG__SLOT_LOAD(&sl->waiting_ns);
+    info->admitted_ns = TG__SLOT_LOAD(&sl->admitted_ns);
+    info->started_ns = TG__SLOT_LOAD(&sl->started_ns);
+    info->ended_ns = TG__IS_TERMINAL(TG__WORD(gw)) ? TG__SLOT_LOAD(&sl->ended_ns) : 0;
     info->seed[0] = '\0';
-    uint32_t domain = TG__LOAD_ACQUIRE(&sl->domain);
+    uint32_t domain = TG__SLOT_LOAD(&sl->domain);
     if (domain) {
         uint8_t digest[32];
         for (unsigned b = 0; b < 32; b++) digest[b] = TG__LOAD_RELAXED(&s->domains[domain - 1].digest[b]);
@@ -4646,7 +4686,7 @@ static void tg__notify_gather(tg_scheduler *s)
 static void tg__notify_unhold(tg_scheduler *s, uint32_t index, tg__slot *sl, tg_token *out, size_t *count)
 {
     /* a slot-word RMW: it decides, with tg_release's, who frees */
-    uint64_t gw = __atomic_fetch_and(&sl->gw, ~(uint64_t)TG__W_NOTIFY, __ATOMIC_ACQ_REL);
+    uint64_t gw = TG__FETCH_AND(&sl->gw, ~(uint64_t)TG__W_NOTIFY);
     uint32_t gen = TG__GEN(gw), old = TG__WORD(gw), now = old & ~TG__W_NOTIFY;
     if (out && !(old & TG__W_RELEASED) && (gen & 1u)) out[(*count)++] = tg__make_token(s, index, gen);
     if (TG__FREEABLE(now) && !TG__FREEABLE(old)) tg__slot_recycle(s, index);
@@ -4882,7 +4922,7 @@ static int tg__op_unblock_one(tg_scheduler *s, uint32_t opi)
     /* the guard judges only the runs after this */
     TG__STORE_RELAXED(&e->guard_attempts, sum.successes + sum.failures);
     TG__STORE_RELAXED(&e->guard_failures, sum.failures);
-    TG__STORE_RELEASE(&e->blocked, 0u);
+    TG__STORE_RELAXED(&e->blocked, 0u);
     return TG_OK;
 }
 
@@ -4922,16 +4962,16 @@ static int tg__op_stats_collect(tg_scheduler *s, const char *op, struct tg_op_st
         out->killed += sum.killed;
         out->timed_out += sum.timed_out;
         out->paused |= TG__LOAD_RELAXED(&e->paused) != 0;
-        out->blocked |= TG__LOAD_ACQUIRE(&e->blocked) != 0;
+        out->blocked |= TG__LOAD_RELAXED(&e->blocked) != 0;
         /* acquire: pairs with the worker's release stores in tg__hist_add */
         for (unsigned k = 0; k < s->nworkers; k++) {
             tg__ophist *wh = &s->workers[k]->oph[i];
             for (unsigned b = 0; b < TG__HIST_BUCKETS; b++) {
-                h->exec[b] += TG__LOAD_ACQUIRE(&wh->exec[b]);
-                h->wait[b] += TG__LOAD_ACQUIRE(&wh->wait[b]);
+                h->exec[b] += TG__STAT_LOAD(&wh->exec[b]);
+                h->wait[b] += TG__STAT_LOAD(&wh->wait[b]);
             }
-            h->exec_sum += TG__LOAD_ACQUIRE(&wh->exec_sum);
-            h->wait_sum += TG__LOAD_ACQUIRE(&wh->wait_sum);
+            h->exec_sum += TG__STAT_LOAD(&wh->exec_sum);
+            h->wait_sum += TG__STAT_LOAD(&wh->wait_sum);
         }
         found = 1;
     }
@@ -4979,17 +5019,17 @@ TG_API const char *tg_health_name(int health)
 
 static void tg__counters_add(tg__counters *sum, tg__counters *c)
 {
-    sum->entered += TG__LOAD_ACQUIRE(&c->entered);
-    sum->submitted += TG__LOAD_ACQUIRE(&c->submitted);
-    sum->admitted += TG__LOAD_ACQUIRE(&c->admitted);
-    sum->abandoned += TG__LOAD_ACQUIRE(&c->abandoned);
-    sum->completed += TG__LOAD_ACQUIRE(&c->completed);
-    sum->failed += TG__LOAD_ACQUIRE(&c->failed);
-    sum->killed += TG__LOAD_ACQUIRE(&c->killed);
-    sum->timed_out += TG__LOAD_ACQUIRE(&c->timed_out);
-    sum->executed += TG__LOAD_ACQUIRE(&c->executed);
-    sum->stolen += TG__LOAD_ACQUIRE(&c->stolen);
-    sum->freed += TG__LOAD_ACQUIRE(&c->freed);
+    sum->entered += TG__STAT_LOAD(&c->entered);
+    sum->submitted += TG__STAT_LOAD(&c->submitted);
+    sum->admitted += TG__STAT_LOAD(&c->admitted);
+    sum->abandoned += TG__STAT_LOAD(&c->abandoned);
+    sum->completed += TG__STAT_LOAD(&c->completed);
+    sum->failed += TG__STAT_LOAD(&c->failed);
+    sum->killed += TG__STAT_LOAD(&c->killed);
+    sum->timed_out += TG__STAT_LOAD(&c->timed_out);
+    sum->executed += TG__STAT_LOAD(&c->executed);
+    sum->stolen += TG__STAT_LOAD(&c->stolen);
+    sum->freed += TG__STAT_LOAD(&c->freed);
 }
 
 /* Tokens created and not yet terminal. Ends are read before entries, so a
@@ -5004,7 +5044,7 @@ static uint64_t tg__live_count(tg_scheduler *s, tg__counters *sum)
     uint64_t ended = ends.abandoned + ends.completed + ends.failed + ends.killed + ends.timed_out;
     /* seq_cst: pairs with tg_submit's seq_cst count and tg_shutdown's fence */
     uint64_t entered = TG__LOAD_SEQ_CST(&s->outside.entered);
-    for (unsigned i = 0; i < s->nworkers; i++) entered += TG__LOAD_ACQUIRE(&s->workers[i]->counters.entered);
+    for (unsigned i = 0; i < s->nworkers; i++) entered += TG__STAT_LOAD(&s->workers[i]->counters.entered);
     if (sum) { *sum = ends; sum->entered = entered; }
     return entered > ended ? entered - ended : 0;
 }
@@ -5040,16 +5080,16 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
         uint64_t run = 0, last = 0, prev = (uint64_t)now / 1000000000u - 1u;
         for (unsigned i = 0; i < s->nworkers; i++) {
             tg__worker *w = s->workers[i];
-            run += TG__LOAD_ACQUIRE(&w->run_ns);
+            run += TG__STAT_LOAD(&w->run_ns);
             unsigned k = (unsigned)(prev & 1u);
             /* a racy pair of reads: a second being reset reads as 0 */
-            if (TG__LOAD_ACQUIRE(&w->sec_id[k]) == prev) last += TG__LOAD_ACQUIRE(&w->sec_ns[k]);
+            if (TG__STAT_LOAD(&w->sec_id[k]) == prev) last += TG__STAT_LOAD(&w->sec_ns[k]);
         }
         if (now > s->created_ns) out->concurrency_since_start = (double)run / (double)(now - s->created_ns);
         out->concurrency_last_second = (double)last / 1e9;
     }
-    out->dedupe_joined = __atomic_load_n(&s->dedupe_joined, __ATOMIC_RELAXED);
-    out->dedupe_overflow = __atomic_load_n(&s->dedupe_overflow, __ATOMIC_RELAXED);
+    out->dedupe_joined = TG__LOAD_RELAXED(&s->dedupe_joined);
+    out->dedupe_overflow = TG__LOAD_RELAXED(&s->dedupe_overflow);
     for (int i = 1; i < 5; i++) {
         pthread_mutex_lock(&s->tiers[i].lock);
         out->tier_running[i] = s->tiers[i].running;
@@ -5072,19 +5112,19 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
         if (counts >> 32) out->domains_open++;
         if (counts) out->domains_kept++;
     }
-    out->sticky_overflow = __atomic_load_n(&s->sticky_overflow, __ATOMIC_RELAXED);
-    out->domain_overflow = __atomic_load_n(&s->domain_overflow, __ATOMIC_RELAXED);
-    out->domain_late = __atomic_load_n(&s->domain_late, __ATOMIC_RELAXED);
+    out->sticky_overflow = TG__LOAD_RELAXED(&s->sticky_overflow);
+    out->domain_overflow = TG__LOAD_RELAXED(&s->domain_overflow);
+    out->domain_late = TG__LOAD_RELAXED(&s->domain_late);
     for (unsigned i = 0; i < s->nworkers && i < TG_MAX_WORKERS; i++) {
         tg__worker *w = s->workers[i];
-        out->cores[i].executed = TG__LOAD_ACQUIRE(&w->counters.executed);
+        out->cores[i].executed = TG__STAT_LOAD(&w->counters.executed);
         /* acquire: pairs with the worker's release store after each run */
-        out->cores[i].run_ns = TG__LOAD_ACQUIRE(&w->run_ns);
-        out->cores[i].stolen = TG__LOAD_ACQUIRE(&w->counters.stolen);
+        out->cores[i].run_ns = TG__STAT_LOAD(&w->run_ns);
+        out->cores[i].stolen = TG__STAT_LOAD(&w->counters.stolen);
         out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__mailbox_depth(&w->pinned) +
                                       tg__deque_depth(&w->deque);
         out->cores[i].busy = TG__LOAD_RELAXED(&w->busy) != 0;
-        out->cores[i].cpu = TG__LOAD_ACQUIRE(&w->cpu);
+        out->cores[i].cpu = TG__LOAD_RELAXED(&w->cpu);
     }
     return TG_OK;
 }
@@ -6713,7 +6753,7 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     s->raw = raw;
     s->cfg = c;
     /* relaxed: only uniqueness matters */
-    s->serial = __atomic_add_fetch(&tg__serial_next, 1, __ATOMIC_RELAXED);
+    s->serial = TG__FETCH_ADD_RELAXED(&tg__serial_next, 1) + 1;
     s->handle_tag = (uint32_t)(s->serial & 15u);
     s->handle_key = tg__random32() & ~1u;
     s->fork_generation = TG__LOAD_RELAXED(&tg__fork_generation);
@@ -6907,6 +6947,10 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__FETCH_ADD_SEQ_CST
 #undef TG__FETCH_SUB_SEQ_CST
 #undef TG__FETCH_OR
+#undef TG__FETCH_AND
+#undef TG__FETCH_ADD_RELAXED
+#undef TG__FETCH_SUB_RELAXED
+#undef TG__FETCH_SUB_RELEASE
 #undef TG__CAS
 #undef TG__FENCE_SEQ_CST
 #undef TG__THREAD_LOCAL
@@ -6917,6 +6961,11 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__CPU_MASK_WORDS
 #undef TG__ERROR_CASE
 #undef TG__STATE_MASK
+#undef TG__SLOT_STORE
+#undef TG__SLOT_LOAD
+#undef TG__STAT_STORE
+#undef TG__STAT_LOAD
+#undef TG__SPIN_SOLO_NS
 #undef TG__W_WAITER
 #undef TG__W_ANY
 #undef TG__W_HELPER
