@@ -8,10 +8,55 @@
        #include "tokengate.h"
 
    and simply #include "tokengate.h" everywhere else; build with -pthread.
-   Linux only (futex, eventfd, sched_setaffinity). The quick start, the same
-   program as README.md and examples/quickstart.c, follows this comment in an
-   #if 0 block.
+   Linux only (futex, eventfd, sched_setaffinity). The quick start below is
+   the same program as README.md's and examples/quickstart.c; the contents
+   and the documentation follow it. */
 
+#if 0 /* QUICK START (examples/quickstart.c) */
+/* quickstart.c - the smallest complete TokenGate program: one operation,
+   one token submitted, awaited, printed, released. */
+#define TOKENGATE_IMPLEMENTATION
+#include "../tokengate.h"
+#include <stdio.h>
+
+/* A plain synchronous function: read the copied arguments, write the result,
+   return 0 for success. */
+static int square(const void *args, tg_value *result)
+{
+    int x = *(const int *)args;
+    result->i = (int64_t)x * x;
+    return 0;
+}
+
+static const tg_op square_op = { .name = "square", .fn = square };
+
+int main(void)
+{
+    tg_scheduler *s;
+    tg_token t;
+    tg_value v;
+    int x = 7;
+
+    int rc = tg_create(NULL, &s);                    /* one worker per CPU */
+    if (rc != TG_OK) {
+        fprintf(stderr, "tg_create: %s\n", tg_strerror(rc));
+        return 1;
+    }
+    rc = tg_submit(s, &square_op, &x, sizeof x, &t); /* x is copied */
+    if (rc == TG_OK)
+        rc = tg_wait(s, t, -1, &v);                  /* -1: no time limit */
+    if (rc == TG_OK) {
+        printf("square(%d) = %lld\n", x, (long long)v.i);
+        tg_release(s, t);
+    } else {
+        fprintf(stderr, "square: %s\n", tg_strerror(rc));
+    }
+    tg_destroy(s);
+    return rc == TG_OK ? 0 : 1;
+}
+#endif /* QUICK START */
+
+/*
    CONTENTS
      1. Overview
      2. Threading model
@@ -21,20 +66,47 @@
      6. Tokens and their lifecycle
      7. Routing and mailboxes
      8. Awaiting: poll, wait, wait_all, wait_any, the completion fd
-     9. Operations: tg_op and TG_OPERATION
+     9. Operations: tg_op, TG_OPERATION and the registry
     10. Limits and admission
     11. Sticky registry
     12. Hash conductor (domains) and SHA-256
-    13. Retries, deadlines, control, tiers, dedupe and the health guard
-    14. Telemetry: tg_stats, JSON, Prometheus, and the live monitor
+    13. Retries
+    14. Control: pause, drain, kill
+    15. Deadlines
+    16. Storage tiers
+    17. Dedupe
+    18. Health and the health guard
+    19. Telemetry: tg_stats, JSON, Prometheus
+    20. The live monitor
     --  Declarations
-    --  Implementation, one banner per subsystem in data-flow order:
-          platform (atomics, clock, futex, affinity) -> errors -> layout ->
-          token slots -> mailboxes -> deques -> worker parking -> routing ->
-          SHA-256 -> sticky registry -> hash conductor -> operations
-          registry -> admission -> submitting -> workers -> await and poll
-          -> completion fd -> inside a task -> control -> telemetry ->
-          monitor (only with TOKENGATE_MONITOR) -> lifecycle
+    --  Implementation, one banner per subsystem in data-flow order; grep a
+        marker (">>slots") to jump to its section:
+     >>platform   Platform: atomics, clock, futex, affinity
+     >>sha256     SHA-256 (FIPS 180-4): the conductor's seeds, and tg_sha256_*
+     >>errors     Errors and names
+     >>layout     Scheduler layout
+     >>slots      Token slots: chunked pool, generations, free list
+     >>mailboxes  Mailboxes: bounded lock-free MPMC queues, one per core
+     >>deques     Work-stealing deques (nested submissions), one per core
+     >>parking    Worker parking: spin briefly, then sleep on a futex
+     >>routing    Routing: weight home ranges, staggered position counters, overflow
+     >>sticky     Sticky registry: keys pinned to cores, reference-counted
+     >>conductor  Hash conductor: domains of a lead and its descendants on one core
+     >>guard      Health guard: how well each op runs, and ops refused while failing
+     >>ops        Operations registry: per-op entries, names, counts and histograms
+     >>admission  Admission: slots (max_tokens) and room in the mailboxes
+     >>ends       Token ends: one claim, one terminal move, holds given back once
+     >>dedupe     Dedupe: equal live submissions of a TG_OP_DEDUPE op share one run
+     >>submit     Submitting
+     >>tiers      Storage tiers: at most a tier's cap of its tokens run at once
+     >>workers    Workers: finding work, running tokens, ending them
+     >>await      Await and poll
+     >>notify     Completion fd
+     >>task       Inside a task
+     >>control    Control: global and per-op pause, drain, kill, unblock
+     >>telemetry  Telemetry
+     >>monitor    Monitor: SHA-1, base64, HTTP and WebSocket parsers, the page, the server
+     >>lifecycle  Lifecycle: configuration, create, shutdown, destroy
 
    1. OVERVIEW
    An *operation* (tg_op) names a plain synchronous function, its weight and
@@ -118,7 +190,7 @@
    States move only forward along
        CREATED -> WAITING -> ADMITTED -> EXECUTING -> COMPLETED | FAILED | KILLED
    and any live state may end in KILLED (tg_kill, tg_shutdown with TG_CANCEL)
-   or TIMEOUT (its op's timeout_ns passed; section 13). A token reaches exactly one terminal
+   or TIMEOUT (its op's timeout_ns passed; section 15). A token reaches exactly one terminal
    state exactly once, every move is stamped in CLOCK_MONOTONIC nanoseconds,
    and every waiter learns the outcome. Stamps are read through the CPU's
    invariant TSC where it has one, calibrated against CLOCK_MONOTONIC and
@@ -203,6 +275,9 @@
        static const tg_op fib_op;
        static int fib_submit(tg_scheduler *s, int args, tg_token *out);
    (C only: C++ cannot mix the positional and designated initialisers it uses.)
+   Operations are registered on their first submission (max_ops distinct
+   tg_op structs, TG_EOPLIMIT past it); controls and tg_op_stats name them
+   by op name, and act on every tg_op of that name.
 
    10. LIMITS AND ADMISSION
    max_tokens bounds the tokens that exist at once: live ones plus ended ones
@@ -278,11 +353,8 @@
    tg_sha256 (one shot), tg_sha256_init/update/final (streaming) and
    tg_sha256_hex are public: FIPS 180-4, no dependency.
 
-   13. RETRIES, DEADLINES, CONTROL, TIERS, DEDUPE AND THE HEALTH GUARD
-   Operations are registered on their first submission (max_ops distinct
-   tg_op structs, TG_EOPLIMIT past it); controls and tg_op_stats name them
-   by op name, and act on every tg_op of that name.
-   Retries: a run that returns non-zero is run again, up to the op's
+   13. RETRIES
+   a run that returns non-zero is run again, up to the op's
    max_retries (0..65535) times. The token keeps its slot, handle, weight,
    sticky pin and domain; it goes back to the end of a mailbox of its home
    range (of its pinned core's pinned mailbox when pinned), so tokens queued
@@ -290,6 +362,8 @@
    failure_code holds the last non-zero return; the final outcome (a later
    success, or FAILED with the last code) is what waiters see. A kill wins
    over a retry.
+
+   14. CONTROL: PAUSE, DRAIN, KILL
    Pause: tg_pause stops every worker from starting tokens (running ones go
    on; submissions are still accepted and queue up) until tg_resume.
    tg_op_pause holds one op back: a worker that takes one of its tokens puts
@@ -303,7 +377,9 @@
    they end KILLED). Tokens submitted after the call are not affected.
    A shutdown ends every pause (held tokens are queued again) so it can
    drain. Control calls after a shutdown began return TG_ESHUTDOWN.
-   Deadlines: an op's timeout_ns > 0 gives each token a deadline, that long
+
+   15. DEADLINES
+   an op's timeout_ns > 0 gives each token a deadline, that long
    after its submission. Past it the token ends TIMEOUT and its waiters get
    TG_EDEADLINE, at the deadline: whoever looks first moves it (a sleeping
    waiter wakes for the earliest deadline it watches; tg_poll and tg_info
@@ -312,7 +388,9 @@
    returns is discarded, and its slot is reused only after it returns (so
    tg_wait_idle may return while such a function winds down). No retry
    starts past the deadline. Negative timeout_ns: TG_EINVAL.
-   Storage tiers: an op's io_tier (TG_IO_SLOW, _MODERATE, _FAST, _INSANE)
+
+   16. STORAGE TIERS
+   an op's io_tier (TG_IO_SLOW, _MODERATE, _FAST, _INSANE)
    caps how many tokens of that tier run at once: tier_caps in tg_config,
    by default 10, 25, 50 and 70. A worker that takes a token over its
    tier's cap sets it aside on the tier's list and runs something else; when
@@ -321,7 +399,9 @@
    killed or past its deadline while set aside passes its turn on. tg_stats
    shows tier_running and tier_waiting (a worker gives its place back just
    after its token's end, so they may lag tg_wait_idle by a moment). An io_tier out of range: TG_EINVAL.
-   Dedupe: a submission of a TG_OP_DEDUPE op whose (op, argument bytes)
+
+   17. DEDUPE
+   a submission of a TG_OP_DEDUPE op whose (op, argument bytes)
    equals a live token's joins that token instead of running: it gets its
    own handle (a slot of its own, counted like any token: max_tokens,
    max_live), never queued, and ends when that token ends, in the same
@@ -331,7 +411,9 @@
    the leader ended run again. The table has dedupe_capacity entries by
    hash: a submission whose entry is taken by other arguments runs alone
    (counted in tg_stats' dedupe_overflow; joins in dedupe_joined).
-   Health: per op, attempts (runs that returned), successes, failures, retried,
+
+   18. HEALTH AND THE HEALTH GUARD
+   per op, attempts (runs that returned), successes, failures, retried,
    and tokens ended failed / killed / timed out; the class (tg_op_stats'
    health) is excellent from 95% of attempts succeeding, healthy from 80%,
    at risk from 50%, problematic below, and unknown before 5 attempts.
@@ -339,7 +421,7 @@
    least 10 attempts (counted since its last tg_op_unblock) is refused:
    tg_submit returns TG_EBLOCKED until tg_op_unblock.
 
-   14. TELEMETRY: TG_STATS, JSON, PROMETHEUS, AND THE LIVE MONITOR
+   19. TELEMETRY: TG_STATS, JSON, PROMETHEUS
    tg_stats reads per-worker counters without a lock (each count exact, the
    set not taken at one instant): tokens submitted, admitted (reached a run
    queue: every submitted token except dedupe followers, once it got room),
@@ -355,6 +437,8 @@
    are _seconds histograms (buckets at each power of two from 256 ns to
    2^36 ns), labels op, core, result, state, tier, window. Both take a
    buffer and its size and say how long the text is (TG_ERANGE: too small).
+
+   20. THE LIVE MONITOR
    The monitor is opt-in: define TOKENGATE_MONITOR next to
    TOKENGATE_IMPLEMENTATION (without it there is no socket code at all).
    tg_monitor_start runs an HTTP/1.1 server on a thread of its own (poll,
@@ -386,49 +470,6 @@
    not whole within the timeout 1008. A client that lets 4 MiB of output
    pile up is dropped. Every HTTP answer closes its connection.
 */
-#if 0 /* QUICK START (examples/quickstart.c) */
-/* quickstart.c - the smallest complete TokenGate program: one operation,
-   one token submitted, awaited, printed, released. */
-#define TOKENGATE_IMPLEMENTATION
-#include "../tokengate.h"
-#include <stdio.h>
-
-/* A plain synchronous function: read the copied arguments, write the result,
-   return 0 for success. */
-static int square(const void *args, tg_value *result)
-{
-    int x = *(const int *)args;
-    result->i = (int64_t)x * x;
-    return 0;
-}
-
-static const tg_op square_op = { .name = "square", .fn = square };
-
-int main(void)
-{
-    tg_scheduler *s;
-    tg_token t;
-    tg_value v;
-    int x = 7;
-
-    int rc = tg_create(NULL, &s);                    /* one worker per CPU */
-    if (rc != TG_OK) {
-        fprintf(stderr, "tg_create: %s\n", tg_strerror(rc));
-        return 1;
-    }
-    rc = tg_submit(s, &square_op, &x, sizeof x, &t); /* x is copied */
-    if (rc == TG_OK)
-        rc = tg_wait(s, t, -1, &v);                  /* -1: no time limit */
-    if (rc == TG_OK) {
-        printf("square(%d) = %lld\n", x, (long long)v.i);
-        tg_release(s, t);
-    } else {
-        fprintf(stderr, "square: %s\n", tg_strerror(rc));
-    }
-    tg_destroy(s);
-    return rc == TG_OK ? 0 : 1;
-}
-#endif /* QUICK START */
 
 /* The implementation needs POSIX and Linux declarations: include this header
    with TOKENGATE_IMPLEMENTATION before any other header of that file. */
@@ -528,7 +569,7 @@ enum {
 
 enum {
     TG_OP_NOTIFY = 1u << 0,   /* ended tokens are reported on the completion fd */
-    TG_OP_DEDUPE = 1u << 1    /* equal live submissions share one run (section 13) */
+    TG_OP_DEDUPE = 1u << 1    /* equal live submissions share one run (section 17) */
 };
 
 typedef struct tg_op {
@@ -539,7 +580,7 @@ typedef struct tg_op {
     const char *const *external_calls;  /* NULL-terminated: tokens lead a domain; section 12 */
     int max_retries;                    /* a failed run is retried this often (0..65535) */
     int64_t timeout_ns;                 /* > 0: a deadline this long after submission */
-    int io_tier;                        /* TG_IO_*: caps how many run at once (section 13) */
+    int io_tier;                        /* TG_IO_*: caps how many run at once (section 16) */
     unsigned flags;                     /* TG_OP_NOTIFY, ... */
     unsigned max_live;                  /* live tokens of this op at once; 0: no limit */
 } tg_op;
@@ -577,7 +618,7 @@ typedef struct tg_config {
     size_t max_args_size;      /* 0: 65,536 */
     unsigned max_ops;          /* distinct operations; 0: 256 */
     unsigned dedupe_capacity;  /* TG_OP_DEDUPE table entries; 0: 4096 */
-    unsigned tier_caps[5];     /* running tokens per io_tier (index TG_IO_*; [0] unused);
+    unsigned tier_caps[TG_IO_INSANE + 1]; /* running tokens per io_tier (index TG_IO_*; [0] unused);
                                   0: SLOW 10, MODERATE 25, FAST 50, INSANE 70 */
     int auto_block;            /* nonzero: the health guard refuses failing ops */
     unsigned sticky_capacity;  /* sticky registry entries; 0: 4096 */
@@ -782,7 +823,7 @@ struct tg_stats {
     unsigned workers;
     uint64_t submitted, completed, failed, killed, timed_out;
     uint64_t admitted;        /* tokens that reached a run queue (dedupe
-                                 followers never do; see section 14) */
+                                 followers never do; see section 19) */
     uint64_t retried;         /* failed runs queued again (all ops) */
     uint64_t live;            /* submitted and not yet terminal */
     uint32_t ops;             /* distinct op names seen (tg_op_names) */
@@ -797,8 +838,8 @@ struct tg_stats {
     double concurrency_last_second;
     uint64_t dedupe_joined;   /* TG_OP_DEDUPE submissions that joined a live token */
     uint64_t dedupe_overflow; /* ...that ran alone: their table entry was taken */
-    uint32_t tier_running[5]; /* tokens of each io_tier running ([0] unused) */
-    uint32_t tier_waiting[5]; /* ...and set aside at the tier's cap */
+    uint32_t tier_running[TG_IO_INSANE + 1]; /* tokens of each io_tier running ([0] unused) */
+    uint32_t tier_waiting[TG_IO_INSANE + 1]; /* ...and set aside at the tier's cap */
     /* locality (sections 11 and 12) */
     uint64_t sticky_keys;     /* sticky keys pinned to a core right now */
     uint64_t sticky_overflow; /* sticky tokens routed freely: entry held by another key */
@@ -820,7 +861,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out);
 TG_API size_t tg_op_names(tg_scheduler *s, const char **names, size_t cap);
 
 /* tg_stats, every op's tg_op_stats and the per-core figures as one JSON
-   object (section 14), or as Prometheus text exposition (format 0.0.4).
+   object (section 19), or as Prometheus text exposition (format 0.0.4).
    Writes at most cap bytes including a terminating NUL. TG_OK: *len (if
    not NULL) is the text's length without the NUL. TG_ERANGE when cap is
    too small: *len is then a buffer size to allocate (the text, its NUL and
@@ -833,7 +874,7 @@ TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *l
 /* ---------------------------------------------------------------- monitor */
 
 #ifdef TOKENGATE_MONITOR
-/* The live monitor (section 14): an HTTP/1.1 and WebSocket server on a
+/* The live monitor (section 20): an HTTP/1.1 and WebSocket server on a
    thread of its own, compiled only with TOKENGATE_MONITOR defined. */
 typedef struct tg_monitor tg_monitor;
 
@@ -908,6 +949,7 @@ int tg__implementation_defined_once = 1;
 /* ------------------------------------------------------------------------ */
 /* Platform: atomics, clock, futex, affinity                                */
 /* ------------------------------------------------------------------------ */
+/* >>platform */
 
 /* Every shared field is touched only through these: the only raw atomic
    builtins of the file are between the two >>atomics markers (a check of
@@ -1143,8 +1185,237 @@ static int tg__pin_current_thread(int cpu)
 }
 
 /* ------------------------------------------------------------------------ */
+/* SHA-256 (FIPS 180-4): the conductor's seeds, and tg_sha256_*             */
+/* ------------------------------------------------------------------------ */
+/* >>sha256 */
+
+/* Round constants K0..K63: the first 32 bits of the fractional parts of the
+   cube roots of the first 64 primes (FIPS 180-4, 4.2.2). */
+static const uint32_t tg__sha256_k[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u,
+    0x3956c25bu, 0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u,
+    0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u,
+    0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u, 0xc19bf174u,
+    0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu,
+    0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau,
+    0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u,
+    0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u,
+    0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu, 0x53380d13u,
+    0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u,
+    0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u,
+    0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u,
+    0x19a4c116u, 0x1e376c08u, 0x2748774cu, 0x34b0bcb5u,
+    0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u,
+    0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u
+};
+
+/* Initial hash value H0..H7: the first 32 bits of the fractional parts of
+   the square roots of the first 8 primes (FIPS 180-4, 5.3.3). */
+static const uint32_t tg__sha256_iv[8] = {
+    0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+    0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u
+};
+
+/* The functions of FIPS 180-4, 4.1.2, on uint32_t values. ROTR's n is a
+   constant in 1..31, so neither shift is by 0 or 32. Ch is written in an
+   equivalent form that takes one operation less; Maj is in the round. */
+#define TG__SHA256_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+#define TG__SHA256_CH(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define TG__SHA256_BSIG0(x)                                                  \
+    (TG__SHA256_ROTR(x, 2) ^ TG__SHA256_ROTR(x, 13) ^ TG__SHA256_ROTR(x, 22))
+#define TG__SHA256_BSIG1(x)                                                  \
+    (TG__SHA256_ROTR(x, 6) ^ TG__SHA256_ROTR(x, 11) ^ TG__SHA256_ROTR(x, 25))
+#define TG__SHA256_SSIG0(x)                                                  \
+    (TG__SHA256_ROTR(x, 7) ^ TG__SHA256_ROTR(x, 18) ^ ((x) >> 3))
+#define TG__SHA256_SSIG1(x)                                                  \
+    (TG__SHA256_ROTR(x, 17) ^ TG__SHA256_ROTR(x, 19) ^ ((x) >> 10))
+
+/* Word t (0..15) of the block at p, big-endian, assembled from bytes (any
+   alignment; compilers turn it into one load and a byte swap). */
+#define TG__SHA256_LOAD(t)                                                   \
+    (w[t] = (uint32_t)p[4 * (t)] << 24 | (uint32_t)p[4 * (t) + 1] << 16 |    \
+            (uint32_t)p[4 * (t) + 2] << 8 | (uint32_t)p[4 * (t) + 3])
+
+/* Word t (16..63) of the message schedule, written over word t - 16 of the
+   16-word window w. */
+#define TG__SHA256_NEXT(t)                                                   \
+    (w[(t) & 15] += TG__SHA256_SSIG1(w[((t) - 2) & 15]) +                    \
+                    w[((t) - 7) & 15] +                                      \
+                    TG__SHA256_SSIG0(w[((t) - 15) & 15]))
+
+/* Round t with working variables a..h in the given roles and schedule word
+   wt: instead of shifting the eight variables, the next round names them
+   one place further along (see TG__SHA256_ROUNDS8). Maj(a, b, c) is taken
+   as b ^ ((a ^ b) & (b ^ c)): this round's a ^ b is the next round's b ^ c,
+   so it is kept in the local bc. The terms known early (h, K, W) are added
+   first, those that wait on the previous round's e and a last. */
+#define TG__SHA256_ROUND(a, b, c, d, e, f, g, h, t, wt)                      \
+    do {                                                                     \
+        uint32_t tg__t1 = (h) + tg__sha256_k[t] + (wt) +                     \
+                          TG__SHA256_CH(e, f, g) + TG__SHA256_BSIG1(e);      \
+        uint32_t tg__ab = (a) ^ (b);                                         \
+        (d) += tg__t1;                                                       \
+        (h) = tg__t1 + (((b) ^ (tg__ab & bc)) + TG__SHA256_BSIG0(a));        \
+        bc = tg__ab;                                                         \
+    } while (0)
+
+/* Rounds t..t+7, W(t) giving the schedule word of round t; after eight
+   rounds the variables are back in their first roles. */
+#define TG__SHA256_ROUNDS8(t, W)                                             \
+    TG__SHA256_ROUND(a, b, c, d, e, f, g, h, (t), W((t)));                   \
+    TG__SHA256_ROUND(h, a, b, c, d, e, f, g, (t) + 1, W((t) + 1));           \
+    TG__SHA256_ROUND(g, h, a, b, c, d, e, f, (t) + 2, W((t) + 2));           \
+    TG__SHA256_ROUND(f, g, h, a, b, c, d, e, (t) + 3, W((t) + 3));           \
+    TG__SHA256_ROUND(e, f, g, h, a, b, c, d, (t) + 4, W((t) + 4));           \
+    TG__SHA256_ROUND(d, e, f, g, h, a, b, c, (t) + 5, W((t) + 5));           \
+    TG__SHA256_ROUND(c, d, e, f, g, h, a, b, (t) + 6, W((t) + 6));           \
+    TG__SHA256_ROUND(b, c, d, e, f, g, h, a, (t) + 7, W((t) + 7))
+
+/* Compresses n whole 64-byte blocks at p into state, reading them in place
+   (FIPS 180-4, 6.2.2). */
+static void tg__sha256_blocks(uint32_t state[8], const unsigned char *p,
+                              size_t n)
+{
+    uint32_t a, b, c, d, e, f, g, h, bc;
+    uint32_t w[16];
+
+    for (; n > 0; n--, p += 64) {
+        a = state[0]; b = state[1]; c = state[2]; d = state[3];
+        e = state[4]; f = state[5]; g = state[6]; h = state[7];
+        bc = b ^ c;
+
+        TG__SHA256_ROUNDS8(0, TG__SHA256_LOAD);
+        TG__SHA256_ROUNDS8(8, TG__SHA256_LOAD);
+        TG__SHA256_ROUNDS8(16, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(24, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(32, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(40, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(48, TG__SHA256_NEXT);
+        TG__SHA256_ROUNDS8(56, TG__SHA256_NEXT);
+
+        state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+        state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+    }
+}
+
+/* Stores x big-endian at p. */
+static void tg__sha256_store32(unsigned char *p, uint32_t x)
+{
+    p[0] = (unsigned char)(x >> 24);
+    p[1] = (unsigned char)(x >> 16);
+    p[2] = (unsigned char)(x >> 8);
+    p[3] = (unsigned char)x;
+}
+
+TG_API void tg_sha256_init(tg_sha256_ctx *ctx)
+{
+    if (!ctx) return;
+    memcpy(ctx->state, tg__sha256_iv, sizeof ctx->state);
+    ctx->length = 0;
+    ctx->fill = 0;
+}
+
+TG_API void tg_sha256_update(tg_sha256_ctx *ctx, const void *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t whole;
+
+    if (!ctx || !p || len == 0) return;
+    ctx->length += (uint64_t)len;
+
+    /* Top up a partial block first; compress it once it is full. */
+    if (ctx->fill > 0) {
+        size_t room = 64u - ctx->fill;
+        size_t take = len < room ? len : room;
+        memcpy(ctx->block + ctx->fill, p, take);
+        ctx->fill += (unsigned)take;
+        p += take;
+        len -= take;
+        if (ctx->fill < 64u) return;
+        tg__sha256_blocks(ctx->state, ctx->block, 1);
+        ctx->fill = 0;
+    }
+
+    /* Whole blocks straight from the caller's buffer. */
+    whole = len / 64u;
+    if (whole > 0) {
+        tg__sha256_blocks(ctx->state, p, whole);
+        p += whole * 64u;
+        len -= whole * 64u;
+    }
+
+    /* Keep the tail (under 64 bytes) for the next call. */
+    if (len > 0) {
+        memcpy(ctx->block, p, len);
+        ctx->fill = (unsigned)len;
+    }
+}
+
+TG_API void tg_sha256_final(tg_sha256_ctx *ctx, uint8_t digest[32])
+{
+    uint64_t bits;
+    unsigned fill, i;
+
+    if (!ctx || !digest) return;
+    bits = ctx->length << 3;  /* the length in bits, modulo 2^64 */
+    fill = ctx->fill;
+
+    /* Padding (5.1.1): a 1 bit, zeros up to 56 mod 64, the 64-bit length. */
+    ctx->block[fill++] = 0x80u;
+    if (fill > 56u) {
+        memset(ctx->block + fill, 0, 64u - fill);
+        tg__sha256_blocks(ctx->state, ctx->block, 1);
+        fill = 0;
+    }
+    memset(ctx->block + fill, 0, 56u - fill);
+    tg__sha256_store32(ctx->block + 56, (uint32_t)(bits >> 32));
+    tg__sha256_store32(ctx->block + 60, (uint32_t)bits);
+    tg__sha256_blocks(ctx->state, ctx->block, 1);
+
+    for (i = 0; i < 8; i++)
+        tg__sha256_store32(digest + 4 * i, ctx->state[i]);
+    memset(ctx, 0, sizeof *ctx);
+}
+
+TG_API void tg_sha256(const void *data, size_t len, uint8_t digest[32])
+{
+    tg_sha256_ctx ctx;
+
+    if (!digest || (!data && len > 0)) return;
+    tg_sha256_init(&ctx);
+    tg_sha256_update(&ctx, data, len);
+    tg_sha256_final(&ctx, digest);
+}
+
+TG_API void tg_sha256_hex(const uint8_t digest[32], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned i;
+
+    if (!digest || !hex) return;
+    for (i = 0; i < 32; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15u];
+    }
+    hex[64] = '\0';
+}
+
+#undef TG__SHA256_ROTR
+#undef TG__SHA256_CH
+#undef TG__SHA256_BSIG0
+#undef TG__SHA256_BSIG1
+#undef TG__SHA256_SSIG0
+#undef TG__SHA256_SSIG1
+#undef TG__SHA256_LOAD
+#undef TG__SHA256_NEXT
+#undef TG__SHA256_ROUND
+#undef TG__SHA256_ROUNDS8
+
+/* ------------------------------------------------------------------------ */
 /* Errors and names                                                         */
 /* ------------------------------------------------------------------------ */
+/* >>errors */
 
 TG_API const char *tg_strerror(int code)
 {
@@ -1167,6 +1438,7 @@ TG_API const char *tg_state_name(tg_state state)
 /* ------------------------------------------------------------------------ */
 /* Scheduler layout                                                         */
 /* ------------------------------------------------------------------------ */
+/* >>layout */
 
 /* Memory-ordering conventions, stated once (sites that differ say so):
    - Slot state: the generation and the word (state and flags) are one
@@ -1333,38 +1605,6 @@ typedef struct tg__opcount {
     uint64_t failed, killed, timed_out;      /* tokens, by how they ended */
 } tg__opcount;
 
-/* Log-linear histogram of nanoseconds: 4 buckets per power of two (so a
-   bucket's upper edge is at most 25% above any value in it) up to 2^40 ns;
-   larger values share the last bucket. One per (worker, op), written by
-   its worker only. */
-#define TG__HIST_BUCKETS 160
-typedef struct tg__ophist {
-    uint64_t exec[TG__HIST_BUCKETS];
-    uint64_t wait[TG__HIST_BUCKETS];
-    uint64_t exec_sum, wait_sum;         /* ns, for Prometheus' _sum */
-} tg__ophist;
-
-/* An operation seen by tg_submit: the entry is claimed once (under
-   ops_lock) and never freed. The read-mostly flags come first; a token's
-   slot names its entry by index (opi). */
-typedef struct tg__opent {
-    const char *name;            /* a copy, set once before the entry is published */
-    size_t name_size;            /* bytes allocated for the copy; 0: in name_inline */
-    char name_inline[48];        /* short names need no allocation */
-    uint32_t paused;             /* tg_op_pause: tokens wait in the held list */
-    uint32_t blocked;            /* refused by the health guard */
-    uint32_t epoch;              /* bumped by each drain and kill */
-    uint32_t drain_mark;         /* tokens of an earlier epoch never start */
-    uint32_t kill_mark;          /* ...and running ones are asked to stop */
-    uint64_t guard_attempts;     /* counts at the last tg_op_unblock: the */
-    uint64_t guard_failures;     /* guard judges the runs since */
-    uint32_t live;               /* live tokens, counted when op->max_live */
-    struct tg__event room;       /* submitters waiting for live < max_live */
-    pthread_mutex_t lock;        /* the held list and pause moves */
-    uint32_t held_head, held_tail; /* index + 1; FIFO through held_link */
-    tg__opcount outside;         /* counts by outside threads (atomic) */
-} tg__opent;
-
 /* A mailbox cell. seq is stored minus the cell's index, so a fresh
    mailbox is all zeros (calloc: no page is touched before it is used). */
 typedef struct tg__cell { uint32_t seq; uint32_t item; } tg__cell;
@@ -1399,25 +1639,6 @@ typedef struct tg__counters {
 
 
 struct tg_scheduler;
-
-/* A TG_OP_DEDUPE entry: the live token that runs for (op, argument bytes)
-   and the followers that share its outcome (FIFO by held_link). Guarded by
-   the stripe lock of its index. */
-typedef struct tg__dedupe {
-    uint64_t hash;
-    uint32_t leader;             /* index + 1; 0: free */
-    uint32_t head, tail;         /* followers, index + 1 */
-} tg__dedupe;
-
-#define TG__DEDUPE_STRIPES 64
-
-/* A storage tier's running count and the tokens set aside at its cap. */
-typedef struct tg__tier {
-    pthread_mutex_t lock;
-    uint32_t running, cap;   /* tokens of the tier running, at most cap */
-    uint32_t head, tail;     /* set aside at the cap: FIFO by held_link */
-    uint32_t waiting;
-} tg__tier;
 
 typedef struct tg__worker {
     tg__deque deque;
@@ -1477,10 +1698,10 @@ struct tg_scheduler {
     uint32_t op_count;
     pthread_mutex_t ops_lock;    /* claims new entries */
     uint32_t paused;             /* tg_pause */
-    tg__tier tiers[5];           /* by TG_IO_*; [0] unused */
+    struct tg__tier *tiers;      /* TG__TIERS, by TG_IO_*; [0] unused */
     struct tg__dedupe *dedupe;   /* dedupe_capacity entries */
     uint32_t dedupe_mask;
-    pthread_mutex_t dedupe_locks[TG__DEDUPE_STRIPES];
+    pthread_mutex_t *dedupe_locks; /* TG__DEDUPE_STRIPES, by entry index */
     uint64_t dedupe_joined, dedupe_overflow;
     uint64_t serial;             /* unique per tg_create (tg__tls_op's key) */
     uint32_t handle_tag;         /* serial mod 16, in every handle's bits 28..31 */
@@ -1667,6 +1888,7 @@ static void tg__event_wake_all(tg__event *e)
 /* ------------------------------------------------------------------------ */
 /* Token slots: chunked pool, generations, free list                        */
 /* ------------------------------------------------------------------------ */
+/* >>slots */
 
 static inline tg__slot *tg__slot_at(tg_scheduler *s, uint32_t index)
 {
@@ -1946,6 +2168,7 @@ static void tg__slot_free(tg_scheduler *s, uint32_t index)
 /* ------------------------------------------------------------------------ */
 /* Mailboxes: bounded lock-free MPMC queues, one per core                   */
 /* ------------------------------------------------------------------------ */
+/* >>mailboxes */
 
 static int tg__mailbox_init(tg_scheduler *s, tg__mailbox *m, uint32_t capacity)
 {
@@ -2092,6 +2315,7 @@ static inline uint32_t tg__mailbox_depth(tg__mailbox *m)
 /* ------------------------------------------------------------------------ */
 /* Work-stealing deques (nested submissions), one per core                  */
 /* ------------------------------------------------------------------------ */
+/* >>deques */
 /* Sequentially consistent operations on top and bottom instead of stand-alone
    fences: on x86 they cost the same, and ThreadSanitizer understands them. */
 
@@ -2156,6 +2380,7 @@ static inline uint32_t tg__deque_depth(tg__deque *d)
 /* ------------------------------------------------------------------------ */
 /* Worker parking: spin briefly, then sleep on a futex                      */
 /* ------------------------------------------------------------------------ */
+/* >>parking */
 
 static void tg__worker_wake(tg__worker *w)
 {
@@ -2265,6 +2490,7 @@ static void tg__wake_helpers(tg_scheduler *s)
 /* ------------------------------------------------------------------------ */
 /* Routing: weight home ranges, staggered position counters, overflow      */
 /* ------------------------------------------------------------------------ */
+/* >>routing */
 
 static inline unsigned tg__range_start(const tg_scheduler *s, tg_weight weight)
 {
@@ -2333,235 +2559,9 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
 }
 
 /* ------------------------------------------------------------------------ */
-/* SHA-256 (FIPS 180-4): seeds of the hash conductor, and public            */
-/* ------------------------------------------------------------------------ */
-
-/* Round constants K0..K63: the first 32 bits of the fractional parts of the
-   cube roots of the first 64 primes (FIPS 180-4, 4.2.2). */
-static const uint32_t tg__sha256_k[64] = {
-    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u,
-    0x3956c25bu, 0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u,
-    0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u,
-    0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u, 0xc19bf174u,
-    0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu,
-    0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau,
-    0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u,
-    0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u,
-    0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu, 0x53380d13u,
-    0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u,
-    0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u,
-    0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u,
-    0x19a4c116u, 0x1e376c08u, 0x2748774cu, 0x34b0bcb5u,
-    0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
-    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u,
-    0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u
-};
-
-/* Initial hash value H0..H7: the first 32 bits of the fractional parts of
-   the square roots of the first 8 primes (FIPS 180-4, 5.3.3). */
-static const uint32_t tg__sha256_iv[8] = {
-    0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
-    0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u
-};
-
-/* The functions of FIPS 180-4, 4.1.2, on uint32_t values. ROTR's n is a
-   constant in 1..31, so neither shift is by 0 or 32. Ch is written in an
-   equivalent form that takes one operation less; Maj is in the round. */
-#define TG__SHA256_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-#define TG__SHA256_CH(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
-#define TG__SHA256_BSIG0(x)                                                  \
-    (TG__SHA256_ROTR(x, 2) ^ TG__SHA256_ROTR(x, 13) ^ TG__SHA256_ROTR(x, 22))
-#define TG__SHA256_BSIG1(x)                                                  \
-    (TG__SHA256_ROTR(x, 6) ^ TG__SHA256_ROTR(x, 11) ^ TG__SHA256_ROTR(x, 25))
-#define TG__SHA256_SSIG0(x)                                                  \
-    (TG__SHA256_ROTR(x, 7) ^ TG__SHA256_ROTR(x, 18) ^ ((x) >> 3))
-#define TG__SHA256_SSIG1(x)                                                  \
-    (TG__SHA256_ROTR(x, 17) ^ TG__SHA256_ROTR(x, 19) ^ ((x) >> 10))
-
-/* Word t (0..15) of the block at p, big-endian, assembled from bytes (any
-   alignment; compilers turn it into one load and a byte swap). */
-#define TG__SHA256_LOAD(t)                                                   \
-    (w[t] = (uint32_t)p[4 * (t)] << 24 | (uint32_t)p[4 * (t) + 1] << 16 |    \
-            (uint32_t)p[4 * (t) + 2] << 8 | (uint32_t)p[4 * (t) + 3])
-
-/* Word t (16..63) of the message schedule, written over word t - 16 of the
-   16-word window w. */
-#define TG__SHA256_NEXT(t)                                                   \
-    (w[(t) & 15] += TG__SHA256_SSIG1(w[((t) - 2) & 15]) +                    \
-                    w[((t) - 7) & 15] +                                      \
-                    TG__SHA256_SSIG0(w[((t) - 15) & 15]))
-
-/* Round t with working variables a..h in the given roles and schedule word
-   wt: instead of shifting the eight variables, the next round names them
-   one place further along (see TG__SHA256_ROUNDS8). Maj(a, b, c) is taken
-   as b ^ ((a ^ b) & (b ^ c)): this round's a ^ b is the next round's b ^ c,
-   so it is kept in the local bc. The terms known early (h, K, W) are added
-   first, those that wait on the previous round's e and a last. */
-#define TG__SHA256_ROUND(a, b, c, d, e, f, g, h, t, wt)                      \
-    do {                                                                     \
-        uint32_t tg__t1 = (h) + tg__sha256_k[t] + (wt) +                     \
-                          TG__SHA256_CH(e, f, g) + TG__SHA256_BSIG1(e);      \
-        uint32_t tg__ab = (a) ^ (b);                                         \
-        (d) += tg__t1;                                                       \
-        (h) = tg__t1 + (((b) ^ (tg__ab & bc)) + TG__SHA256_BSIG0(a));        \
-        bc = tg__ab;                                                         \
-    } while (0)
-
-/* Rounds t..t+7, W(t) giving the schedule word of round t; after eight
-   rounds the variables are back in their first roles. */
-#define TG__SHA256_ROUNDS8(t, W)                                             \
-    TG__SHA256_ROUND(a, b, c, d, e, f, g, h, (t), W((t)));                   \
-    TG__SHA256_ROUND(h, a, b, c, d, e, f, g, (t) + 1, W((t) + 1));           \
-    TG__SHA256_ROUND(g, h, a, b, c, d, e, f, (t) + 2, W((t) + 2));           \
-    TG__SHA256_ROUND(f, g, h, a, b, c, d, e, (t) + 3, W((t) + 3));           \
-    TG__SHA256_ROUND(e, f, g, h, a, b, c, d, (t) + 4, W((t) + 4));           \
-    TG__SHA256_ROUND(d, e, f, g, h, a, b, c, (t) + 5, W((t) + 5));           \
-    TG__SHA256_ROUND(c, d, e, f, g, h, a, b, (t) + 6, W((t) + 6));           \
-    TG__SHA256_ROUND(b, c, d, e, f, g, h, a, (t) + 7, W((t) + 7))
-
-/* Compresses n whole 64-byte blocks at p into state, reading them in place
-   (FIPS 180-4, 6.2.2). */
-static void tg__sha256_blocks(uint32_t state[8], const unsigned char *p,
-                              size_t n)
-{
-    uint32_t a, b, c, d, e, f, g, h, bc;
-    uint32_t w[16];
-
-    for (; n > 0; n--, p += 64) {
-        a = state[0]; b = state[1]; c = state[2]; d = state[3];
-        e = state[4]; f = state[5]; g = state[6]; h = state[7];
-        bc = b ^ c;
-
-        TG__SHA256_ROUNDS8(0, TG__SHA256_LOAD);
-        TG__SHA256_ROUNDS8(8, TG__SHA256_LOAD);
-        TG__SHA256_ROUNDS8(16, TG__SHA256_NEXT);
-        TG__SHA256_ROUNDS8(24, TG__SHA256_NEXT);
-        TG__SHA256_ROUNDS8(32, TG__SHA256_NEXT);
-        TG__SHA256_ROUNDS8(40, TG__SHA256_NEXT);
-        TG__SHA256_ROUNDS8(48, TG__SHA256_NEXT);
-        TG__SHA256_ROUNDS8(56, TG__SHA256_NEXT);
-
-        state[0] += a; state[1] += b; state[2] += c; state[3] += d;
-        state[4] += e; state[5] += f; state[6] += g; state[7] += h;
-    }
-}
-
-/* Stores x big-endian at p. */
-static void tg__sha256_store32(unsigned char *p, uint32_t x)
-{
-    p[0] = (unsigned char)(x >> 24);
-    p[1] = (unsigned char)(x >> 16);
-    p[2] = (unsigned char)(x >> 8);
-    p[3] = (unsigned char)x;
-}
-
-TG_API void tg_sha256_init(tg_sha256_ctx *ctx)
-{
-    if (!ctx) return;
-    memcpy(ctx->state, tg__sha256_iv, sizeof ctx->state);
-    ctx->length = 0;
-    ctx->fill = 0;
-}
-
-TG_API void tg_sha256_update(tg_sha256_ctx *ctx, const void *data, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)data;
-    size_t whole;
-
-    if (!ctx || !p || len == 0) return;
-    ctx->length += (uint64_t)len;
-
-    /* Top up a partial block first; compress it once it is full. */
-    if (ctx->fill > 0) {
-        size_t room = 64u - ctx->fill;
-        size_t take = len < room ? len : room;
-        memcpy(ctx->block + ctx->fill, p, take);
-        ctx->fill += (unsigned)take;
-        p += take;
-        len -= take;
-        if (ctx->fill < 64u) return;
-        tg__sha256_blocks(ctx->state, ctx->block, 1);
-        ctx->fill = 0;
-    }
-
-    /* Whole blocks straight from the caller's buffer. */
-    whole = len / 64u;
-    if (whole > 0) {
-        tg__sha256_blocks(ctx->state, p, whole);
-        p += whole * 64u;
-        len -= whole * 64u;
-    }
-
-    /* Keep the tail (under 64 bytes) for the next call. */
-    if (len > 0) {
-        memcpy(ctx->block, p, len);
-        ctx->fill = (unsigned)len;
-    }
-}
-
-TG_API void tg_sha256_final(tg_sha256_ctx *ctx, uint8_t digest[32])
-{
-    uint64_t bits;
-    unsigned fill, i;
-
-    if (!ctx || !digest) return;
-    bits = ctx->length << 3;  /* the length in bits, modulo 2^64 */
-    fill = ctx->fill;
-
-    /* Padding (5.1.1): a 1 bit, zeros up to 56 mod 64, the 64-bit length. */
-    ctx->block[fill++] = 0x80u;
-    if (fill > 56u) {
-        memset(ctx->block + fill, 0, 64u - fill);
-        tg__sha256_blocks(ctx->state, ctx->block, 1);
-        fill = 0;
-    }
-    memset(ctx->block + fill, 0, 56u - fill);
-    tg__sha256_store32(ctx->block + 56, (uint32_t)(bits >> 32));
-    tg__sha256_store32(ctx->block + 60, (uint32_t)bits);
-    tg__sha256_blocks(ctx->state, ctx->block, 1);
-
-    for (i = 0; i < 8; i++)
-        tg__sha256_store32(digest + 4 * i, ctx->state[i]);
-    memset(ctx, 0, sizeof *ctx);
-}
-
-TG_API void tg_sha256(const void *data, size_t len, uint8_t digest[32])
-{
-    tg_sha256_ctx ctx;
-
-    if (!digest || (!data && len > 0)) return;
-    tg_sha256_init(&ctx);
-    tg_sha256_update(&ctx, data, len);
-    tg_sha256_final(&ctx, digest);
-}
-
-TG_API void tg_sha256_hex(const uint8_t digest[32], char hex[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    unsigned i;
-
-    if (!digest || !hex) return;
-    for (i = 0; i < 32; i++) {
-        hex[2 * i] = digits[digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest[i] & 15u];
-    }
-    hex[64] = '\0';
-}
-
-#undef TG__SHA256_ROTR
-#undef TG__SHA256_CH
-#undef TG__SHA256_BSIG0
-#undef TG__SHA256_BSIG1
-#undef TG__SHA256_SSIG0
-#undef TG__SHA256_SSIG1
-#undef TG__SHA256_LOAD
-#undef TG__SHA256_NEXT
-#undef TG__SHA256_ROUND
-#undef TG__SHA256_ROUNDS8
-
-/* ------------------------------------------------------------------------ */
 /* Sticky registry: keys pinned to cores, reference-counted                 */
 /* ------------------------------------------------------------------------ */
+/* >>sticky */
 
 /* A registry entry is one word: tag (27 bits) << 37 | count (29 bits) << 8 |
    core (8 bits); a count of 0 means free, whatever the other bits hold. A
@@ -2650,6 +2650,7 @@ static inline void tg__sticky_leave(tg_scheduler *s, uint32_t entry)
 /* ------------------------------------------------------------------------ */
 /* Hash conductor: domains of a lead and its descendants on one core        */
 /* ------------------------------------------------------------------------ */
+/* >>conductor */
 
 #define TG__MAX_CALLS 64
 
@@ -2818,8 +2819,85 @@ static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self
 }
 
 /* ------------------------------------------------------------------------ */
-/* Operations registry: per-op state, counters, health, control             */
+/* Health guard: how well each op runs, and ops refused while failing      */
 /* ------------------------------------------------------------------------ */
+/* >>guard */
+
+/* An op's guard (in its registry entry). The guard judges only the runs
+   since the last tg_op_unblock: the marks hold the op's counts then. */
+typedef struct tg__guard {
+    uint32_t blocked;            /* refused: tg_submit returns TG_EBLOCKED */
+    uint64_t attempts_mark;      /* attempts and failures at the last */
+    uint64_t failures_mark;      /* tg_op_unblock */
+} tg__guard;
+
+/* tg_op_stats' health class of an op with these counts. */
+static int tg__health_class(uint64_t attempts, uint64_t successes)
+{
+    if (attempts < 5) return TG_HEALTH_UNKNOWN;
+    if (successes * 100 >= attempts * 95) return TG_HEALTH_EXCELLENT;
+    if (successes * 100 >= attempts * 80) return TG_HEALTH_HEALTHY;
+    if (successes * 100 >= attempts * 50) return TG_HEALTH_AT_RISK;
+    return TG_HEALTH_PROBLEMATIC;
+}
+
+static inline int tg__guard_blocked(const tg__guard *g)
+{
+    return TG__LOAD_RELAXED(&g->blocked) != 0;
+}
+
+/* Blocks the op once more than 90% of at least 10 runs since the marks
+   failed (sum: the op's counts now). */
+static void tg__guard_judge(tg__guard *g, const tg__opcount *sum)
+{
+    uint64_t attempts = sum->successes + sum->failures - TG__LOAD_RELAXED(&g->attempts_mark);
+    uint64_t failures = sum->failures - TG__LOAD_RELAXED(&g->failures_mark);
+    if (attempts >= 10 && failures * 10 > attempts * 9) TG__STORE_RELAXED(&g->blocked, 1u);
+}
+
+/* tg_op_unblock: the guard judges only the runs after this. */
+static void tg__guard_reset(tg__guard *g, const tg__opcount *sum)
+{
+    TG__STORE_RELAXED(&g->attempts_mark, sum->successes + sum->failures);
+    TG__STORE_RELAXED(&g->failures_mark, sum->failures);
+    TG__STORE_RELAXED(&g->blocked, 0u);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Operations registry: per-op entries, names, counts and histograms        */
+/* ------------------------------------------------------------------------ */
+/* >>ops */
+
+/* Log-linear histogram of nanoseconds: 4 buckets per power of two (so a
+   bucket's upper edge is at most 25% above any value in it) up to 2^40 ns;
+   larger values share the last bucket. One per (worker, op), written by
+   its worker only. */
+#define TG__HIST_BUCKETS 160
+typedef struct tg__ophist {
+    uint64_t exec[TG__HIST_BUCKETS];
+    uint64_t wait[TG__HIST_BUCKETS];
+    uint64_t exec_sum, wait_sum;         /* ns, for Prometheus' _sum */
+} tg__ophist;
+
+/* An operation seen by tg_submit: the entry is claimed once (under
+   ops_lock) and never freed. The read-mostly flags come first; a token's
+   slot names its entry by index (opi). */
+typedef struct tg__opent {
+    const char *name;            /* a copy, set once before the entry is published */
+    size_t name_size;            /* bytes allocated for the copy; 0: in name_inline */
+    char name_inline[48];        /* short names need no allocation */
+    uint32_t paused;             /* tg_op_pause: tokens wait in the held list */
+    uint32_t epoch;              /* bumped by each drain and kill */
+    uint32_t drain_mark;         /* tokens of an earlier epoch never start */
+    uint32_t kill_mark;          /* ...and running ones are asked to stop */
+    tg__guard guard;             /* the health guard's state (its section) */
+    uint32_t live;               /* live tokens, counted when op->max_live */
+    struct tg__event room;       /* submitters waiting for live < max_live */
+    pthread_mutex_t lock;        /* the held list and pause moves */
+    uint32_t held_head, held_tail; /* index + 1; FIFO through held_link */
+    tg__opcount outside;         /* counts by outside threads (atomic) */
+} tg__opent;
+
 
 #define TG__COUNT_OP(s, w, opi, field)                                                  \
     do {                                                                                 \
@@ -2979,31 +3057,20 @@ static uint64_t tg__hist_quantile(const uint64_t *sum, double q)
     return tg__hist_upper(TG__HIST_BUCKETS - 1u);
 }
 
-static int tg__health_class(uint64_t attempts, uint64_t successes)
-{
-    if (attempts < 5) return TG_HEALTH_UNKNOWN;
-    if (successes * 100 >= attempts * 95) return TG_HEALTH_EXCELLENT;
-    if (successes * 100 >= attempts * 80) return TG_HEALTH_HEALTHY;
-    if (successes * 100 >= attempts * 50) return TG_HEALTH_AT_RISK;
-    return TG_HEALTH_PROBLEMATIC;
-}
-
-/* After a failed run, with auto_block: blocks the op once more than 90% of
-   at least 10 runs since its last unblock failed. */
-static void tg__health_guard(tg_scheduler *s, uint32_t opi)
+/* After a failed run, with auto_block: lets the health guard judge the op. */
+static void tg__op_judge(tg_scheduler *s, uint32_t opi)
 {
     tg__opent *e = &s->ops[opi];
-    if (TG__LOAD_RELAXED(&e->blocked)) return;
+    if (tg__guard_blocked(&e->guard)) return;
     tg__opcount sum;
     tg__op_sum(s, opi, &sum);
-    uint64_t attempts = sum.successes + sum.failures - TG__LOAD_RELAXED(&e->guard_attempts);
-    uint64_t failures = sum.failures - TG__LOAD_RELAXED(&e->guard_failures);
-    if (attempts >= 10 && failures * 10 > attempts * 9) TG__STORE_RELAXED(&e->blocked, 1u);
+    tg__guard_judge(&e->guard, &sum);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Admission: slots (max_tokens) and room in the mailboxes                  */
 /* ------------------------------------------------------------------------ */
+/* >>admission */
 
 static int tg__run_one(tg_scheduler *s, tg__worker *w);
 static uint64_t tg__live_count(tg_scheduler *s, struct tg__counters *sum);
@@ -3141,6 +3208,7 @@ static void tg__op_unadmit(tg_scheduler *s, uint32_t opi)
 /* ------------------------------------------------------------------------ */
 /* Token ends: one claim, one terminal move, holds given back once          */
 /* ------------------------------------------------------------------------ */
+/* >>ends */
 
 static void tg__notify_push(tg_scheduler *s, uint32_t index)
 {
@@ -3358,6 +3426,36 @@ static uint64_t tg__token_expire(tg_scheduler *s, uint32_t index, tg__slot *sl, 
 /* ------------------------------------------------------------------------ */
 /* Dedupe: equal live submissions of a TG_OP_DEDUPE op share one run        */
 /* ------------------------------------------------------------------------ */
+/* >>dedupe */
+
+/* A TG_OP_DEDUPE entry: the live token that runs for (op, argument bytes)
+   and the followers that share its outcome (FIFO by held_link). Guarded by
+   the stripe lock of its index. */
+typedef struct tg__dedupe {
+    uint64_t hash;
+    uint32_t leader;             /* index + 1; 0: free */
+    uint32_t head, tail;         /* followers, index + 1 */
+} tg__dedupe;
+
+#define TG__DEDUPE_STRIPES 64
+
+static int tg__dedupe_init(tg_scheduler *s)
+{
+    s->dedupe = (tg__dedupe *)tg__alloc_zero(s, sizeof(tg__dedupe) * s->cfg.dedupe_capacity);
+    s->dedupe_locks = (pthread_mutex_t *)tg__alloc_zero(s, sizeof(pthread_mutex_t) * TG__DEDUPE_STRIPES);
+    if (!s->dedupe || !s->dedupe_locks) return TG_ENOMEM;
+    for (int i = 0; i < TG__DEDUPE_STRIPES; i++) pthread_mutex_init(&s->dedupe_locks[i], NULL);
+    return TG_OK;
+}
+
+static void tg__dedupe_free(tg_scheduler *s)
+{
+    if (s->dedupe_locks && s->dedupe) {
+        for (int i = 0; i < TG__DEDUPE_STRIPES; i++) pthread_mutex_destroy(&s->dedupe_locks[i]);
+    }
+    tg__free(s, s->dedupe_locks, sizeof(pthread_mutex_t) * TG__DEDUPE_STRIPES);
+    tg__free(s, s->dedupe, sizeof(tg__dedupe) * s->cfg.dedupe_capacity);
+}
 
 static inline uint64_t tg__dedupe_hash(const tg_op *op, const void *args, size_t size)
 {
@@ -3431,6 +3529,7 @@ static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg
 /* ------------------------------------------------------------------------ */
 /* Submitting                                                               */
 /* ------------------------------------------------------------------------ */
+/* >>submit */
 
 /* A submission on its way: what the steps below share. */
 typedef struct tg__submission {
@@ -3686,7 +3785,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
     rc = tg__op_lookup(s, op, &sub.opi);
     if (rc != TG_OK) return rc;
     /* acquire: pairs with the guard's release store */
-    if (TG__LOAD_RELAXED(&s->ops[sub.opi].blocked)) return TG_EBLOCKED;
+    if (tg__guard_blocked(&s->ops[sub.opi].guard)) return TG_EBLOCKED;
     rc = tg__submit_take(&sub);
     if (rc != TG_OK) return rc;
 
@@ -3741,8 +3840,95 @@ TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Storage tiers: at most a tier's cap of its tokens run at once            */
+/* ------------------------------------------------------------------------ */
+/* >>tiers */
+
+#define TG__TIERS (TG_IO_INSANE + 1)   /* TG_IO_NONE .. TG_IO_INSANE */
+
+/* A storage tier's running count and the tokens set aside at its cap
+   (s->tiers[TG__TIERS], by TG_IO_*; [0] unused). */
+typedef struct tg__tier {
+    pthread_mutex_t lock;
+    uint32_t running, cap;   /* tokens of the tier running, at most cap */
+    uint32_t head, tail;     /* set aside at the cap: FIFO by held_link */
+    uint32_t waiting;
+} tg__tier;
+
+static int tg__tiers_init(tg_scheduler *s)
+{
+    s->tiers = (tg__tier *)tg__alloc_zero(s, sizeof(tg__tier) * TG__TIERS);
+    if (!s->tiers) return TG_ENOMEM;
+    for (int i = 0; i < TG__TIERS; i++) {
+        pthread_mutex_init(&s->tiers[i].lock, NULL);
+        s->tiers[i].cap = s->cfg.tier_caps[i];
+    }
+    return TG_OK;
+}
+
+static void tg__tiers_free(tg_scheduler *s)
+{
+    if (!s->tiers) return;
+    for (int i = 0; i < TG__TIERS; i++) pthread_mutex_destroy(&s->tiers[i].lock);
+    tg__free(s, s->tiers, sizeof(tg__tier) * TG__TIERS);
+}
+
+/* Storage tiers: at most cap tokens of a tier run at once. A token over
+   the cap is set aside on the tier's list and its worker runs something
+   else; when a token of the tier finishes, its worker runs the first one
+   set aside, which inherits its place (so the list drains in order). */
+static int tg__tier_enter(tg_scheduler *s, int tier, uint32_t index)
+{
+    tg__tier *t = &s->tiers[tier];
+    pthread_mutex_lock(&t->lock);
+    int entered = t->running < t->cap;
+    if (entered) {
+        t->running++;
+    } else {
+        TG__STORE_RELAXED(&tg__slot_at(s, index)->held_link, 0u);
+        if (t->tail) TG__STORE_RELAXED(&tg__slot_at(s, t->tail - 1)->held_link, index + 1);
+        else t->head = index + 1;
+        t->tail = index + 1;
+        t->waiting++;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return entered;
+}
+
+/* Gives up a place in the tier: to the first token set aside (its index,
+   to run next), or TG__NO_INDEX when none waits. */
+static uint32_t tg__tier_leave(tg_scheduler *s, int tier)
+{
+    tg__tier *t = &s->tiers[tier];
+    uint32_t next = TG__NO_INDEX;
+    pthread_mutex_lock(&t->lock);
+    if (t->head) {
+        next = t->head - 1;
+        t->head = TG__LOAD_RELAXED(&tg__slot_at(s, next)->held_link);
+        if (!t->head) t->tail = 0;
+        t->waiting--;
+    } else {
+        t->running--;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return next;
+}
+
+/* What tg_stats reports of the tiers. */
+static void tg__tiers_read(tg_scheduler *s, uint32_t *running, uint32_t *waiting)
+{
+    for (int i = 1; i < TG__TIERS; i++) {
+        pthread_mutex_lock(&s->tiers[i].lock);
+        running[i] = s->tiers[i].running;
+        waiting[i] = s->tiers[i].waiting;
+        pthread_mutex_unlock(&s->tiers[i].lock);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Workers: finding work, running tokens, ending them                       */
 /* ------------------------------------------------------------------------ */
+/* >>workers */
 
 /* Queues token index again after a failed run (a retry) or a pause: at the
    back of a mailbox of its home range, or of its pinned core's pinned
@@ -3786,47 +3972,6 @@ static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t ind
     }
     pthread_mutex_unlock(&e->lock);
     return held;
-}
-
-/* Storage tiers: at most cap tokens of a tier run at once. A token over
-   the cap is set aside on the tier's list and its worker runs something
-   else; when a token of the tier finishes, its worker runs the first one
-   set aside, which inherits its place (so the list drains in order). */
-static int tg__tier_enter(tg_scheduler *s, int tier, uint32_t index)
-{
-    tg__tier *t = &s->tiers[tier];
-    pthread_mutex_lock(&t->lock);
-    int entered = t->running < t->cap;
-    if (entered) {
-        t->running++;
-    } else {
-        TG__STORE_RELAXED(&tg__slot_at(s, index)->held_link, 0u);
-        if (t->tail) TG__STORE_RELAXED(&tg__slot_at(s, t->tail - 1)->held_link, index + 1);
-        else t->head = index + 1;
-        t->tail = index + 1;
-        t->waiting++;
-    }
-    pthread_mutex_unlock(&t->lock);
-    return entered;
-}
-
-/* Gives up a place in the tier: to the first token set aside (its index,
-   to run next), or TG__NO_INDEX when none waits. */
-static uint32_t tg__tier_leave(tg_scheduler *s, int tier)
-{
-    tg__tier *t = &s->tiers[tier];
-    uint32_t next = TG__NO_INDEX;
-    pthread_mutex_lock(&t->lock);
-    if (t->head) {
-        next = t->head - 1;
-        t->head = TG__LOAD_RELAXED(&tg__slot_at(s, next)->held_link);
-        if (!t->head) t->tail = 0;
-        t->waiting--;
-    } else {
-        t->running--;
-    }
-    pthread_mutex_unlock(&t->lock);
-    return next;
 }
 
 /* Running a token taken from a queue, in four steps: the gate decides
@@ -3955,7 +4100,7 @@ static void tg__run_record(tg_scheduler *s, tg__worker *w, uint32_t opi, const t
     if (run->rc == 0) TG__COUNT_OP(s, w, opi, successes);
     else {
         TG__COUNT_OP(s, w, opi, failures);
-        if (s->cfg.auto_block) tg__health_guard(s, opi);
+        if (s->cfg.auto_block) tg__op_judge(s, opi);
     }
 }
 
@@ -4190,6 +4335,7 @@ static void *tg__worker_main(void *arg)
 /* ------------------------------------------------------------------------ */
 /* Await and poll                                                           */
 /* ------------------------------------------------------------------------ */
+/* >>await */
 
 enum { TG__WAIT_ALL = 0, TG__WAIT_ANY = 1 };
 
@@ -4651,6 +4797,7 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
 /* ------------------------------------------------------------------------ */
 /* Completion fd                                                            */
 /* ------------------------------------------------------------------------ */
+/* >>notify */
 
 TG_API int tg_completion_fd(tg_scheduler *s)
 {
@@ -4745,6 +4892,7 @@ TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap)
 /* ------------------------------------------------------------------------ */
 /* Inside a task                                                            */
 /* ------------------------------------------------------------------------ */
+/* >>task */
 
 TG_API tg_token tg_self(void)
 {
@@ -4781,6 +4929,7 @@ TG_API int tg_should_stop(void)
 /* ------------------------------------------------------------------------ */
 /* Control: global and per-op pause, drain, kill, unblock                   */
 /* ------------------------------------------------------------------------ */
+/* >>control */
 
 static void tg__unpause(tg_scheduler *s)
 {
@@ -4919,10 +5068,7 @@ static int tg__op_unblock_one(tg_scheduler *s, uint32_t opi)
     tg__opent *e = &s->ops[opi];
     tg__opcount sum;
     tg__op_sum(s, opi, &sum);
-    /* the guard judges only the runs after this */
-    TG__STORE_RELAXED(&e->guard_attempts, sum.successes + sum.failures);
-    TG__STORE_RELAXED(&e->guard_failures, sum.failures);
-    TG__STORE_RELAXED(&e->blocked, 0u);
+    tg__guard_reset(&e->guard, &sum);
     return TG_OK;
 }
 
@@ -4962,7 +5108,7 @@ static int tg__op_stats_collect(tg_scheduler *s, const char *op, struct tg_op_st
         out->killed += sum.killed;
         out->timed_out += sum.timed_out;
         out->paused |= TG__LOAD_RELAXED(&e->paused) != 0;
-        out->blocked |= TG__LOAD_RELAXED(&e->blocked) != 0;
+        out->blocked |= tg__guard_blocked(&e->guard);
         /* acquire: pairs with the worker's release stores in tg__hist_add */
         for (unsigned k = 0; k < s->nworkers; k++) {
             tg__ophist *wh = &s->workers[k]->oph[i];
@@ -5016,6 +5162,7 @@ TG_API const char *tg_health_name(int health)
 /* ------------------------------------------------------------------------ */
 /* Telemetry                                                                */
 /* ------------------------------------------------------------------------ */
+/* >>telemetry */
 
 static void tg__counters_add(tg__counters *sum, tg__counters *c)
 {
@@ -5090,12 +5237,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     }
     out->dedupe_joined = TG__LOAD_RELAXED(&s->dedupe_joined);
     out->dedupe_overflow = TG__LOAD_RELAXED(&s->dedupe_overflow);
-    for (int i = 1; i < 5; i++) {
-        pthread_mutex_lock(&s->tiers[i].lock);
-        out->tier_running[i] = s->tiers[i].running;
-        out->tier_waiting[i] = s->tiers[i].waiting;
-        pthread_mutex_unlock(&s->tiers[i].lock);
-    }
+    tg__tiers_read(s, out->tier_running, out->tier_waiting);
     uint64_t allocated = 0;
     for (uint32_t k = 0; k < s->chunk_count; k++)
         if (TG__LOAD_ACQUIRE(&s->chunks[k])) allocated += TG__CHUNK_SLOTS;
@@ -5239,7 +5381,7 @@ static void tg__text_label(tg__text *t, const char *s)
     tg__text_put(t, "\"", 1);
 }
 
-static const char *const tg__tier_names[5] = { "none", "slow", "moderate", "fast", "insane" };
+static const char *const tg__tier_names[TG__TIERS] = { "none", "slow", "moderate", "fast", "insane" };
 
 /* What both exports print: the scheduler's stats and every op's. */
 typedef struct tg__export {
@@ -5342,7 +5484,7 @@ TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
             (unsigned long long)o->wait_p99_ns, (unsigned long long)x.hist[i].wait_sum);
     }
     tg__text_printf(&t, "],\"tiers\":[");
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < TG__TIERS; i++)
         tg__text_printf(&t, "%s{\"tier\":\"%s\",\"running\":%u,\"waiting\":%u}", i > 1 ? "," : "",
                         tg__tier_names[i], (unsigned)st->tier_running[i], (unsigned)st->tier_waiting[i]);
     tg__text_printf(&t,
@@ -5507,10 +5649,10 @@ TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *l
         tg__prom_histogram(&t, "tokengate_op_wait_seconds", x.ops[i].name, x.hist[i].wait, x.hist[i].wait_sum);
 
     tg__prom_family(&t, "tokengate_tier_running", "gauge", "Tokens of the storage tier running.");
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < TG__TIERS; i++)
         tg__text_printf(&t, "tokengate_tier_running{tier=\"%s\"} %u\n", tg__tier_names[i], (unsigned)st->tier_running[i]);
     tg__prom_family(&t, "tokengate_tier_waiting", "gauge", "Tokens of the storage tier set aside at its cap.");
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < TG__TIERS; i++)
         tg__text_printf(&t, "tokengate_tier_waiting{tier=\"%s\"} %u\n", tg__tier_names[i], (unsigned)st->tier_waiting[i]);
     tg__prom_single(&t, "tokengate_dedupe_joined_total", "counter", "Dedupe submissions that joined a live token.", st->dedupe_joined);
     tg__prom_single(&t, "tokengate_dedupe_overflow_total", "counter", "Dedupe submissions that ran alone (entry taken).", st->dedupe_overflow);
@@ -5527,6 +5669,7 @@ TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *l
 /* ------------------------------------------------------------------------ */
 /* Monitor: SHA-1, base64, HTTP and WebSocket parsers, the page, the server */
 /* ------------------------------------------------------------------------ */
+/* >>monitor */
 #ifdef TOKENGATE_MONITOR
 
 #include <arpa/inet.h>
@@ -6613,50 +6756,72 @@ TG_API void tg_monitor_stop(tg_monitor *m)
 /* ------------------------------------------------------------------------ */
 /* Lifecycle: configuration, create, shutdown, destroy                      */
 /* ------------------------------------------------------------------------ */
+/* >>lifecycle */
 
-#define TG__DEFAULT_MAILBOX 4096u
-#define TG__DEFAULT_MAX_TOKENS 4194304u
-#define TG__DEFAULT_MAX_ARGS 65536u
-#define TG__DEFAULT_LOCALITY 4096u   /* sticky_capacity, max_domains, dedupe_capacity */
-#define TG__DEFAULT_MAX_OPS 256u
 #define TG__WORKER_STACK (8u << 20)
 
-/* Fills every default of section 4; TG_EINVAL for a value out of range. */
+/* The smallest power of two >= n (n <= 1u << 31). */
+static uint32_t tg__pow2_at_least(uint32_t n)
+{
+    uint32_t p = 1;
+    while (p < n) p <<= 1;
+    return p;
+}
+
+/* The defaults and ranges of tg_config's numeric fields: the one table in
+   the code. Section 4 of the documentation shows the same values, and a
+   check of `make test` (tests/lint.py) holds the two together. */
+typedef struct tg__config_field {
+    const char *name;
+    size_t offset, size;       /* of the field in tg_config (unsigned or size_t) */
+    uint64_t fallback;         /* the default, for 0 */
+    uint64_t lo, hi;           /* the range of a value given */
+    int pow2;                  /* rounded up to a power of two */
+} tg__config_field;
+
+#define TG__CONFIG_FIELD(field, fallback, lo, hi, pow2) \
+    { #field, offsetof(tg_config, field), sizeof(((tg_config *)0)->field), fallback, lo, hi, pow2 }
+static const tg__config_field tg__config_fields[] = {
+    TG__CONFIG_FIELD(mailbox_capacity, 4096, 2, 1u << 24, 1),
+    TG__CONFIG_FIELD(max_tokens, 4194304, 1, TG_MAX_TOKENS, 0),
+    TG__CONFIG_FIELD(max_args_size, 65536, 1, 1u << 30, 0),
+    TG__CONFIG_FIELD(sticky_capacity, 4096, 1, 1u << 20, 1),
+    TG__CONFIG_FIELD(max_domains, 4096, 1, 1u << 20, 0),
+    TG__CONFIG_FIELD(max_ops, 256, 1, 65536, 0),
+    TG__CONFIG_FIELD(dedupe_capacity, 4096, 1, 1u << 20, 1),
+};
+/* tier_caps[TG_IO_SLOW .. TG_IO_INSANE], range 1 .. 65535 */
+static const unsigned tg__tier_caps_default[TG__TIERS] = { 0, 10, 25, 50, 70 };
+
+static int tg__config_field_resolve(tg_config *c, const tg__config_field *f)
+{
+    unsigned char *at = (unsigned char *)c + f->offset;
+    uint64_t v;
+    if (f->size == sizeof(size_t)) { size_t x; memcpy(&x, at, sizeof x); v = x; }
+    else { unsigned x; memcpy(&x, at, sizeof x); v = x; }
+    if (v == 0) v = f->fallback;
+    if (v < f->lo || v > f->hi) return TG_EINVAL;
+    if (f->pow2) v = tg__pow2_at_least((uint32_t)v);
+    if (f->size == sizeof(size_t)) { size_t x = (size_t)v; memcpy(at, &x, sizeof x); }
+    else { unsigned x = (unsigned)v; memcpy(at, &x, sizeof x); }
+    return TG_OK;
+}
+
+/* The configuration in effect: `in` (or all zeros) with every 0 replaced by
+   its default; TG_EINVAL for a value out of its range. */
 static int tg__config_resolve(const tg_config *in, tg_config *out)
 {
     if (in) *out = *in;
     else memset(out, 0, sizeof *out);
     if (out->workers > TG_MAX_WORKERS) return TG_EINVAL;
-    if (out->mailbox_capacity == 0) out->mailbox_capacity = TG__DEFAULT_MAILBOX;
-    if (out->mailbox_capacity < 2 || out->mailbox_capacity > (1u << 24)) return TG_EINVAL;
-    uint32_t cap = 2;
-    while (cap < out->mailbox_capacity) cap <<= 1;
-    out->mailbox_capacity = cap;
-    static const unsigned tier_default[5] = { 0, 10, 25, 50, 70 };
-    for (int i = 1; i < 5; i++) {
-        if (out->tier_caps[i] == 0) out->tier_caps[i] = tier_default[i];
+    for (size_t i = 0; i < sizeof tg__config_fields / sizeof tg__config_fields[0]; i++)
+        if (tg__config_field_resolve(out, &tg__config_fields[i]) != TG_OK) return TG_EINVAL;
+    out->tier_caps[0] = 0;
+    for (int i = 1; i < TG__TIERS; i++) {
+        if (out->tier_caps[i] == 0) out->tier_caps[i] = tg__tier_caps_default[i];
         if (out->tier_caps[i] > 65535) return TG_EINVAL;
     }
-    out->tier_caps[0] = 0;
-    if (out->dedupe_capacity == 0) out->dedupe_capacity = TG__DEFAULT_LOCALITY;
-    if (out->dedupe_capacity > (1u << 20)) return TG_EINVAL;
-    unsigned dedupe = 1;
-    while (dedupe < out->dedupe_capacity) dedupe <<= 1;
-    out->dedupe_capacity = dedupe;
-    if (out->max_ops == 0) out->max_ops = TG__DEFAULT_MAX_OPS;
-    if (out->max_ops > 65536) return TG_EINVAL;
-    if (out->sticky_capacity == 0) out->sticky_capacity = TG__DEFAULT_LOCALITY;
-    if (out->sticky_capacity > (1u << 20)) return TG_EINVAL;
-    unsigned sticky = 1;
-    while (sticky < out->sticky_capacity) sticky <<= 1;
-    out->sticky_capacity = sticky;
-    if (out->max_domains == 0) out->max_domains = TG__DEFAULT_LOCALITY;
-    if (out->max_domains > (1u << 20)) return TG_EINVAL;
-    if (out->max_tokens == 0) out->max_tokens = TG__DEFAULT_MAX_TOKENS;
-    if (out->max_tokens > TG_MAX_TOKENS) return TG_EINVAL;
     if (out->full_policy != TG_FULL_BLOCK && out->full_policy != TG_FULL_REJECT) return TG_EINVAL;
-    if (out->max_args_size == 0) out->max_args_size = TG__DEFAULT_MAX_ARGS;
-    if (out->max_args_size > ((size_t)1 << 30)) return TG_EINVAL;
     if (!out->allocator.alloc != !out->allocator.free) return TG_EINVAL;
     return TG_OK;
 }
@@ -6697,9 +6862,8 @@ static void tg__scheduler_free(tg_scheduler *s)
     }
     tg__free(s, s->op_hash, sizeof(uint32_t) * (s->op_hash_mask + 1));
     pthread_mutex_destroy(&s->ops_lock);
-    for (int i = 0; i < 5; i++) pthread_mutex_destroy(&s->tiers[i].lock);
-    for (int i = 0; i < TG__DEDUPE_STRIPES; i++) pthread_mutex_destroy(&s->dedupe_locks[i]);
-    tg__free(s, s->dedupe, sizeof(tg__dedupe) * s->cfg.dedupe_capacity);
+    tg__tiers_free(s);
+    tg__dedupe_free(s);
     tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
     tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
     if (s->event_fd >= 0) close(s->event_fd);
@@ -6762,11 +6926,6 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     pthread_mutex_init(&s->shutdown_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
     pthread_mutex_init(&s->ops_lock, NULL);
-    for (int i = 0; i < 5; i++) {
-        pthread_mutex_init(&s->tiers[i].lock, NULL);
-        s->tiers[i].cap = c.tier_caps[i];
-    }
-    for (int i = 0; i < TG__DEDUPE_STRIPES; i++) pthread_mutex_init(&s->dedupe_locks[i], NULL);
 
     ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
     for (unsigned i = 0; i < ncpu && i < TG_MAX_WORKERS; i++) cpu_list[i] = cpus[i];
@@ -6782,20 +6941,20 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
        tg__scheduler_free may run after any failure below */
     s->sticky_mask = c.sticky_capacity - 1;
     s->dedupe_mask = c.dedupe_capacity - 1;
-    s->op_hash_mask = 1;
-    while (s->op_hash_mask + 1 < 2 * c.max_ops) s->op_hash_mask = 2 * s->op_hash_mask + 1;
+    s->op_hash_mask = tg__pow2_at_least(2 * c.max_ops) - 1;
     if (!(s->chunks = (tg__slot **)tg__alloc_zero(s, sizeof(tg__slot *) * s->chunk_count))) goto fail;
     if (!(s->chunk_raw = (void **)tg__alloc_zero(s, sizeof(void *) * s->chunk_count))) goto fail;
     {
-        uint32_t ring = 2;
-        while (ring < c.max_tokens && ring < TG__FREE_RING_MAX) ring <<= 1;
+        uint32_t ring = tg__pow2_at_least(c.max_tokens < TG__FREE_RING_MAX ? c.max_tokens : TG__FREE_RING_MAX);
+        if (ring < 2) ring = 2;
         if (tg__mailbox_init(s, &s->free_ring, ring) != TG_OK) goto fail;
     }
     if (!(s->workers = (tg__worker **)tg__alloc_zero(s, sizeof(tg__worker *) * s->nworkers))) goto fail;
     if (!(s->op_hash = (uint32_t *)tg__alloc_zero(s, sizeof(uint32_t) * (s->op_hash_mask + 1)))) goto fail;
     if (!(s->sticky = (uint64_t *)tg__alloc_zero(s, sizeof(uint64_t) * c.sticky_capacity))) goto fail;
     if (!(s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c.max_domains))) goto fail;
-    if (!(s->dedupe = (tg__dedupe *)tg__alloc_zero(s, sizeof(tg__dedupe) * c.dedupe_capacity))) goto fail;
+    if (tg__dedupe_init(s) != TG_OK) goto fail;
+    if (tg__tiers_init(s) != TG_OK) goto fail;
     if (!(s->ops_raw = tg__alloc_zero(s, sizeof(tg__opent) * c.max_ops + TG__CACHE_LINE))) goto fail;
     s->ops = (tg__opent *)tg__align_line(s->ops_raw);
     for (uint32_t i = 0; i < c.max_ops; i++) pthread_mutex_init(&s->ops[i].lock, NULL);
@@ -6966,6 +7125,8 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__STAT_STORE
 #undef TG__STAT_LOAD
 #undef TG__SPIN_SOLO_NS
+#undef TG__TIERS
+#undef TG__CONFIG_FIELD
 #undef TG__W_WAITER
 #undef TG__W_ANY
 #undef TG__W_HELPER
@@ -6999,8 +7160,6 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__STICKY_TAG_SHIFT
 #undef TG__MAX_CALLS
 #undef TG__DOMAIN_PENDING
-#undef TG__DEFAULT_LOCALITY
-#undef TG__DEFAULT_MAX_OPS
 #undef TG__COUNT_OP
 #undef TG__HIST_BUCKETS
 #ifdef TOKENGATE_MONITOR
@@ -7030,9 +7189,6 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__COUNT
 #undef TG__IDLE_SPIN_NS
 #undef TG__WAIT_SPIN_NS
-#undef TG__DEFAULT_MAILBOX
-#undef TG__DEFAULT_MAX_TOKENS
-#undef TG__DEFAULT_MAX_ARGS
 #undef TG__WORKER_STACK
 #undef TG__TSAN
 
