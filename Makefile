@@ -12,7 +12,7 @@ DESTDIR ?=
 
 WARN        := -Wall -Wextra -Werror
 TEST_SRC    := $(wildcard tests/*.c)
-TEST_CFLAGS := -std=c11 -g $(WARN) -pthread
+TEST_CFLAGS := -std=c11 -g $(WARN) -pthread -DTG_DEBUG
 EXAMPLES    := $(basename $(notdir $(wildcard examples/*.c)))
 
 # Token counts of the stress test per build (the sanitizers are slower).
@@ -30,7 +30,7 @@ MODEL_FULL   := 1000000
 FUZZ_SECONDS ?= 60
 
 .PHONY: help test test-plain test-native test-asan test-tsan test-cxx test-compile \
-        test-examples test-readme test-symbols test-taskset test-exports test-browser fuzz soak examples dashboard demo \
+        test-examples test-readme test-symbols test-taskset test-exports test-lint test-browser fuzz soak examples dashboard demo \
         bench bench-quick bench-locality bench-peers install uninstall clean
 
 help: ## this list
@@ -78,6 +78,9 @@ test-readme: ## the README quick start is examples/quickstart.c and runs
 
 test-symbols: ## every exported symbol starts with tg_
 	@tests/checks.sh symbols
+
+test-lint: ## structure of tokengate.h: macros undefined, banners in the contents, atomics, function length, monitor, defaults
+	@python3 tests/lint.py tokengate.h
 
 test-taskset: ## pinning and nested waits on a single CPU (taskset -c 0)
 	@tests/checks.sh taskset

@@ -184,7 +184,10 @@ int main(void)
    Every function that can fail returns TG_OK (0) or a negative TG_E* code,
    and tg_strerror names each. Bad input from the caller (NULL pointers, a
    stale or forged handle, a bad config value) is an error code, never a crash.
-   TG_ASSERT guards only the library's own invariants.
+   TG_ASSERT guards only the library's own invariants (assert() unless
+   defined before the implementation). Defining TG_DEBUG there adds checks
+   of them that cost memory (one byte per token slot): that a slot is on at
+   most one internal list at a time. The test suite builds with TG_DEBUG.
 
    6. TOKENS AND THEIR LIFECYCLE
    States move only forward along
@@ -608,21 +611,23 @@ typedef struct tg_allocator {
     void *user;
 } tg_allocator;
 
+/* A field left 0 takes its default: the table of section 4 gives each
+   default and range. */
 typedef struct tg_config {
     unsigned workers;          /* 0: one per CPU in the affinity mask */
     int no_pin;                /* nonzero: do not pin workers */
-    unsigned mailbox_capacity; /* per core; 0: 4096 */
-    unsigned max_tokens;       /* tokens at once; 0: 4,194,304 */
+    unsigned mailbox_capacity; /* per core */
+    unsigned max_tokens;       /* tokens at once */
     int full_policy;           /* TG_FULL_BLOCK or TG_FULL_REJECT */
     int strict_routing;        /* nonzero: weight ranges are hard */
-    size_t max_args_size;      /* 0: 65,536 */
-    unsigned max_ops;          /* distinct operations; 0: 256 */
-    unsigned dedupe_capacity;  /* TG_OP_DEDUPE table entries; 0: 4096 */
-    unsigned tier_caps[TG_IO_INSANE + 1]; /* running tokens per io_tier (index TG_IO_*; [0] unused);
-                                  0: SLOW 10, MODERATE 25, FAST 50, INSANE 70 */
+    size_t max_args_size;      /* bytes of one token's arguments */
+    unsigned max_ops;          /* distinct operations */
+    unsigned dedupe_capacity;  /* TG_OP_DEDUPE table entries */
+    unsigned tier_caps[TG_IO_INSANE + 1]; /* running tokens per io_tier
+                                             (index TG_IO_*; [0] unused) */
     int auto_block;            /* nonzero: the health guard refuses failing ops */
-    unsigned sticky_capacity;  /* sticky registry entries; 0: 4096 */
-    unsigned max_domains;      /* hash-conductor domains at once; 0: 4096 */
+    unsigned sticky_capacity;  /* sticky registry entries */
+    unsigned max_domains;      /* hash-conductor domains at once */
     void (*log)(void *user, int level, const char *message); /* NULL: stderr */
     void *log_user;
     tg_allocator allocator;    /* zero: malloc/free */
@@ -1042,6 +1047,30 @@ static void tg__cpuid(unsigned leaf, unsigned regs[4])
 }
 #endif
 
+#if defined(__x86_64__)
+/* CLOCK_MONOTONIC and the counter read together: of a few tries, the one
+   whose counter reads bracket the clock's most tightly (a try the thread
+   was preempted in is not used), *tsc the middle of the bracket. An error
+   here would make every stamp run fast or slow (0.1 ms lost in a 1 ms
+   window: 10%). */
+static int64_t tg__tsc_sample(uint64_t *tsc)
+{
+    uint64_t best = UINT64_MAX;
+    int64_t ns = 0;
+    for (int i = 0; i < 16 && best > 2000; i++) {   /* a tight bracket ends it */
+        uint64_t a = __builtin_ia32_rdtsc();
+        int64_t n = tg__now_ns();
+        uint64_t b = __builtin_ia32_rdtsc();
+        if (b - a < best) {
+            best = b - a;
+            *tsc = a + (b - a) / 2;
+            ns = n;
+        }
+    }
+    return ns;
+}
+#endif
+
 static void tg__tsc_calibrate(void)
 {
 #if defined(__x86_64__)
@@ -1055,14 +1084,11 @@ static void tg__tsc_calibrate(void)
     if (top < 0x80000007u) return;
     tg__cpuid(0x80000007u, regs);
     if (!(regs[3] & (1u << 8))) return;          /* invariant TSC */
-    int64_t n0 = tg__now_ns();
-    uint64_t t0 = __builtin_ia32_rdtsc();
-    int64_t n1;
-    uint64_t t1;
+    uint64_t t0, t1;
+    int64_t n0 = tg__tsc_sample(&t0), n1;
     do {
-        n1 = tg__now_ns();
-        t1 = __builtin_ia32_rdtsc();
-    } while (n1 - n0 < 500000);                  /* 0.5 ms window */
+        n1 = tg__tsc_sample(&t1);
+    } while (n1 - n0 < 1000000);                 /* a 1 ms window */
     if (t1 <= t0) return;
     double ns_per_tick = (double)(n1 - n0) / (double)(t1 - t0);
     if (ns_per_tick <= 0.0 || ns_per_tick > 100.0) return;
@@ -1072,8 +1098,9 @@ static void tg__tsc_calibrate(void)
 
 /* Each thread's stamp clock: CLOCK_MONOTONIC ns, through the TSC when
    usable. The conversion is biased 200 ppm fast, so between anchors a stamp
-   runs at most ~200 ns ahead of the clock and never behind it; a thread's
-   stamps never decrease. */
+   runs at most ~200 ns ahead of the clock, and an anchor is off by at most
+   half its bracket (1 us at most, tg__tsc_sample); a thread's stamps never
+   decrease. */
 typedef struct tg__stamp_clock {
     uint64_t anchor_tsc;
     int64_t anchor_ns;
@@ -1099,9 +1126,9 @@ static inline int64_t tg__stamp_ns(void)
             c->mult = tg__tsc_mult;
             c->refresh_ticks = (uint64_t)((1000000.0 * 4294967296.0) / (double)tg__tsc_mult);
         }
-        /* the counter first: a stamp is then never behind the clock */
-        c->anchor_tsc = __builtin_ia32_rdtsc();
-        c->anchor_ns = tg__now_ns();
+        /* clock and counter read together (a preemption between the two
+           reads would put every stamp of the next millisecond off by it) */
+        c->anchor_ns = tg__tsc_sample(&c->anchor_tsc);
         t = c->anchor_ns;
     } else {
         return tg__now_ns();
@@ -1490,6 +1517,10 @@ TG_API const char *tg_state_name(tg_state state)
                  claim)                                             never freed)
      RUNNING     the worker's move to        the worker, when the   no (HELD
                  EXECUTING                   function returned      covers it)
+     STAMPING    a submitter waiting for     the same submitter,    no
+                 room, before it writes a    with its state move
+                 stamp of a queued state     (enders and tg_info
+                 (tg__submit_stamp_move)     wait meanwhile)
 
    Legal moves of the state: CREATED -> WAITING <-> ADMITTED (a submitter
    waiting for room), CREATED/ADMITTED -> EXECUTING (a worker), EXECUTING ->
@@ -1528,6 +1559,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_DEDUPE     0x8000u /* leads a TG_OP_DEDUPE entry (followers wait) */
 #define TG__W_ENDING     0x10000u /* one ender claimed it: the terminal move is its */
 #define TG__W_RUNNING    0x20000u /* its function runs (set with EXECUTING) */
+#define TG__W_STAMPING   0x40000u /* its submitter writes a stamp: enders wait */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
 
 #define TG__GEN(gw)  ((uint32_t)((gw) >> 32))
@@ -1554,16 +1586,17 @@ typedef struct tg__slot {
                                  generation is odd while a handle is valid */
     const tg_op *op;          /* the submitted op (alive while the token lives) */
     uint32_t opi;             /* the op name's registry entry */
-    uint32_t held_link;       /* next index + 1 on the one list that holds it
-                                 (an op's held list, a tier's set-aside list,
-                                 or a dedupe leader's followers) */
+    uint32_t held_link;       /* next index + 1 on the one held list the slot
+                                 is on (TG__LIST_HELD, _ASIDE, _FOLLOWERS) */
     tg_value result;          /* written before the terminal store */
     int32_t failure_code;
     int16_t core;
     uint16_t retries;
     uint32_t args_size;
-    uint32_t link;            /* next index + 1 in the free or completion list;
-                                 while live with W_STICKY: its registry entry */
+    uint32_t link;            /* free: next index + 1 on the free list;
+                                 live with W_STICKY: its sticky entry;
+                                 ended: next index + 1 on the completion
+                                 list (TG__LIST_NOTIFY), the pin given back */
     uint32_t domain;          /* domain entry + 1 (0: none); see the conductor */
     uint32_t epoch;           /* its op's control epoch when it was submitted */
     int64_t created_ns, waiting_ns, admitted_ns, started_ns, ended_ns;
@@ -1708,6 +1741,7 @@ struct tg_scheduler {
     uint32_t handle_key;         /* random, even: XORed into every handle's generation */
     uint32_t fork_generation;    /* tg__fork_generation at tg_create */
     void *raw;                   /* the allocation behind this struct (aligned in it) */
+    uint8_t *on_list;            /* TG_DEBUG: the list each slot is on (TG__LIST_*) */
     int64_t created_ns;          /* for the concurrency ratio */
 
     /* locality: sticky registry and hash-conductor domains */
@@ -1895,6 +1929,63 @@ static inline tg__slot *tg__slot_at(tg_scheduler *s, uint32_t index)
     /* acquire: pairs with the release CAS that installs a chunk */
     tg__slot *chunk = TG__LOAD_ACQUIRE(&s->chunks[index >> TG__CHUNK_SHIFT]);
     return chunk + (index & (TG__CHUNK_SLOTS - 1));
+}
+
+/* The lists a slot can be on, through its two link fields. Through each
+   field a slot is on at most one list at a time (an ended token may still
+   be on a held list while on the completion list); with TG_DEBUG defined,
+   s->on_list records them (held_link's list in bits 0-1, the completion
+   list in bit 2) and TG_ASSERT checks every move onto and off a list.
+     held_link: TG__LIST_HELD       an op's held list (tg_op_pause)
+                TG__LIST_ASIDE      a storage tier's set-aside list
+                TG__LIST_FOLLOWERS  a dedupe leader's followers
+     link:      TG__LIST_NOTIFY     the completion list (tg_completions);
+                the free list (not recorded: a free slot is on no other
+                list, tg__slot_free checks it) */
+enum { TG__LIST_NONE, TG__LIST_HELD, TG__LIST_ASIDE, TG__LIST_FOLLOWERS, TG__LIST_NOTIFY };
+
+#ifdef TG_DEBUG
+/* The bits of s->on_list that the list's link field owns, and its value. */
+static inline uint8_t tg__list_bits(int list) { return list == TG__LIST_NOTIFY ? 4u : 3u; }
+static inline uint8_t tg__list_value(int list) { return list == TG__LIST_NOTIFY ? 4u : (uint8_t)list; }
+#endif
+
+static inline void tg__list_enter(tg_scheduler *s, uint32_t index, int list)
+{
+#ifdef TG_DEBUG
+    TG_ASSERT((s->on_list[index] & tg__list_bits(list)) == 0);
+    s->on_list[index] = (uint8_t)(s->on_list[index] | tg__list_value(list));
+#else
+    (void)s; (void)index; (void)list;
+#endif
+}
+
+static inline void tg__list_leave(tg_scheduler *s, uint32_t index, int list)
+{
+#ifdef TG_DEBUG
+    TG_ASSERT((s->on_list[index] & tg__list_bits(list)) == tg__list_value(list));
+    s->on_list[index] = (uint8_t)(s->on_list[index] & ~tg__list_bits(list));
+#else
+    (void)s; (void)index; (void)list;
+#endif
+}
+
+/* Appends slot `index` to a FIFO through held_link (head and tail are
+   index + 1, 0 for none), under the lock that guards the list. */
+static void tg__held_append(tg_scheduler *s, uint32_t *head, uint32_t *tail, uint32_t index, int list)
+{
+    tg__list_enter(s, index, list);
+    TG__STORE_RELAXED(&tg__slot_at(s, index)->held_link, 0u);
+    if (*tail) TG__STORE_RELAXED(&tg__slot_at(s, *tail - 1)->held_link, index + 1);
+    else *head = index + 1;
+    *tail = index + 1;
+}
+
+/* Slot `index` leaves its held list: the next one's index + 1 (0: none). */
+static uint32_t tg__held_next(tg_scheduler *s, uint32_t index, int list)
+{
+    tg__list_leave(s, index, list);
+    return TG__LOAD_RELAXED(&tg__slot_at(s, index)->held_link);
 }
 
 /* Starts fetching the line at p to write it. A plain prefetch brings a line
@@ -2135,6 +2226,9 @@ static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
 static void tg__slot_free(tg_scheduler *s, uint32_t index)
 {
     tg__slot *sl = tg__slot_at(s, index);
+#ifdef TG_DEBUG
+    TG_ASSERT(s->on_list[index] == 0);   /* a free slot is on no list */
+#endif
     /* keep a large-argument buffer for the slot's next token while the
        buffers together stay under TG__ARGS_RETAIN_LIMIT */
     if (sl->args_size > TG__INLINE_ARGS && sl->args.heap.ptr &&
@@ -3213,6 +3307,7 @@ static void tg__op_unadmit(tg_scheduler *s, uint32_t opi)
 static void tg__notify_push(tg_scheduler *s, uint32_t index)
 {
     tg__slot *sl = tg__slot_at(s, index);
+    tg__list_enter(s, index, TG__LIST_NOTIFY);
     uint32_t old = TG__LOAD_RELAXED(&s->notify_head);
     do {
         TG__STORE_RELAXED(&sl->link, old);
@@ -3251,6 +3346,11 @@ static int tg__token_claim(tg__slot *sl, uint32_t gen, uint32_t from, uint64_t *
     for (;;) {
         if (gen && TG__GEN(old) != gen) return TG_ESTALE;
         uint32_t word = TG__WORD(old);
+        if (word & TG__W_STAMPING) {   /* a few stores of its submitter */
+            sched_yield();
+            old = TG__LOAD_ACQUIRE(&sl->gw);
+            continue;
+        }
         if (TG__IS_TERMINAL(word) || (word & TG__W_ENDING) || !(from & TG__FROM(word & TG__STATE_MASK))) {
             *seen = old;
             return TG__CLAIM_LOST;
@@ -3317,9 +3417,12 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     int64_t ended = ended_ns ? ended_ns : tg__stamp_ns();
     /* relaxed: the stamps were written by this token's earlier movers,
        whose moves our claim's acquire CAS followed */
-    int64_t floor_ns = TG__LOAD_RELAXED(&sl->started_ns);
-    if (!floor_ns) floor_ns = TG__LOAD_RELAXED(&sl->admitted_ns);
-    if (ended < floor_ns) ended = floor_ns;
+    /* no end before a stamp it follows (stamps of other threads may run
+       up to 2 us apart) */
+    int64_t floors[3] = { TG__LOAD_RELAXED(&sl->waiting_ns), TG__LOAD_RELAXED(&sl->admitted_ns),
+                          TG__LOAD_RELAXED(&sl->started_ns) };
+    for (int i = 0; i < 3; i++)
+        if (ended < floors[i]) ended = floors[i];
     TG__SLOT_STORE(&sl->ended_ns, ended);
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     /* only the worker clears RUNNING, and never sets it again on a claimed
@@ -3512,7 +3615,7 @@ static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg
     while (next) {
         uint32_t f = next - 1;
         tg__slot *fs = tg__slot_at(s, f);
-        next = TG__LOAD_RELAXED(&fs->held_link);
+        next = tg__held_next(s, f, TG__LIST_FOLLOWERS);
         /* the list held the follower: a follower killed or expired meanwhile
            only loses that hold */
         uint64_t seen;
@@ -3646,6 +3749,37 @@ static int tg__submit_move(tg__submission *sub, tg_state from, tg_state to)
     }
 }
 
+/* The move of a queued token (WAITING <-> ADMITTED) by its submitter,
+   with the new state's stamp (to WAITING: admitted_ns goes back to 0, not
+   reached until it finds room). Others may end a queued token, so the
+   stamps are written under W_STAMPING, which holds every ender off
+   (tg__token_claim waits while it is set): a token is never stamped after
+   its end. 0 if another thread claimed or ended it first. */
+static int tg__submit_stamp_move(tg__submission *sub, tg_state from, tg_state to)
+{
+    tg__slot *sl = sub->sl;
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    do {
+        uint32_t word = TG__WORD(old);
+        if ((word & TG__STATE_MASK) != (uint32_t)from || (word & TG__W_ENDING)) return 0;
+        /* slot-word RMW (conventions above) */
+    } while (!TG__CAS(&sl->gw, &old, old | TG__W_STAMPING, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    if (to == TG_WAITING) {
+        TG__SLOT_STORE(&sl->admitted_ns, (int64_t)0);
+        TG__SLOT_STORE(&sl->waiting_ns, tg__stamp_ns());
+    } else {
+        TG__SLOT_STORE(&sl->admitted_ns, tg__stamp_ns());
+    }
+    old |= TG__W_STAMPING;
+    for (;;) {   /* meanwhile only waiters add their flags */
+        uint64_t desired = (old & ~(uint64_t)(TG__STATE_MASK | TG__W_STAMPING)) | (uint32_t)to;
+        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            sub->word = TG__WORD(desired);
+            return 1;
+        }
+    }
+}
+
 /* Step 3 for a TG_OP_DEDUPE op, once published (CREATED: nobody else ends
    it): join a live token of equal (op, args) as a follower (1: done, its
    leader's end ends it), or lead the entry, or run alone when the entry is
@@ -3659,10 +3793,7 @@ static int tg__submit_dedupe(tg__submission *sub)
     pthread_mutex_lock(lock);
     if (tg__dedupe_leader(s, e, hash, sub->op, sub->args, sub->size)) {
         /* the leader's list holds the follower (W_HELD); it is never queued */
-        TG__STORE_RELAXED(&sub->sl->held_link, 0u);
-        if (e->tail) TG__STORE_RELAXED(&tg__slot_at(s, e->tail - 1)->held_link, sub->index + 1);
-        else e->head = sub->index + 1;
-        e->tail = sub->index + 1;
+        tg__held_append(s, &e->head, &e->tail, sub->index, TG__LIST_FOLLOWERS);
         TG__STORE_RELAXED(&sub->sl->admitted_ns, tg__stamp_ns());
         (void)tg__submit_move(sub, TG_CREATED, TG_ADMITTED);
         pthread_mutex_unlock(lock);
@@ -3735,8 +3866,8 @@ static int tg__submit_wait_room(tg__submission *sub, tg_token *out)
 {
     tg_scheduler *s = sub->s;
     tg__slot *sl = sub->sl;
-    if (!tg__submit_move(sub, TG_ADMITTED, TG_WAITING)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
-    TG__SLOT_STORE(&sl->waiting_ns, tg__stamp_ns());
+    if (!tg__submit_stamp_move(sub, TG_ADMITTED, TG_WAITING))
+        return tg__submit_abandon(sub, TG_ESHUTDOWN);
     for (;;) {
         int rc = TG_OK;
         if (s->cfg.full_policy == TG_FULL_REJECT) rc = TG_EBUSY;
@@ -3752,8 +3883,8 @@ static int tg__submit_wait_room(tg__submission *sub, tg_token *out)
             want.pin = sub->pin;
             tg__event_wait(&s->space_event, tg__space_ready, &want, sub->deadline, 10000000);
         }
-        TG__SLOT_STORE(&sl->admitted_ns, tg__stamp_ns());
-        if (!tg__submit_move(sub, TG_WAITING, TG_ADMITTED)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
+        if (!tg__submit_stamp_move(sub, TG_WAITING, TG_ADMITTED))
+            return tg__submit_abandon(sub, TG_ESHUTDOWN);
         if (tg__route_push(s, sub->w, sl, sub->index, sub->pin)) {
             TG__COUNT(s, sub->w, admitted);
             TG__COUNT(s, sub->w, submitted);
@@ -3885,10 +4016,7 @@ static int tg__tier_enter(tg_scheduler *s, int tier, uint32_t index)
     if (entered) {
         t->running++;
     } else {
-        TG__STORE_RELAXED(&tg__slot_at(s, index)->held_link, 0u);
-        if (t->tail) TG__STORE_RELAXED(&tg__slot_at(s, t->tail - 1)->held_link, index + 1);
-        else t->head = index + 1;
-        t->tail = index + 1;
+        tg__held_append(s, &t->head, &t->tail, index, TG__LIST_ASIDE);
         t->waiting++;
     }
     pthread_mutex_unlock(&t->lock);
@@ -3904,7 +4032,7 @@ static uint32_t tg__tier_leave(tg_scheduler *s, int tier)
     pthread_mutex_lock(&t->lock);
     if (t->head) {
         next = t->head - 1;
-        t->head = TG__LOAD_RELAXED(&tg__slot_at(s, next)->held_link);
+        t->head = tg__held_next(s, next, TG__LIST_ASIDE);
         if (!t->head) t->tail = 0;
         t->waiting--;
     } else {
@@ -3964,12 +4092,7 @@ static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t ind
     /* acquire (marks, here and below): pairs with the release CAS in
        tg__op_raise */
     if (held && TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark)) held = -1;
-    if (held > 0) {
-        TG__STORE_RELAXED(&sl->held_link, 0u);
-        if (e->held_tail) TG__STORE_RELAXED(&tg__slot_at(s, e->held_tail - 1)->held_link, index + 1);
-        else e->held_head = index + 1;
-        e->held_tail = index + 1;
-    }
+    if (held > 0) tg__held_append(s, &e->held_head, &e->held_tail, index, TG__LIST_HELD);
     pthread_mutex_unlock(&e->lock);
     return held;
 }
@@ -4063,7 +4186,9 @@ static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
     run->rc = tg__slot_op(sl)->fn(args, &run->result);
 
-    TG__STORE_RELAXED(&w->busy, saved_busy);
+    /* release: what the function did (its submissions counted) comes
+       before a tg_shutdown that reads it idle; pairs with tg__quiet */
+    TG__STORE_RELEASE(&w->busy, saved_busy);
     run->returned = tg__stamp_ns();
     if (run->returned < run->started) run->returned = run->started;
     uint64_t gross = (uint64_t)(run->returned - run->started);
@@ -4786,12 +4911,17 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
         tg__info_read(s, sl, gw, info);
         uint64_t again = TG__LOAD_ACQUIRE(&sl->gw);
         if (TG__GEN(again) != gen) return TG_ESTALE;
-        uint32_t moved = (TG__WORD(again) ^ TG__WORD(gw)) & (TG__STATE_MASK | TG__W_ENDING);
+        uint32_t moved = ((TG__WORD(again) ^ TG__WORD(gw)) & (TG__STATE_MASK | TG__W_ENDING)) |
+                         (TG__WORD(again) & TG__W_STAMPING);
         /* a worker stamps the start just after its move to EXECUTING */
         int unstamped = info->state == TG_EXECUTING && info->started_ns == 0;
-        if ((!moved && !unstamped) || attempt == 64) return TG_OK;
+        if (!moved && !unstamped) return TG_OK;
+        /* a token that keeps moving (retries): after 64 reads, this one;
+           a worker between its move and its stamp: until it stamps (it
+           runs straight-line code, but may be preempted in it) */
+        if (attempt >= 64 && !(unstamped && attempt < 1000000)) return TG_OK;
         gw = again;
-        if ((TG__WORD(gw) & TG__W_ENDING) || unstamped) sched_yield();   /* between two stores */
+        if ((TG__WORD(gw) & (TG__W_ENDING | TG__W_STAMPING)) || unstamped) sched_yield();   /* between two stores */
     }
 }
 /* ------------------------------------------------------------------------ */
@@ -4833,6 +4963,7 @@ static void tg__notify_gather(tg_scheduler *s)
 static void tg__notify_unhold(tg_scheduler *s, uint32_t index, tg__slot *sl, tg_token *out, size_t *count)
 {
     /* a slot-word RMW: it decides, with tg_release's, who frees */
+    tg__list_leave(s, index, TG__LIST_NOTIFY);
     uint64_t gw = TG__FETCH_AND(&sl->gw, ~(uint64_t)TG__W_NOTIFY);
     uint32_t gen = TG__GEN(gw), old = TG__WORD(gw), now = old & ~TG__W_NOTIFY;
     if (out && !(old & TG__W_RELEASED) && (gen & 1u)) out[(*count)++] = tg__make_token(s, index, gen);
@@ -5013,7 +5144,7 @@ static void tg__op_release_held(tg_scheduler *s, uint32_t opi, int resume)
     while (next) {
         uint32_t index = next - 1;
         tg__slot *sl = tg__slot_at(s, index);
-        next = TG__LOAD_RELAXED(&sl->held_link);
+        next = tg__held_next(s, index, TG__LIST_HELD);
         if (resume) tg__requeue(s, w, sl, index);
         else (void)tg__token_end(s, w, index, sl, 0, TG__FROM_LIVE, TG_KILLED, 1);
     }
@@ -5540,128 +5671,150 @@ static void tg__prom_histogram(tg__text *t, const char *name, const char *op, co
     tg__text_printf(t, "} %llu\n", (unsigned long long)cumulative);
 }
 
+/* The scheduler's own families. */
+static void tg__prom_scheduler(tg__text *t, const struct tg_stats *st)
+{
+    tg__prom_single(t, "tokengate_workers", "gauge", "Worker threads of the scheduler.", st->workers);
+    tg__prom_family(t, "tokengate_uptime_seconds", "gauge", "Seconds since the scheduler was created.");
+    tg__text_printf(t, "tokengate_uptime_seconds %.3f\n", (double)st->uptime_ns / 1e9);
+    tg__prom_single(t, "tokengate_paused", "gauge", "1 while tg_pause is in force.", (unsigned)st->paused);
+    tg__prom_single(t, "tokengate_tokens_submitted_total", "counter", "Tokens accepted by tg_submit.", st->submitted);
+    tg__prom_single(t, "tokengate_tokens_admitted_total", "counter", "Tokens that reached a run queue.", st->admitted);
+    tg__prom_single(t, "tokengate_tokens_completed_total", "counter", "Tokens that ended COMPLETED.", st->completed);
+    tg__prom_single(t, "tokengate_tokens_failed_total", "counter", "Tokens that ended FAILED.", st->failed);
+    tg__prom_single(t, "tokengate_tokens_killed_total", "counter", "Tokens that ended KILLED.", st->killed);
+    tg__prom_single(t, "tokengate_tokens_timed_out_total", "counter", "Tokens that ended TIMEOUT.", st->timed_out);
+    tg__prom_single(t, "tokengate_runs_retried_total", "counter", "Failed runs queued again.", st->retried);
+    tg__prom_single(t, "tokengate_tokens_live", "gauge", "Tokens submitted and not yet terminal.", st->live);
+    tg__prom_single(t, "tokengate_slots_in_use", "gauge", "Token slots held (live or unreleased).", st->slots_in_use);
+    tg__prom_single(t, "tokengate_slots_allocated", "gauge", "Token slots backed by memory.", st->slots_allocated);
+    tg__prom_single(t, "tokengate_pin_failures_total", "counter", "Workers that could not be pinned.", st->pin_failures);
+    tg__prom_family(t, "tokengate_concurrency_ratio", "gauge", "Summed run time of the functions over wall time.");
+    tg__text_printf(t, "tokengate_concurrency_ratio{window=\"since_start\"} %.6f\n", st->concurrency_since_start);
+    tg__text_printf(t, "tokengate_concurrency_ratio{window=\"last_second\"} %.6f\n", st->concurrency_last_second);
+}
+
+/* Per core. */
+static void tg__prom_cores(tg__text *t, const struct tg_stats *st)
+{
+    unsigned cores = st->workers < TG_MAX_WORKERS ? st->workers : TG_MAX_WORKERS;
+    tg__prom_family(t, "tokengate_core_tokens_executed_total", "counter", "Functions run by the core's worker.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(t, "tokengate_core_tokens_executed_total{core=\"%u\"} %llu\n", i,
+                        (unsigned long long)st->cores[i].executed);
+    tg__prom_family(t, "tokengate_core_tokens_stolen_total", "counter", "Tokens the core's worker took from other cores.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(t, "tokengate_core_tokens_stolen_total{core=\"%u\"} %llu\n", i,
+                        (unsigned long long)st->cores[i].stolen);
+    tg__prom_family(t, "tokengate_core_busy_seconds_total", "counter", "Summed run time of the core's functions.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(t, "tokengate_core_busy_seconds_total{core=\"%u\"} %.9f\n", i,
+                        (double)st->cores[i].run_ns / 1e9);
+    tg__prom_family(t, "tokengate_core_mailbox_depth", "gauge", "Tokens waiting in the core's mailboxes and deque.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(t, "tokengate_core_mailbox_depth{core=\"%u\"} %u\n", i, (unsigned)st->cores[i].mailbox_depth);
+    tg__prom_family(t, "tokengate_core_busy", "gauge", "1 while the core's worker runs a function.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(t, "tokengate_core_busy{core=\"%u\"} %d\n", i, st->cores[i].busy);
+    tg__prom_family(t, "tokengate_core_cpu", "gauge", "CPU the core's worker is pinned to, -1 if none.");
+    for (unsigned i = 0; i < cores; i++)
+        tg__text_printf(t, "tokengate_core_cpu{core=\"%u\"} %d\n", i, st->cores[i].cpu);
+}
+
+/* Per op: one family at a time, one sample (or a few) per op. */
+static const struct { const char *name, *type, *help; } tg__prom_op_families[] = {
+    { "tokengate_op_runs_total", "counter", "Runs of the op that returned, by result." },
+    { "tokengate_op_retries_total", "counter", "Failed runs of the op queued again." },
+    { "tokengate_op_tokens_ended_total", "counter", "Tokens of the op that ended failed, killed or timed out." },
+    { "tokengate_op_paused", "gauge", "1 while tg_op_pause holds the op." },
+    { "tokengate_op_blocked", "gauge", "1 while the health guard refuses the op." },
+    { "tokengate_op_health", "gauge", "The op's health class (1 for the current class)." },
+};
+
+/* The sample(s) of family f (of tg__prom_op_families) for one op. */
+static void tg__prom_op_sample(tg__text *t, unsigned f, const struct tg_op_stats *o)
+{
+    switch (f) {
+    case 0:
+        tg__text_printf(t, "tokengate_op_runs_total{op=");
+        tg__text_label(t, o->name);
+        tg__text_printf(t, ",result=\"success\"} %llu\n", (unsigned long long)o->successes);
+        tg__text_printf(t, "tokengate_op_runs_total{op=");
+        tg__text_label(t, o->name);
+        tg__text_printf(t, ",result=\"failure\"} %llu\n", (unsigned long long)o->failures);
+        break;
+    case 1:
+        tg__text_printf(t, "tokengate_op_retries_total{op=");
+        tg__text_label(t, o->name);
+        tg__text_printf(t, "} %llu\n", (unsigned long long)o->retried);
+        break;
+    case 2: {
+        const char *states[3] = { "failed", "killed", "timed_out" };
+        uint64_t counts[3] = { o->failed, o->killed, o->timed_out };
+        for (int k = 0; k < 3; k++) {
+            tg__text_printf(t, "tokengate_op_tokens_ended_total{op=");
+            tg__text_label(t, o->name);
+            tg__text_printf(t, ",state=\"%s\"} %llu\n", states[k], (unsigned long long)counts[k]);
+        }
+        break;
+    }
+    case 3:
+    case 4:
+        tg__text_printf(t, "%s{op=", tg__prom_op_families[f].name);
+        tg__text_label(t, o->name);
+        tg__text_printf(t, "} %d\n", f == 3 ? o->paused : o->blocked);
+        break;
+    default:
+        tg__text_printf(t, "tokengate_op_health{op=");
+        tg__text_label(t, o->name);
+        tg__text_printf(t, ",class=\"%s\"} 1\n", tg_health_name(o->health));
+        break;
+    }
+}
+
+static void tg__prom_ops(tg__text *t, const tg__export *x)
+{
+    for (unsigned f = 0; f < sizeof tg__prom_op_families / sizeof tg__prom_op_families[0]; f++) {
+        tg__prom_family(t, tg__prom_op_families[f].name, tg__prom_op_families[f].type, tg__prom_op_families[f].help);
+        for (size_t i = 0; i < x->nops; i++) tg__prom_op_sample(t, f, &x->ops[i]);
+    }
+    tg__prom_family(t, "tokengate_op_exec_seconds", "histogram", "Run time of the op's functions.");
+    for (size_t i = 0; i < x->nops; i++)
+        tg__prom_histogram(t, "tokengate_op_exec_seconds", x->ops[i].name, x->hist[i].exec, x->hist[i].exec_sum);
+    tg__prom_family(t, "tokengate_op_wait_seconds", "histogram", "Queue wait of the op's runs (admission to start).");
+    for (size_t i = 0; i < x->nops; i++)
+        tg__prom_histogram(t, "tokengate_op_wait_seconds", x->ops[i].name, x->hist[i].wait, x->hist[i].wait_sum);
+}
+
+/* Storage tiers, dedupe and locality. */
+static void tg__prom_locality(tg__text *t, const struct tg_stats *st)
+{
+    tg__prom_family(t, "tokengate_tier_running", "gauge", "Tokens of the storage tier running.");
+    for (int i = 1; i < TG__TIERS; i++)
+        tg__text_printf(t, "tokengate_tier_running{tier=\"%s\"} %u\n", tg__tier_names[i], (unsigned)st->tier_running[i]);
+    tg__prom_family(t, "tokengate_tier_waiting", "gauge", "Tokens of the storage tier set aside at its cap.");
+    for (int i = 1; i < TG__TIERS; i++)
+        tg__text_printf(t, "tokengate_tier_waiting{tier=\"%s\"} %u\n", tg__tier_names[i], (unsigned)st->tier_waiting[i]);
+    tg__prom_single(t, "tokengate_dedupe_joined_total", "counter", "Dedupe submissions that joined a live token.", st->dedupe_joined);
+    tg__prom_single(t, "tokengate_dedupe_overflow_total", "counter", "Dedupe submissions that ran alone (entry taken).", st->dedupe_overflow);
+    tg__prom_single(t, "tokengate_sticky_keys", "gauge", "Sticky keys pinned to a core.", st->sticky_keys);
+    tg__prom_single(t, "tokengate_sticky_overflow_total", "counter", "Sticky tokens routed freely (entry held by another key).", st->sticky_overflow);
+    tg__prom_single(t, "tokengate_domains_open", "gauge", "Domains with a live member.", st->domains_open);
+    tg__prom_single(t, "tokengate_domains_kept", "gauge", "Domain entries still named by a member's slot.", st->domains_kept);
+    tg__prom_single(t, "tokengate_domain_overflow_total", "counter", "Leads that found no free domain entry.", st->domain_overflow);
+    tg__prom_single(t, "tokengate_domain_late_total", "counter", "Tokens submitted after their domain was released.", st->domain_late);
+}
+
 TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *len)
 {
     tg__export x;
     tg__text t;
     int rc = tg__export_begin(s, buf, cap, len, &x, &t);
     if (rc != TG_OK) return rc;
-    const struct tg_stats *st = &x.stats;
-    unsigned cores = st->workers < TG_MAX_WORKERS ? st->workers : TG_MAX_WORKERS;
-
-    tg__prom_single(&t, "tokengate_workers", "gauge", "Worker threads of the scheduler.", st->workers);
-    tg__prom_family(&t, "tokengate_uptime_seconds", "gauge", "Seconds since the scheduler was created.");
-    tg__text_printf(&t, "tokengate_uptime_seconds %.3f\n", (double)st->uptime_ns / 1e9);
-    tg__prom_single(&t, "tokengate_paused", "gauge", "1 while tg_pause is in force.", (unsigned)st->paused);
-    tg__prom_single(&t, "tokengate_tokens_submitted_total", "counter", "Tokens accepted by tg_submit.", st->submitted);
-    tg__prom_single(&t, "tokengate_tokens_admitted_total", "counter", "Tokens that reached a run queue.", st->admitted);
-    tg__prom_single(&t, "tokengate_tokens_completed_total", "counter", "Tokens that ended COMPLETED.", st->completed);
-    tg__prom_single(&t, "tokengate_tokens_failed_total", "counter", "Tokens that ended FAILED.", st->failed);
-    tg__prom_single(&t, "tokengate_tokens_killed_total", "counter", "Tokens that ended KILLED.", st->killed);
-    tg__prom_single(&t, "tokengate_tokens_timed_out_total", "counter", "Tokens that ended TIMEOUT.", st->timed_out);
-    tg__prom_single(&t, "tokengate_runs_retried_total", "counter", "Failed runs queued again.", st->retried);
-    tg__prom_single(&t, "tokengate_tokens_live", "gauge", "Tokens submitted and not yet terminal.", st->live);
-    tg__prom_single(&t, "tokengate_slots_in_use", "gauge", "Token slots held (live or unreleased).", st->slots_in_use);
-    tg__prom_single(&t, "tokengate_slots_allocated", "gauge", "Token slots backed by memory.", st->slots_allocated);
-    tg__prom_single(&t, "tokengate_pin_failures_total", "counter", "Workers that could not be pinned.", st->pin_failures);
-    tg__prom_family(&t, "tokengate_concurrency_ratio", "gauge", "Summed run time of the functions over wall time.");
-    tg__text_printf(&t, "tokengate_concurrency_ratio{window=\"since_start\"} %.6f\n", st->concurrency_since_start);
-    tg__text_printf(&t, "tokengate_concurrency_ratio{window=\"last_second\"} %.6f\n", st->concurrency_last_second);
-
-    tg__prom_family(&t, "tokengate_core_tokens_executed_total", "counter", "Functions run by the core's worker.");
-    for (unsigned i = 0; i < cores; i++)
-        tg__text_printf(&t, "tokengate_core_tokens_executed_total{core=\"%u\"} %llu\n", i,
-                        (unsigned long long)st->cores[i].executed);
-    tg__prom_family(&t, "tokengate_core_tokens_stolen_total", "counter", "Tokens the core's worker took from other cores.");
-    for (unsigned i = 0; i < cores; i++)
-        tg__text_printf(&t, "tokengate_core_tokens_stolen_total{core=\"%u\"} %llu\n", i,
-                        (unsigned long long)st->cores[i].stolen);
-    tg__prom_family(&t, "tokengate_core_busy_seconds_total", "counter", "Summed run time of the core's functions.");
-    for (unsigned i = 0; i < cores; i++)
-        tg__text_printf(&t, "tokengate_core_busy_seconds_total{core=\"%u\"} %.9f\n", i,
-                        (double)st->cores[i].run_ns / 1e9);
-    tg__prom_family(&t, "tokengate_core_mailbox_depth", "gauge", "Tokens waiting in the core's mailboxes and deque.");
-    for (unsigned i = 0; i < cores; i++)
-        tg__text_printf(&t, "tokengate_core_mailbox_depth{core=\"%u\"} %u\n", i, (unsigned)st->cores[i].mailbox_depth);
-    tg__prom_family(&t, "tokengate_core_busy", "gauge", "1 while the core's worker runs a function.");
-    for (unsigned i = 0; i < cores; i++)
-        tg__text_printf(&t, "tokengate_core_busy{core=\"%u\"} %d\n", i, st->cores[i].busy);
-    tg__prom_family(&t, "tokengate_core_cpu", "gauge", "CPU the core's worker is pinned to, -1 if none.");
-    for (unsigned i = 0; i < cores; i++)
-        tg__text_printf(&t, "tokengate_core_cpu{core=\"%u\"} %d\n", i, st->cores[i].cpu);
-
-    /* per op */
-    static const struct { const char *name, *type, *help; } op_families[] = {
-        { "tokengate_op_runs_total", "counter", "Runs of the op that returned, by result." },
-        { "tokengate_op_retries_total", "counter", "Failed runs of the op queued again." },
-        { "tokengate_op_tokens_ended_total", "counter", "Tokens of the op that ended failed, killed or timed out." },
-        { "tokengate_op_paused", "gauge", "1 while tg_op_pause holds the op." },
-        { "tokengate_op_blocked", "gauge", "1 while the health guard refuses the op." },
-        { "tokengate_op_health", "gauge", "The op's health class (1 for the current class)." },
-    };
-    for (unsigned f = 0; f < sizeof op_families / sizeof op_families[0]; f++) {
-        tg__prom_family(&t, op_families[f].name, op_families[f].type, op_families[f].help);
-        for (size_t i = 0; i < x.nops; i++) {
-            const struct tg_op_stats *o = &x.ops[i];
-            switch (f) {
-            case 0:
-                tg__text_printf(&t, "tokengate_op_runs_total{op=");
-                tg__text_label(&t, o->name);
-                tg__text_printf(&t, ",result=\"success\"} %llu\n", (unsigned long long)o->successes);
-                tg__text_printf(&t, "tokengate_op_runs_total{op=");
-                tg__text_label(&t, o->name);
-                tg__text_printf(&t, ",result=\"failure\"} %llu\n", (unsigned long long)o->failures);
-                break;
-            case 1:
-                tg__text_printf(&t, "tokengate_op_retries_total{op=");
-                tg__text_label(&t, o->name);
-                tg__text_printf(&t, "} %llu\n", (unsigned long long)o->retried);
-                break;
-            case 2: {
-                const char *states[3] = { "failed", "killed", "timed_out" };
-                uint64_t counts[3] = { o->failed, o->killed, o->timed_out };
-                for (int k = 0; k < 3; k++) {
-                    tg__text_printf(&t, "tokengate_op_tokens_ended_total{op=");
-                    tg__text_label(&t, o->name);
-                    tg__text_printf(&t, ",state=\"%s\"} %llu\n", states[k], (unsigned long long)counts[k]);
-                }
-                break;
-            }
-            case 3:
-            case 4:
-                tg__text_printf(&t, "%s{op=", op_families[f].name);
-                tg__text_label(&t, o->name);
-                tg__text_printf(&t, "} %d\n", f == 3 ? o->paused : o->blocked);
-                break;
-            default:
-                tg__text_printf(&t, "tokengate_op_health{op=");
-                tg__text_label(&t, o->name);
-                tg__text_printf(&t, ",class=\"%s\"} 1\n", tg_health_name(o->health));
-                break;
-            }
-        }
-    }
-    tg__prom_family(&t, "tokengate_op_exec_seconds", "histogram", "Run time of the op's functions.");
-    for (size_t i = 0; i < x.nops; i++)
-        tg__prom_histogram(&t, "tokengate_op_exec_seconds", x.ops[i].name, x.hist[i].exec, x.hist[i].exec_sum);
-    tg__prom_family(&t, "tokengate_op_wait_seconds", "histogram", "Queue wait of the op's runs (admission to start).");
-    for (size_t i = 0; i < x.nops; i++)
-        tg__prom_histogram(&t, "tokengate_op_wait_seconds", x.ops[i].name, x.hist[i].wait, x.hist[i].wait_sum);
-
-    tg__prom_family(&t, "tokengate_tier_running", "gauge", "Tokens of the storage tier running.");
-    for (int i = 1; i < TG__TIERS; i++)
-        tg__text_printf(&t, "tokengate_tier_running{tier=\"%s\"} %u\n", tg__tier_names[i], (unsigned)st->tier_running[i]);
-    tg__prom_family(&t, "tokengate_tier_waiting", "gauge", "Tokens of the storage tier set aside at its cap.");
-    for (int i = 1; i < TG__TIERS; i++)
-        tg__text_printf(&t, "tokengate_tier_waiting{tier=\"%s\"} %u\n", tg__tier_names[i], (unsigned)st->tier_waiting[i]);
-    tg__prom_single(&t, "tokengate_dedupe_joined_total", "counter", "Dedupe submissions that joined a live token.", st->dedupe_joined);
-    tg__prom_single(&t, "tokengate_dedupe_overflow_total", "counter", "Dedupe submissions that ran alone (entry taken).", st->dedupe_overflow);
-    tg__prom_single(&t, "tokengate_sticky_keys", "gauge", "Sticky keys pinned to a core.", st->sticky_keys);
-    tg__prom_single(&t, "tokengate_sticky_overflow_total", "counter", "Sticky tokens routed freely (entry held by another key).", st->sticky_overflow);
-    tg__prom_single(&t, "tokengate_domains_open", "gauge", "Domains with a live member.", st->domains_open);
-    tg__prom_single(&t, "tokengate_domains_kept", "gauge", "Domain entries still named by a member's slot.", st->domains_kept);
-    tg__prom_single(&t, "tokengate_domain_overflow_total", "counter", "Leads that found no free domain entry.", st->domain_overflow);
-    tg__prom_single(&t, "tokengate_domain_late_total", "counter", "Tokens submitted after their domain was released.", st->domain_late);
+    tg__prom_scheduler(&t, &x.stats);
+    tg__prom_cores(&t, &x.stats);
+    tg__prom_ops(&t, &x);
+    tg__prom_locality(&t, &x.stats);
     tg__export_free(s, &x);
     return tg__text_finish(&t, len);
 }
@@ -5671,6 +5824,13 @@ TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *l
 /* ------------------------------------------------------------------------ */
 /* >>monitor */
 #ifdef TOKENGATE_MONITOR
+
+/* The monitor is a client of the scheduler: it calls the public API
+   (tg_stats_json, tg_stats_prometheus, the tg_op_* controls) and, of the
+   private parts, only the helpers named on the next line (a check of
+   `make test` holds it to them). Its memory comes from the scheduler's
+   tg_allocator.
+   monitor-uses: TG__LOAD_ACQUIRE TG__STORE_RELEASE tg__now_ns tg__alloc tg__alloc_zero tg__free tg__text tg__text_printf tg__text_json_string tg__utf8_sequence */
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -5805,29 +5965,26 @@ static int tg__http_copy(char *field, size_t cap, const char *s, size_t n)
     return 1;
 }
 
-/* 0: incomplete, read more; > 0: a complete head of that many bytes (req
-   filled); < 0: the negated HTTP status to answer with. Strict: lines end
-   in CRLF, no folded headers, GET only, no body, HTTP/1.0 or 1.1 (1.1
-   needs Host). */
-static int tg__http_parse(const char *buf, size_t len, tg__http_request *req)
+/* Where the head ends (after its empty line): > 0; 0: not yet, read more;
+   < 0: the negated HTTP status (431 too long, 400 a byte no head holds). */
+static int tg__http_head_end(const char *buf, size_t len)
 {
-    memset(req, 0, sizeof *req);
-    size_t end = 0;
     for (size_t i = 0; i + 3 < len && i + 4 <= TG__HTTP_HEAD_MAX; i++)
-        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
-            end = i + 4;
-            break;
-        }
-    if (!end) {
-        if (len >= TG__HTTP_HEAD_MAX) return -431;
-        /* fail early on bytes no head may hold */
-        for (size_t i = 0; i < len; i++) {
-            if (buf[i] == '\0') return -400;
-            if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) return -400;
-        }
-        return 0;
+        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n')
+            return (int)(i + 4);
+    if (len >= TG__HTTP_HEAD_MAX) return -431;
+    /* fail early on bytes no head may hold */
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\0') return -400;
+        if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) return -400;
     }
-    /* the request line */
+    return 0;
+}
+
+/* The request line of a head ending at `end`: method, path, query and the
+   minor version; *at: where the headers begin. 0 or a negated status. */
+static int tg__http_request_line(const char *buf, size_t end, tg__http_request *req, size_t *at, int *minor)
+{
     size_t i = 0;
     while (i < end && tg__http_tchar((unsigned char)buf[i])) i++;
     if (i == 0 || i >= sizeof req->method || buf[i] != ' ') return -400;
@@ -5844,15 +6001,67 @@ static int tg__http_parse(const char *buf, size_t len, tg__http_request *req)
     size_t v = ++i;
     while (i < end && buf[i] != '\r') i++;
     if (buf[i + 1] != '\n') return -400;
-    int minor = -1;
     if (i - v == 8 && memcmp(buf + v, "HTTP/1.", 7) == 0 && (buf[v + 7] == '0' || buf[v + 7] == '1'))
-        minor = buf[v + 7] - '0';
+        *minor = buf[v + 7] - '0';
     else if (i - v >= 5 && memcmp(buf + v, "HTTP/", 5) == 0) return -505;
     else return -400;
-    i += 2;
+    *at = i + 2;
+    return 0;
+}
+
+/* What the headers said, beyond the fields of the request. */
+typedef struct tg__http_seen {
+    int host, upgrade, connection_upgrade, has_key;
+} tg__http_seen;
+
+/* One header (name and value, the value trimmed): 0 or a negated status. */
+static int tg__http_header(tg__http_request *req, tg__http_seen *seen, const char *n, size_t name_len,
+                           const char *val, size_t value_len)
+{
+    if (tg__http_name_is(n, name_len, "host")) {
+        if (seen->host++) return -400;
+    } else if (tg__http_name_is(n, name_len, "upgrade")) {
+        seen->upgrade |= tg__http_list_has(val, value_len, "websocket");
+    } else if (tg__http_name_is(n, name_len, "connection")) {
+        seen->connection_upgrade |= tg__http_list_has(val, value_len, "upgrade");
+    } else if (tg__http_name_is(n, name_len, "sec-websocket-key")) {
+        if (seen->has_key++ || !tg__http_copy(req->ws_key, sizeof req->ws_key, val, value_len)) return -400;
+    } else if (tg__http_name_is(n, name_len, "sec-websocket-version")) {
+        int version = 0;
+        if (value_len == 0 || value_len > 3) return -400;
+        for (size_t k = 0; k < value_len; k++) {
+            if (val[k] < '0' || val[k] > '9') return -400;
+            version = version * 10 + (val[k] - '0');
+        }
+        req->ws_version = version;
+    } else if (tg__http_name_is(n, name_len, "authorization")) {
+        if (!tg__http_copy(req->authorization, sizeof req->authorization, val, value_len)) return -431;
+    } else if (tg__http_name_is(n, name_len, "content-length")) {
+        for (size_t k = 0; k < value_len; k++)
+            if (val[k] != '0') return -413;       /* no request carries a body */
+        if (value_len == 0) return -400;
+    } else if (tg__http_name_is(n, name_len, "transfer-encoding")) {
+        return -413;
+    }
+    return 0;
+}
+
+/* 0: incomplete, read more; > 0: a complete head of that many bytes (req
+   filled); < 0: the negated HTTP status to answer with. Strict: lines end
+   in CRLF, no folded headers, GET only, no body, HTTP/1.0 or 1.1 (1.1
+   needs Host). */
+static int tg__http_parse(const char *buf, size_t len, tg__http_request *req)
+{
+    memset(req, 0, sizeof *req);
+    int head = tg__http_head_end(buf, len);
+    if (head <= 0) return head;
+    size_t end = (size_t)head, i = 0;
+    int minor = -1;
+    int rc = tg__http_request_line(buf, end, req, &i, &minor);
+    if (rc < 0) return rc;
     /* header lines, up to the empty line */
     unsigned lines = 0;
-    int host = 0, upgrade = 0, connection_upgrade = 0, has_key = 0;
+    tg__http_seen seen = { 0, 0, 0, 0 };
     while (i < end - 2) {
         if (++lines > TG__HTTP_HEADERS_MAX) return -431;
         size_t name = i;
@@ -5870,38 +6079,13 @@ static int tg__http_parse(const char *buf, size_t len, tg__http_request *req)
         if (buf[i + 1] != '\n') return -400;
         size_t value_end = i;
         while (value_end > value && (buf[value_end - 1] == ' ' || buf[value_end - 1] == '\t')) value_end--;
-        size_t value_len = value_end - value;
-        const char *n = buf + name, *val = buf + value;
-        if (tg__http_name_is(n, name_len, "host")) {
-            if (host++) return -400;
-        } else if (tg__http_name_is(n, name_len, "upgrade")) {
-            upgrade |= tg__http_list_has(val, value_len, "websocket");
-        } else if (tg__http_name_is(n, name_len, "connection")) {
-            connection_upgrade |= tg__http_list_has(val, value_len, "upgrade");
-        } else if (tg__http_name_is(n, name_len, "sec-websocket-key")) {
-            if (has_key++ || !tg__http_copy(req->ws_key, sizeof req->ws_key, val, value_len)) return -400;
-        } else if (tg__http_name_is(n, name_len, "sec-websocket-version")) {
-            int version = 0;
-            if (value_len == 0 || value_len > 3) return -400;
-            for (size_t k = 0; k < value_len; k++) {
-                if (val[k] < '0' || val[k] > '9') return -400;
-                version = version * 10 + (val[k] - '0');
-            }
-            req->ws_version = version;
-        } else if (tg__http_name_is(n, name_len, "authorization")) {
-            if (!tg__http_copy(req->authorization, sizeof req->authorization, val, value_len)) return -431;
-        } else if (tg__http_name_is(n, name_len, "content-length")) {
-            for (size_t k = 0; k < value_len; k++)
-                if (val[k] != '0') return -413;       /* no request carries a body */
-            if (value_len == 0) return -400;
-        } else if (tg__http_name_is(n, name_len, "transfer-encoding")) {
-            return -413;
-        }
+        rc = tg__http_header(req, &seen, buf + name, name_len, buf + value, value_end - value);
+        if (rc < 0) return rc;
         i += 2;
     }
-    if (minor == 1 && !host) return -400;
+    if (minor == 1 && !seen.host) return -400;
     if (strcmp(req->method, "GET") != 0) return -405;
-    req->upgrade_websocket = upgrade && connection_upgrade;
+    req->upgrade_websocket = seen.upgrade && seen.connection_upgrade;
     req->head_len = end;
     return (int)end;
 }
@@ -6137,6 +6321,7 @@ typedef struct tg__conn {
     char *out;               /* bytes to send, from out_off */
     size_t out_len, out_off, out_cap;
     size_t in_len;
+    tg_scheduler *s;         /* whose allocator holds out (kept by tg__conn_close) */
     uint8_t in[TG__MON_IN_MAX];   /* last: tg__conn_close clears what precedes it */
 } tg__conn;
 
@@ -6151,12 +6336,24 @@ struct tg_monitor {
     int64_t accept_resume;   /* accept4 ran out of fds: no accept before this (ns) */
     tg__conn *conns;
     struct pollfd *polls;
-    char *page;              /* the page's lines joined */
+    char *page;              /* the page's lines joined, page_len + 1 bytes */
     size_t page_len;
     char *json;              /* tg_stats_json's buffer, grown on demand */
     size_t json_cap;
     pthread_t thread;
 };
+
+/* The monitor's memory comes from the scheduler's tg_allocator: p (old
+   bytes, of which the first `keep` matter) moved to a block of size bytes;
+   NULL, with p untouched, when the allocator fails. */
+static void *tg__monitor_grow(tg_scheduler *s, void *p, size_t keep, size_t old, size_t size)
+{
+    void *q = tg__alloc(s, size);
+    if (!q) return NULL;
+    if (keep) memcpy(q, p, keep);
+    tg__free(s, p, old);
+    return q;
+}
 
 /* Appends n bytes to c's output; drops a client whose backlog is too big. */
 static void tg__conn_queue(tg__conn *c, const void *bytes, size_t n)
@@ -6178,7 +6375,7 @@ static void tg__conn_queue(tg__conn *c, const void *bytes, size_t n)
         if (c->out_len + n > c->out_cap) {
             size_t cap = c->out_cap ? c->out_cap : 4096;
             while (cap < c->out_len + n) cap *= 2;
-            char *grown = (char *)realloc(c->out, cap);
+            char *grown = (char *)tg__monitor_grow(c->s, c->out, c->out_len, c->out_cap, cap);
             if (!grown) { c->state = TG__CONN_CLOSING; c->deadline = -1; return; }
             c->out = grown;
             c->out_cap = cap;
@@ -6283,7 +6480,7 @@ static const char *tg__monitor_export(tg_monitor *m, int (*export_fn)(tg_schedul
         if (rc == TG_OK) return m->json;
         if (rc != TG_ERANGE) return NULL;
         size_t cap = *len + 1024;
-        char *grown = (char *)realloc(m->json, cap);
+        char *grown = (char *)tg__monitor_grow(m->s, m->json, 0, m->json_cap, cap);
         if (!grown) return NULL;
         m->json = grown;
         m->json_cap = cap;
@@ -6365,8 +6562,8 @@ static void tg__monitor_command(tg_monitor *m, tg__conn *c, const char *msg, siz
 static void tg__conn_close(tg__conn *c)
 {
     if (c->fd >= 0) close(c->fd);
-    free(c->out);
-    memset(c, 0, offsetof(tg__conn, in));
+    tg__free(c->s, c->out, c->out_cap);
+    memset(c, 0, offsetof(tg__conn, s));
     c->fd = -1;
     c->state = TG__CONN_FREE;
 }
@@ -6641,11 +6838,99 @@ static void tg__monitor_free(tg_monitor *m)
             if (m->conns[i].state != TG__CONN_FREE) tg__conn_close(&m->conns[i]);
     if (m->listen_fd >= 0) close(m->listen_fd);
     if (m->wake_fd >= 0) close(m->wake_fd);
-    free(m->conns);
-    free(m->polls);
-    free(m->page);
-    free(m->json);
-    free(m);
+    tg_scheduler *s = m->s;
+    tg__free(s, m->conns, sizeof *m->conns * m->max_conns);
+    tg__free(s, m->polls, sizeof *m->polls * (m->max_conns + 2));
+    tg__free(s, m->page, m->page_len + 1);
+    tg__free(s, m->json, m->json_cap);
+    tg__free(s, m, sizeof *m);
+}
+
+/* The options in effect (0: the default) and the address to bind;
+   TG_EINVAL for a value out of range. */
+static int tg__monitor_options(const tg_monitor_options *opts, tg_monitor_options *o, struct sockaddr_in *addr)
+{
+    if (opts) *o = *opts;
+    else memset(o, 0, sizeof *o);
+    if (o->port == 0) o->port = 5000;
+    if (o->port < TG_MONITOR_ANY_PORT || o->port > 65535) return TG_EINVAL;
+    if (o->max_connections == 0) o->max_connections = 16;
+    if (o->max_connections > 1024) return TG_EINVAL;
+    if (o->interval_ms == 0) o->interval_ms = 500;
+    if (o->interval_ms < 50 || o->interval_ms > 60000) return TG_EINVAL;
+    if (o->client_timeout_ms == 0) o->client_timeout_ms = 5000;
+    if (o->client_timeout_ms > 3600000) return TG_EINVAL;
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)(o->port == TG_MONITOR_ANY_PORT ? 0 : o->port));
+    if (inet_pton(AF_INET, o->address ? o->address : "127.0.0.1", &addr->sin_addr) != 1) return TG_EINVAL;
+    if (o->access_token) {
+        size_t n = strlen(o->access_token);
+        if (n == 0 || n > 128) return TG_EINVAL;
+        for (size_t i = 0; i < n; i++)
+            if (o->access_token[i] <= 0x20 || o->access_token[i] >= 0x7f) return TG_EINVAL;
+    }
+    return TG_OK;
+}
+
+/* The monitor's tables and the page's text; TG_ENOMEM. */
+static int tg__monitor_tables(tg_monitor *m)
+{
+    size_t page_len = 0;
+    for (size_t i = 0; i < sizeof tg__monitor_page / sizeof tg__monitor_page[0]; i++)
+        page_len += strlen(tg__monitor_page[i]);
+    m->conns = (tg__conn *)tg__alloc_zero(m->s, sizeof *m->conns * m->max_conns);
+    m->polls = (struct pollfd *)tg__alloc_zero(m->s, sizeof *m->polls * (m->max_conns + 2));
+    m->page = (char *)tg__alloc(m->s, page_len + 1);
+    if (m->page) m->page_len = page_len;   /* tg__monitor_free's size */
+    if (!m->conns || !m->polls || !m->page) return TG_ENOMEM;
+    for (unsigned i = 0; i < m->max_conns; i++) {
+        m->conns[i].fd = -1;
+        m->conns[i].s = m->s;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < sizeof tg__monitor_page / sizeof tg__monitor_page[0]; i++) {
+        size_t n = strlen(tg__monitor_page[i]);
+        memcpy(m->page + at, tg__monitor_page[i], n);
+        at += n;
+    }
+    m->page[at] = '\0';
+    return TG_OK;
+}
+
+/* The access token: the configured one, or 32 random hex digits. */
+static int tg__monitor_token(tg_monitor *m, const char *configured)
+{
+    if (configured) {
+        m->token_len = strlen(configured);
+        memcpy(m->token, configured, m->token_len + 1);
+        return TG_OK;
+    }
+    uint8_t random[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, random, sizeof random) : -1;
+    if (fd >= 0) close(fd);
+    if (got != (ssize_t)sizeof random) return TG_ESYSTEM;
+    for (int i = 0; i < 16; i++) snprintf(m->token + 2 * i, 3, "%02x", random[i]);
+    m->token_len = 32;
+    return TG_OK;
+}
+
+/* The listening socket (bound, listening; *addr gets the port) and the
+   wake-up eventfd; TG_ESYSTEM with errno kept. */
+static int tg__monitor_listen(tg_monitor *m, struct sockaddr_in *addr)
+{
+    int one = 1;
+    m->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->listen_fd < 0 || m->wake_fd < 0 ||
+        setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(m->listen_fd, (struct sockaddr *)addr, sizeof *addr) != 0 || listen(m->listen_fd, 64) != 0)
+        return TG_ESYSTEM;
+    socklen_t alen = sizeof *addr;
+    if (getsockname(m->listen_fd, (struct sockaddr *)addr, &alen) != 0) return TG_ESYSTEM;
+    m->port = ntohs(addr->sin_port);
+    return TG_OK;
 }
 
 TG_API int tg_monitor_start(tg_scheduler *s, const tg_monitor_options *opts, tg_monitor **out)
@@ -6654,78 +6939,26 @@ TG_API int tg_monitor_start(tg_scheduler *s, const tg_monitor_options *opts, tg_
     *out = NULL;
     if (!s) return TG_EINVAL;
     tg_monitor_options o;
-    if (opts) o = *opts;
-    else memset(&o, 0, sizeof o);
-    if (o.port == 0) o.port = 5000;
-    if (o.port < TG_MONITOR_ANY_PORT || o.port > 65535) return TG_EINVAL;
-    if (o.max_connections == 0) o.max_connections = 16;
-    if (o.max_connections > 1024) return TG_EINVAL;
-    if (o.interval_ms == 0) o.interval_ms = 500;
-    if (o.interval_ms < 50 || o.interval_ms > 60000) return TG_EINVAL;
-    if (o.client_timeout_ms == 0) o.client_timeout_ms = 5000;
-    if (o.client_timeout_ms > 3600000) return TG_EINVAL;
     struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)(o.port == TG_MONITOR_ANY_PORT ? 0 : o.port));
-    if (inet_pton(AF_INET, o.address ? o.address : "127.0.0.1", &addr.sin_addr) != 1) return TG_EINVAL;
-    if (o.access_token) {
-        size_t n = strlen(o.access_token);
-        if (n == 0 || n > 128) return TG_EINVAL;
-        for (size_t i = 0; i < n; i++)
-            if (o.access_token[i] <= 0x20 || o.access_token[i] >= 0x7f) return TG_EINVAL;
-    }
-
-    tg_monitor *m = (tg_monitor *)calloc(1, sizeof *m);
+    int rc = tg__monitor_options(opts, &o, &addr);
+    if (rc != TG_OK) return rc;
+    tg_monitor *m = (tg_monitor *)tg__alloc_zero(s, sizeof *m);
     if (!m) return TG_ENOMEM;
     m->s = s;
     m->listen_fd = m->wake_fd = -1;
     m->max_conns = o.max_connections;
     m->interval_ms = o.interval_ms;
     m->timeout_ns = (int64_t)o.client_timeout_ms * 1000000;
-    m->conns = (tg__conn *)calloc(m->max_conns, sizeof *m->conns);
-    m->polls = (struct pollfd *)calloc(m->max_conns + 2, sizeof *m->polls);
-    size_t page_len = 0;
-    for (size_t i = 0; i < sizeof tg__monitor_page / sizeof tg__monitor_page[0]; i++)
-        page_len += strlen(tg__monitor_page[i]);
-    m->page = (char *)malloc(page_len + 1);
-    if (!m->conns || !m->polls || !m->page) { tg__monitor_free(m); return TG_ENOMEM; }
-    for (unsigned i = 0; i < m->max_conns; i++) m->conns[i].fd = -1;
-    for (size_t i = 0; i < sizeof tg__monitor_page / sizeof tg__monitor_page[0]; i++) {
-        size_t n = strlen(tg__monitor_page[i]);
-        memcpy(m->page + m->page_len, tg__monitor_page[i], n);
-        m->page_len += n;
-    }
-    m->page[m->page_len] = '\0';
-
-    if (o.access_token) {
-        m->token_len = strlen(o.access_token);
-        memcpy(m->token, o.access_token, m->token_len + 1);
-    } else {
-        uint8_t random[16];
-        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        ssize_t got = fd >= 0 ? read(fd, random, sizeof random) : -1;
-        if (fd >= 0) close(fd);
-        if (got != (ssize_t)sizeof random) { tg__monitor_free(m); return TG_ESYSTEM; }
-        for (int i = 0; i < 16; i++) snprintf(m->token + 2 * i, 3, "%02x", random[i]);
-        m->token_len = 32;
-    }
-
-    int one = 1;
-    m->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (m->listen_fd < 0 || m->wake_fd < 0 ||
-        setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(m->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(m->listen_fd, 64) != 0) {
+    rc = tg__monitor_tables(m);
+    if (rc == TG_OK) rc = tg__monitor_token(m, o.access_token);
+    if (rc == TG_OK) rc = tg__monitor_listen(m, &addr);
+    if (rc == TG_OK && pthread_create(&m->thread, NULL, tg__monitor_main, m) != 0) rc = TG_ESYSTEM;
+    if (rc != TG_OK) {
         int saved = errno;
         tg__monitor_free(m);
         errno = saved;
-        return TG_ESYSTEM;
+        return rc;
     }
-    socklen_t alen = sizeof addr;
-    if (getsockname(m->listen_fd, (struct sockaddr *)&addr, &alen) != 0) { tg__monitor_free(m); return TG_ESYSTEM; }
-    m->port = ntohs(addr.sin_port);
-    if (pthread_create(&m->thread, NULL, tg__monitor_main, m) != 0) { tg__monitor_free(m); return TG_ESYSTEM; }
     if (!o.quiet) {
         char host[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &addr.sin_addr, host, sizeof host);
@@ -6864,6 +7097,7 @@ static void tg__scheduler_free(tg_scheduler *s)
     pthread_mutex_destroy(&s->ops_lock);
     tg__tiers_free(s);
     tg__dedupe_free(s);
+    tg__free(s, s->on_list, s->cfg.max_tokens);
     tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
     tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
     if (s->event_fd >= 0) close(s->event_fd);
@@ -6891,31 +7125,19 @@ static void tg__workers_join(tg_scheduler *s)
 
 static uint64_t tg__serial_next;
 
-TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
+/* The scheduler struct, zeroed, with its identity and locks; NULL when the
+   allocator fails. The struct holds cache-line-aligned members: aligned
+   inside what the allocator gives (which need only be aligned for a
+   pointer). */
+static tg_scheduler *tg__scheduler_new(const tg_config *c)
 {
-    if (!out) return TG_EINVAL;
-    *out = NULL;
-    tg_config c;
-    pthread_attr_t attr;
-    size_t stack = 0;
-    unsigned ncpu;
-    int cpu_list[TG_MAX_WORKERS];
-    int cpus[TG_MAX_WORKERS * 4];
-    int rc = tg__config_resolve(cfg, &c);
-    if (rc != TG_OK) return rc;
-    pthread_once(&tg__tsc_once, tg__tsc_calibrate);
-
-    pthread_once(&tg__atfork_once, tg__atfork_register);
-
-    /* the struct holds cache-line-aligned members: aligned inside what the
-       allocator gives (which need only be aligned for a pointer) */
     size_t bytes = sizeof(tg_scheduler) + TG__CACHE_LINE;
-    void *raw = c.allocator.alloc ? c.allocator.alloc(bytes, c.allocator.user) : malloc(bytes);
-    if (!raw) return TG_ENOMEM;
+    void *raw = c->allocator.alloc ? c->allocator.alloc(bytes, c->allocator.user) : malloc(bytes);
+    if (!raw) return NULL;
     tg_scheduler *s = (tg_scheduler *)tg__align_line(raw);
     memset(s, 0, sizeof *s);
     s->raw = raw;
-    s->cfg = c;
+    s->cfg = *c;
     /* relaxed: only uniqueness matters */
     s->serial = TG__FETCH_ADD_RELAXED(&tg__serial_next, 1) + 1;
     s->handle_tag = (uint32_t)(s->serial & 15u);
@@ -6926,83 +7148,117 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
     pthread_mutex_init(&s->shutdown_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
     pthread_mutex_init(&s->ops_lock, NULL);
+    return s;
+}
 
-    ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
-    for (unsigned i = 0; i < ncpu && i < TG_MAX_WORKERS; i++) cpu_list[i] = cpus[i];
-    if (ncpu > TG_MAX_WORKERS) ncpu = TG_MAX_WORKERS;
-    s->nworkers = c.workers ? c.workers : (ncpu ? ncpu : 1);
-    s->slot_capacity = c.max_tokens;
-    s->prefetchw = tg__cpu_prefetchw;
-    s->chunk_count = (c.max_tokens + TG__CHUNK_SLOTS - 1) / TG__CHUNK_SLOTS;
-    s->cache_limit = c.max_tokens >= 1024u * s->nworkers ? TG__CACHE_SLOTS : 0;
-
-    rc = TG_ENOMEM;
-    /* every table is checked as it is allocated (zeroed), so
-       tg__scheduler_free may run after any failure below */
-    s->sticky_mask = c.sticky_capacity - 1;
-    s->dedupe_mask = c.dedupe_capacity - 1;
-    s->op_hash_mask = tg__pow2_at_least(2 * c.max_ops) - 1;
-    if (!(s->chunks = (tg__slot **)tg__alloc_zero(s, sizeof(tg__slot *) * s->chunk_count))) goto fail;
-    if (!(s->chunk_raw = (void **)tg__alloc_zero(s, sizeof(void *) * s->chunk_count))) goto fail;
-    {
-        uint32_t ring = tg__pow2_at_least(c.max_tokens < TG__FREE_RING_MAX ? c.max_tokens : TG__FREE_RING_MAX);
-        if (ring < 2) ring = 2;
-        if (tg__mailbox_init(s, &s->free_ring, ring) != TG_OK) goto fail;
-    }
-    if (!(s->workers = (tg__worker **)tg__alloc_zero(s, sizeof(tg__worker *) * s->nworkers))) goto fail;
-    if (!(s->op_hash = (uint32_t *)tg__alloc_zero(s, sizeof(uint32_t) * (s->op_hash_mask + 1)))) goto fail;
-    if (!(s->sticky = (uint64_t *)tg__alloc_zero(s, sizeof(uint64_t) * c.sticky_capacity))) goto fail;
-    if (!(s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c.max_domains))) goto fail;
-    if (tg__dedupe_init(s) != TG_OK) goto fail;
-    if (tg__tiers_init(s) != TG_OK) goto fail;
-    if (!(s->ops_raw = tg__alloc_zero(s, sizeof(tg__opent) * c.max_ops + TG__CACHE_LINE))) goto fail;
+/* The scheduler's tables. Each is checked as it is allocated (zeroed), so
+   tg__scheduler_free may run after any failure. */
+static int tg__scheduler_tables(tg_scheduler *s)
+{
+    const tg_config *c = &s->cfg;
+    s->slot_capacity = c->max_tokens;
+    s->chunk_count = (c->max_tokens + TG__CHUNK_SLOTS - 1) / TG__CHUNK_SLOTS;
+    s->cache_limit = c->max_tokens >= 1024u * s->nworkers ? TG__CACHE_SLOTS : 0;
+    s->sticky_mask = c->sticky_capacity - 1;
+    s->dedupe_mask = c->dedupe_capacity - 1;
+    s->op_hash_mask = tg__pow2_at_least(2 * c->max_ops) - 1;
+    uint32_t ring = tg__pow2_at_least(c->max_tokens < TG__FREE_RING_MAX ? c->max_tokens : TG__FREE_RING_MAX);
+    if (!(s->chunks = (tg__slot **)tg__alloc_zero(s, sizeof(tg__slot *) * s->chunk_count))) return TG_ENOMEM;
+    if (!(s->chunk_raw = (void **)tg__alloc_zero(s, sizeof(void *) * s->chunk_count))) return TG_ENOMEM;
+    if (tg__mailbox_init(s, &s->free_ring, ring < 2 ? 2 : ring) != TG_OK) return TG_ENOMEM;
+    if (!(s->workers = (tg__worker **)tg__alloc_zero(s, sizeof(tg__worker *) * s->nworkers))) return TG_ENOMEM;
+    if (!(s->op_hash = (uint32_t *)tg__alloc_zero(s, sizeof(uint32_t) * (s->op_hash_mask + 1)))) return TG_ENOMEM;
+    if (!(s->sticky = (uint64_t *)tg__alloc_zero(s, sizeof(uint64_t) * c->sticky_capacity))) return TG_ENOMEM;
+    if (!(s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c->max_domains))) return TG_ENOMEM;
+    if (tg__dedupe_init(s) != TG_OK) return TG_ENOMEM;
+    if (tg__tiers_init(s) != TG_OK) return TG_ENOMEM;
+#ifdef TG_DEBUG
+    if (!(s->on_list = (uint8_t *)tg__alloc_zero(s, c->max_tokens))) return TG_ENOMEM;
+#endif
+    if (!(s->ops_raw = tg__alloc_zero(s, sizeof(tg__opent) * c->max_ops + TG__CACHE_LINE))) return TG_ENOMEM;
     s->ops = (tg__opent *)tg__align_line(s->ops_raw);
-    for (uint32_t i = 0; i < c.max_ops; i++) pthread_mutex_init(&s->ops[i].lock, NULL);
-    if (tg__chunk_ensure(s, 0) != TG_OK) goto fail;
+    for (uint32_t i = 0; i < c->max_ops; i++) pthread_mutex_init(&s->ops[i].lock, NULL);
+    return tg__chunk_ensure(s, 0);
+}
 
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        void *wraw = tg__alloc(s, sizeof(tg__worker) + TG__CACHE_LINE);
-        if (!wraw) goto fail;
-        tg__worker *w = (tg__worker *)tg__align_line(wraw);
-        memset(w, 0, sizeof *w);
-        w->raw = wraw;
-        w->sched = s;
-        w->index = i;
-        w->rng = 2654435761u * (i + 1);
-        w->run_avg_ns = TG__RECRUIT_NS;  /* slow until shown otherwise */
-        w->cpu = (c.no_pin || ncpu == 0) ? -1 : cpu_list[i % ncpu];
-        s->workers[i] = w;
-        if (tg__mailbox_init(s, &w->mailbox, c.mailbox_capacity) != TG_OK) goto fail;
-        if (tg__mailbox_init(s, &w->pinned, c.mailbox_capacity) != TG_OK) goto fail;
-        w->opc = (tg__opcount *)tg__alloc_zero(s, sizeof(tg__opcount) * c.max_ops);
-        w->oph = (tg__ophist *)tg__alloc_zero(s, sizeof(tg__ophist) * c.max_ops);
-        if (!w->opc || !w->oph) goto fail;
-    }
+/* Worker i, to be pinned to `cpu` (-1: none), in s->workers[i]. */
+static int tg__worker_new(tg_scheduler *s, unsigned i, int cpu)
+{
+    const tg_config *c = &s->cfg;
+    void *wraw = tg__alloc(s, sizeof(tg__worker) + TG__CACHE_LINE);
+    if (!wraw) return TG_ENOMEM;
+    tg__worker *w = (tg__worker *)tg__align_line(wraw);
+    memset(w, 0, sizeof *w);
+    w->raw = wraw;
+    w->sched = s;
+    w->index = i;
+    w->rng = 2654435761u * (i + 1);
+    w->run_avg_ns = TG__RECRUIT_NS;  /* slow until shown otherwise */
+    w->cpu = cpu;
+    s->workers[i] = w;
+    if (tg__mailbox_init(s, &w->mailbox, c->mailbox_capacity) != TG_OK) return TG_ENOMEM;
+    if (tg__mailbox_init(s, &w->pinned, c->mailbox_capacity) != TG_OK) return TG_ENOMEM;
+    w->opc = (tg__opcount *)tg__alloc_zero(s, sizeof(tg__opcount) * c->max_ops);
+    w->oph = (tg__ophist *)tg__alloc_zero(s, sizeof(tg__ophist) * c->max_ops);
+    return w->opc && w->oph ? TG_OK : TG_ENOMEM;
+}
 
-    rc = TG_ESYSTEM;
-    s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->event_fd < 0) goto fail;
-    s->accepting = 1;
-
-    if (pthread_attr_init(&attr) != 0) goto fail;
+/* Starts every worker's thread; on a failure joins those started. */
+static int tg__workers_start(tg_scheduler *s)
+{
+    pthread_attr_t attr;
+    size_t stack = 0;
+    if (pthread_attr_init(&attr) != 0) return TG_ESYSTEM;
     if (pthread_attr_getstacksize(&attr, &stack) == 0 && stack < TG__WORKER_STACK)
         pthread_attr_setstacksize(&attr, TG__WORKER_STACK);
-    for (unsigned i = 0; i < s->nworkers; i++) {
+    int rc = TG_OK;
+    for (unsigned i = 0; i < s->nworkers && rc == TG_OK; i++) {
         tg__worker *w = s->workers[i];
-        if (pthread_create(&w->thread, &attr, tg__worker_main, w) != 0) {
-            pthread_attr_destroy(&attr);
-            s->accepting = 0;
-            tg__workers_join(s);
-            goto fail;
-        }
-        w->thread_started = 1;
+        if (pthread_create(&w->thread, &attr, tg__worker_main, w) != 0) rc = TG_ESYSTEM;
+        else w->thread_started = 1;
     }
     pthread_attr_destroy(&attr);
+    if (rc != TG_OK) {
+        s->accepting = 0;
+        tg__workers_join(s);
+    }
+    return rc;
+}
+
+TG_API int tg_create(const tg_config *cfg, tg_scheduler **out)
+{
+    if (!out) return TG_EINVAL;
+    *out = NULL;
+    tg_config c;
+    int cpus[TG_MAX_WORKERS * 4];
+    int rc = tg__config_resolve(cfg, &c);
+    if (rc != TG_OK) return rc;
+    pthread_once(&tg__tsc_once, tg__tsc_calibrate);
+    pthread_once(&tg__atfork_once, tg__atfork_register);
+    tg_scheduler *s = tg__scheduler_new(&c);
+    if (!s) return TG_ENOMEM;
+
+    unsigned ncpu = tg__affinity_cpus(cpus, sizeof cpus / sizeof cpus[0]);
+    if (ncpu > TG_MAX_WORKERS) ncpu = TG_MAX_WORKERS;
+    s->nworkers = c.workers ? c.workers : (ncpu ? ncpu : 1);
+    s->prefetchw = tg__cpu_prefetchw;
+    rc = tg__scheduler_tables(s);
+    for (unsigned i = 0; i < s->nworkers && rc == TG_OK; i++)
+        rc = tg__worker_new(s, i, (c.no_pin || ncpu == 0) ? -1 : cpus[i % ncpu]);
+    if (rc == TG_OK) {
+        s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (s->event_fd < 0) rc = TG_ESYSTEM;
+    }
+    if (rc == TG_OK) {
+        s->accepting = 1;
+        rc = tg__workers_start(s);
+    }
+    if (rc != TG_OK) {
+        tg__scheduler_free(s);
+        return rc;
+    }
     *out = s;
     return TG_OK;
-fail:
-    tg__scheduler_free(s);
-    return rc;
 }
 
 TG_API unsigned tg_worker_count(const tg_scheduler *s)
@@ -7026,6 +7282,16 @@ static void tg__sweep_kill(tg_scheduler *s)
         if (!(word & TG__W_HELD)) continue;
         (void)tg__token_end(s, NULL, i, sl, 0, TG__FROM_VISIBLE, TG_KILLED, 0);
     }
+}
+
+/* No function runs and no token is live (a function may outlive its
+   token: a deadline ends a running token). The functions first: one that
+   returns after submitting a child has counted the child by then. */
+static int tg__quiet(tg_scheduler *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (TG__LOAD_ACQUIRE(&s->workers[i]->busy)) return 0;   /* pairs with tg__run_call */
+    return tg__live_count(s, NULL) == 0;
 }
 
 TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
@@ -7053,7 +7319,7 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
     int64_t deadline = tg__deadline_after(timeout_ns);
     int64_t pause_ns = 20000;
     int rc = TG_OK;
-    while (tg__live_count(s, NULL) != 0) {
+    while (!tg__quiet(s)) {
         if (deadline >= 0 && tg__now_ns() >= deadline) {
             /* from here no token starts and no task's submission is taken;
                the sweep ends the rest (again, for submissions that were
@@ -7140,6 +7406,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_DEADLINE
 #undef TG__W_DEDUPE
 #undef TG__W_ENDING
+#undef TG__W_STAMPING
 #undef TG__W_RUNNING
 #undef TG__GEN
 #undef TG__WORD

@@ -8,6 +8,11 @@
              the order of the file
   atomics    no raw __atomic_ builtin outside the block of wrappers
   functions  no function is longer than 80 lines
+  monitor    the monitor's section uses, of the private names defined
+             outside it, only those its "monitor-uses:" line lists
+  defaults   each row of tg__config_fields (the defaults in the code) shows
+             the same default and bound in section 4 of the documentation
+             and in README.md's configuration table
 
 Usage: tests/lint.py [HEADER]. Prints one line per check and ends with
 "N passed, N failed"; exits 1 on a failure.
@@ -18,6 +23,7 @@ import sys
 MAX_FUNCTION_LINES = 80
 # Private macros that public macros expand to: they stay defined.
 PUBLIC_HELPERS = {"TG__OPERATION"}
+README = "README.md"
 DASHES = "/* " + "-" * 72 + " */"
 ATOMICS_BEGIN = "/* >>atomics-begin: the only raw __atomic_ builtins of the file */"
 ATOMICS_END = "/* >>atomics-end */"
@@ -132,6 +138,93 @@ def check_functions(lines):
             for name, first, length in functions(lines) if length > MAX_FUNCTION_LINES]
 
 
+def section(lines, marker):
+    """The lines of the implementation section whose banner has `marker`."""
+    found = banners(lines)
+    for k, (number, _, m) in enumerate(found):
+        if m == marker:
+            end = found[k + 1][0] - 1 if k + 1 < len(found) else len(lines)
+            return lines[number - 1:end - 1]
+    return []
+
+
+def check_monitor(lines):
+    body = section(lines, ">>monitor")
+    if not body:
+        return ["no >>monitor section"]
+    text = "\n".join(body)
+    m = re.search(r"monitor-uses:([^*]*)\*/", text)
+    if not m:
+        return ["the monitor section has no monitor-uses: line"]
+    allowed = set(m.group(1).split())
+    # drop comments and strings: names there are not uses
+    code = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    code = re.sub(r'"(\\.|[^"\\])*"', '""', code)
+    defined = set(re.findall(r"^(?:static|TG_API)[^;=(]*?\b((?:tg|TG)__\w+)\s*[(\[=]", code, flags=re.M))
+    defined |= set(re.findall(r"#\s*define\s+(TG__\w+)", code))
+    defined |= set(re.findall(r"}\s*(tg__\w+)\s*;", code))
+    defined |= set(re.findall(r"struct\s+(tg__\w+)\s*{", code))
+    for body_ in re.findall(r"enum\s*{([^}]*)}", code):
+        defined |= set(re.findall(r"(TG__\w+)", body_))
+    used = set(re.findall(r"\b((?:tg|TG)__\w+)", code))
+    return [f"{name} is private, defined outside the monitor, and not in its monitor-uses: line"
+            for name in sorted(used - defined - allowed)] + \
+           [f"{name} is in monitor-uses: but the monitor does not use it" for name in sorted(allowed - used)]
+
+
+def check_defaults(lines):
+    text = "\n".join(lines)
+    rows = re.findall(r"TG__CONFIG_FIELD\((\w+), ([^,]+), ([^,]+), ([^,]+), ([01])\)", text)
+    if not rows:
+        return ["no TG__CONFIG_FIELD rows (tg__config_fields)"]
+    start = next((i for i, l in enumerate(lines) if l.strip() == "4. CONFIGURATION"), None)
+    if start is None:
+        return ["no section 4. CONFIGURATION"]
+    doc, last = {}, None
+    for line in lines[start:start + 60]:
+        m = re.match(r"\s{5}(\w+)\s{2,}(.*)$", line)
+        if m:
+            last = m.group(1)
+            doc[last] = m.group(2)
+        elif last and re.match(r"\s{20,}\S", line):
+            doc[last] += " " + line.strip()     # a row's second line
+        else:
+            last = None
+
+    def number(expr):
+        expr = expr.strip().replace("u", "")
+        if expr == "TG_MAX_TOKENS":
+            return 1 << 28
+        return eval(expr, {"__builtins__": {}})
+
+    def shown(value, row):
+        plain = row.replace(",", "")
+        forms = {str(value), f"{value:,}".replace(",", "")}
+        if value and value & (value - 1) == 0:
+            forms.add(f"1<<{value.bit_length() - 1}")
+        return any(re.search(r"(?<![\w<])" + re.escape(f) + r"(?![\w<])", plain) for f in forms)
+
+    readme = {}
+    try:
+        for line in open(README, encoding="utf-8"):
+            m = re.match(r"\|\s*`(\w+)`\s*\|(.*)\|\s*$", line)
+            if m:
+                readme.setdefault(m.group(1), m.group(2))
+    except OSError:
+        return [f"no {README}"]
+    problems = []
+    for name, fallback, lo, hi, _ in rows:
+        for where, table in (("section 4", doc), (README, readme)):
+            row = table.get(name)
+            if row is None:
+                problems.append(f"{name}: no row in the table of {where}")
+                continue
+            for what, expr in (("default", fallback), ("upper bound", hi)):
+                if not shown(number(expr), row):
+                    problems.append(f"{name}: {where} does not show the {what} {expr.strip()} ({row.strip()})")
+    return problems
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "tokengate.h"
     lines = open(path, encoding="utf-8").read().split("\n")
@@ -140,6 +233,8 @@ def main():
         ("every banner has a marker and is in the CONTENTS, in order", check_contents),
         ("no raw __atomic_ outside the wrapper block", check_atomics),
         (f"no function over {MAX_FUNCTION_LINES} lines", check_functions),
+        ("the monitor uses only the private helpers it names", check_monitor),
+        ("the defaults in the code are the defaults of section 4", check_defaults),
     ]
     passed = failed = 0
     for description, check in checks:

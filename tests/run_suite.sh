@@ -3,7 +3,7 @@
 # combined line "N passed, N failed". Exits non-zero if any step failed.
 set -u
 cd "$(dirname "$0")/.."
-steps=(test-plain test-native test-asan test-tsan test-cxx test-compile test-examples test-readme test-symbols test-taskset test-exports)
+steps=(test-plain test-native test-asan test-tsan test-cxx test-compile test-examples test-readme test-symbols test-taskset test-exports test-lint)
 passed=0
 failed=0
 for step in "${steps[@]}"; do

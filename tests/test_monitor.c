@@ -557,3 +557,73 @@ TG_TEST(monitor_full_fd_table_backs_off_and_recovers)
     tg_monitor_stop(m);
     tg_destroy(s);
 }
+
+/* ------------------------------------------------ memory from the allocator */
+
+static struct {
+    atomic_llong allocs, frees, bytes_allocated, bytes_freed;
+    atomic_int fail;
+} mt_mem;
+
+static void *mt_alloc(size_t size, void *user)
+{
+    (void)user;
+    if (atomic_load(&mt_mem.fail)) return NULL;
+    void *p = malloc(size ? size : 1);
+    if (p) {
+        atomic_fetch_add(&mt_mem.allocs, 1);
+        atomic_fetch_add(&mt_mem.bytes_allocated, (long long)size);
+    }
+    return p;
+}
+
+static void mt_free(void *ptr, size_t size, void *user)
+{
+    (void)user;
+    if (!ptr) return;
+    atomic_fetch_add(&mt_mem.frees, 1);
+    atomic_fetch_add(&mt_mem.bytes_freed, (long long)size);
+    free(ptr);
+}
+
+TG_TEST(monitor_memory_comes_from_the_allocator)
+{
+    tg_config cfg = { .workers = 1, .no_pin = 1, .allocator = { mt_alloc, mt_free, NULL } };
+    tg_scheduler *s;
+    tg_monitor *m;
+    static char body[1 << 20];
+    const tg_op op = { .name = "counted", .fn = th_nop_fn };
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    for (int i = 0; i < 20; i++) CHECK_RC(tg_submit(s, &op, NULL, 0, NULL), TG_OK);
+    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+
+    /* refused memory: the start fails cleanly, nothing is kept */
+    long long allocs = atomic_load(&mt_mem.allocs), frees = atomic_load(&mt_mem.frees);
+    atomic_store(&mt_mem.fail, 1);
+    m = (tg_monitor *)1;
+    CHECK_RC(mt_start(s, &m, 4, 0), TG_ENOMEM);
+    CHECK(m == NULL);
+    atomic_store(&mt_mem.fail, 0);
+    CHECK_EQ(atomic_load(&mt_mem.allocs) - allocs, atomic_load(&mt_mem.frees) - frees);
+
+    long long bytes = atomic_load(&mt_mem.bytes_allocated), freed = atomic_load(&mt_mem.bytes_freed);
+    allocs = atomic_load(&mt_mem.allocs);
+    frees = atomic_load(&mt_mem.frees);
+    REQUIRE(mt_start(s, &m, 4, 0) == TG_OK);
+    CHECK(atomic_load(&mt_mem.allocs) - allocs >= 4);   /* the monitor, its tables, the page */
+    int port = tg_monitor_port(m);
+    CHECK_EQ(mt_get(port, "/", NULL, body, sizeof body), 200);   /* a connection's output grows */
+    CHECK(strstr(body, "</html>") != NULL);
+    CHECK_EQ(mt_get(port, "/stats.json?token=" MT_TOKEN, NULL, body, sizeof body), 200);
+    CHECK(strstr(body, "\"name\":\"counted\"") != NULL);
+    CHECK_EQ(mt_get(port, "/metrics?token=" MT_TOKEN, NULL, body, sizeof body), 200);
+    long long during = atomic_load(&mt_mem.allocs) - allocs;
+    tg_monitor_stop(m);
+    /* every block the monitor took went back, with the size it was taken with */
+    CHECK(during >= 6);
+    CHECK_EQ(atomic_load(&mt_mem.allocs) - allocs, atomic_load(&mt_mem.frees) - frees);
+    CHECK_EQ(atomic_load(&mt_mem.bytes_allocated) - bytes, atomic_load(&mt_mem.bytes_freed) - freed);
+    tg_destroy(s);
+    CHECK_EQ(atomic_load(&mt_mem.allocs), atomic_load(&mt_mem.frees));
+    CHECK_EQ(atomic_load(&mt_mem.bytes_allocated), atomic_load(&mt_mem.bytes_freed));
+}
