@@ -2171,8 +2171,7 @@ static int tg__slot_try_take(tg_scheduler *s, tg__worker *w, uint32_t *index)
     return TG_EBUSY;
 }
 
-/* Returns a slot whose token is over to the pool: frees large arguments,
-   makes the generation even (stale) if a detached handle left it odd. */
+/* Frees the slot's buffer for large arguments, if it has one. */
 static void tg__args_buffer_drop(tg_scheduler *s, tg__slot *sl)
 {
     if (sl->args_size > TG__INLINE_ARGS && sl->args.heap.ptr) {
@@ -2222,7 +2221,9 @@ static void tg__slot_recycle(tg_scheduler *s, uint32_t index)
     tg__slot_free(s, index);
 }
 
-/* A slot goes back to the pool (its token, if any, is over). */
+/* A slot goes back to the pool (its token, if any, is over): keeps or
+   frees its large-argument buffer, makes the generation even (stale) if a
+   detached handle left it odd. */
 static void tg__slot_free(tg_scheduler *s, uint32_t index)
 {
     tg__slot *sl = tg__slot_at(s, index);
@@ -3005,8 +3006,9 @@ typedef struct tg__opent {
    the name, so nothing in the registry refers to a caller's tg_op after
    its tokens are gone (a token's slot keeps its own op pointer). Entries
    are claimed under ops_lock and never freed before tg_destroy; lookups
-   are lock-free (acquire: the entry's name is set before its hash cell;
-   pairs with the release store in tg__op_insert). */
+   are lock-free (tg__op_find). */
+
+/* The cell of the open-addressed name hash where a lookup of `name` starts. */
 static inline uint32_t tg__op_hash(const char *name, uint32_t mask)
 {
     return (uint32_t)tg__hash_bytes(0x6f70206e616d6573ull, name, strlen(name)) & mask;
@@ -4102,6 +4104,8 @@ static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t ind
    run's telemetry, and the finish ends it (or queues a retry). */
 enum { TG__GATE_RUN, TG__GATE_DONE, TG__GATE_ASIDE };
 
+static inline void tg__recruit_mailbox(tg_scheduler *s, tg__worker *w);
+
 /* The gate: drops a token ended while queued; ends one past its deadline
    (TIMEOUT), drained or cancelled (KILLED); holds one of a paused op back;
    sets one aside at its tier's cap (TG__GATE_ASIDE); else moves it to
@@ -4139,9 +4143,22 @@ static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot
             *tier_held = 1;
         }
         uint64_t desired = (old & ~(uint64_t)TG__STATE_MASK) | (uint32_t)TG_EXECUTING | TG__W_RUNNING;
-        /* slot-word RMW (conventions above); fails if a kill, a deadline or
-           a waiter moved the word meanwhile: look again */
-        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return TG__GATE_RUN;
+        /* busy before the move: a submitter that reads it clear decides
+           this worker takes its token soon, so this worker looks at its
+           queue after the move (below) */
+        TG__STORE_RELAXED(&w->busy, w->busy + 1);
+        /* slot-word RMW (conventions above); seq_cst, with the fence below:
+           busy, then our look at the queue; pairs with the fence in
+           tg__notify_work (its push, then its read of busy). Fails if a
+           kill, a deadline or a waiter moved the word meanwhile: again */
+        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+#if !defined(__x86_64__) && !defined(__i386__)
+            TG__FENCE_SEQ_CST();   /* x86: the locked CAS is the fence */
+#endif
+            tg__recruit_mailbox(s, w);
+            return TG__GATE_RUN;
+        }
+        TG__STORE_RELAXED(&w->busy, w->busy - 1);
     }
 }
 
@@ -4179,8 +4196,7 @@ static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     if ((gen & 1u) == 0) gen -= 1;  /* released while queued: the handle's generation */
     tg__tls_token = tg__make_token(s, index, gen).bits;
     w->inner_ns = 0;
-    uint32_t saved_busy = w->busy;
-    TG__STORE_RELAXED(&w->busy, saved_busy + 1);
+    uint32_t saved_busy = w->busy - 1;   /* the gate counted this run */
 
     run->result.u = 0;
     const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
