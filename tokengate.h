@@ -1574,6 +1574,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__SETTLED(word) (TG__IS_TERMINAL(word) && !((word) & TG__W_RUNNING))
 
 #define TG__INLINE_ARGS 32 /* argument bytes kept in the slot itself */
+#define TG__STAMP_PENDING ((int64_t)-1) /* started_ns while its worker stamps it */
 #define TG__CHUNK_SHIFT 12
 #define TG__CHUNK_SLOTS (1u << TG__CHUNK_SHIFT)
 #define TG__CACHE_SLOTS 128      /* per-worker free-slot cache */
@@ -3420,9 +3421,11 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     /* relaxed: the stamps were written by this token's earlier movers,
        whose moves our claim's acquire CAS followed */
     /* no end before a stamp it follows (stamps of other threads may run
-       up to 2 us apart) */
-    int64_t floors[3] = { TG__LOAD_RELAXED(&sl->waiting_ns), TG__LOAD_RELAXED(&sl->admitted_ns),
-                          TG__LOAD_RELAXED(&sl->started_ns) };
+       up to 2 us apart); a start being stamped is waited for (a few
+       stores of its worker, tg__run_gate to tg__run_call) */
+    int64_t started;
+    while ((started = TG__SLOT_LOAD(&sl->started_ns)) == TG__STAMP_PENDING) sched_yield();
+    int64_t floors[3] = { TG__LOAD_RELAXED(&sl->waiting_ns), TG__LOAD_RELAXED(&sl->admitted_ns), started };
     for (int i = 0; i < 3; i++)
         if (ended < floors[i]) ended = floors[i];
     TG__SLOT_STORE(&sl->ended_ns, ended);
@@ -4143,6 +4146,11 @@ static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot
             *tier_held = 1;
         }
         uint64_t desired = (old & ~(uint64_t)TG__STATE_MASK) | (uint32_t)TG_EXECUTING | TG__W_RUNNING;
+        /* the start is about to be stamped: an ender that claims the
+           token once it is EXECUTING waits for the stamp (tg__token_settle),
+           so no end comes before the start; undone if the move fails */
+        int64_t started_before = TG__LOAD_RELAXED(&sl->started_ns);
+        TG__SLOT_STORE(&sl->started_ns, TG__STAMP_PENDING);
         /* busy before the move: a submitter that reads it clear decides
            this worker takes its token soon, so this worker looks at its
            queue after the move (below) */
@@ -4159,6 +4167,7 @@ static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot
             return TG__GATE_RUN;
         }
         TG__STORE_RELAXED(&w->busy, w->busy - 1);
+        TG__SLOT_STORE(&sl->started_ns, started_before);
     }
 }
 
@@ -4620,9 +4629,9 @@ static int tg__wait_helping(tg__wait_set *ws, tg__worker *w, int64_t deadline)
     }
 }
 
-/* Outside a task: spin briefly, then sleep on the futex of the first
-   unfinished token (ALL) or on the scheduler's any-sequence (ANY). */
-static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
+/* Outside a task, first: spin for TG__WAIT_SPIN_NS (less to a nearer
+   deadline). tg__wait_check's answer when it came, 0 when the spin ends. */
+static int tg__wait_spin(tg__wait_set *ws, int64_t deadline)
 {
     tg_scheduler *s = ws->s;
     int64_t spin_start = tg__now_ns();
@@ -4636,7 +4645,7 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
     for (;;) {
         for (int i = 0; i < 16; i++) {
             int r = tg__wait_check(ws);
-            if (r) return r < 0 ? r : TG_OK;
+            if (r) return r;
             tg__cpu_relax();
         }
         /* past the first microseconds, or at once when this thread shares
@@ -4645,47 +4654,61 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
         if (now > spin_start + TG__SPIN_SOLO_NS ||
             (neighbour && !TG__LOAD_RELAXED(&neighbour->sleeping)))
             sched_yield();
-        if (now >= spin_until) break;
+        if (now >= spin_until) return 0;
     }
-    for (;;) {
-        int r = tg__wait_check(ws);
-        if (r) return r < 0 ? r : TG_OK;
+}
+
+/* One sleep of a tg_wait_any: on the scheduler's any-sequence. */
+static int tg__wait_sleep_any(tg__wait_set *ws, int64_t deadline)
+{
+    tg_scheduler *s = ws->s;
+    /* read before arming: a token ending after the arm bumps it */
+    uint32_t seen = TG__LOAD_ACQUIRE(&s->any_seq);
+    ws->arm = TG__W_ANY;
+    int r = tg__wait_check(ws);
+    ws->arm = 0;
+    if (r) return r;
+    (void)tg__futex_wait(&s->any_seq, seen, tg__earlier(deadline, tg__wait_expiry(ws)));
+    return 0;
+}
+
+/* One sleep of a wait for all: on the last unfinished token, not the
+   first (tokens end roughly in order, so a wait for many costs a wake-up
+   or two instead of one per token). An error code, or 0 to look again. */
+static int tg__wait_sleep_all(tg__wait_set *ws, int64_t deadline)
+{
+    uint32_t index;
+    uint64_t gw;
+    tg__slot *sl;
+    size_t last = ws->n;
+    do {
+        int rc = tg__token_read(ws->s, ws->tokens[--last], &index, &sl, &gw);
+        if (rc != TG_OK) return rc;
+    } while (TG__IS_TERMINAL(TG__WORD(gw)) && last > ws->done);
+    if (TG__IS_TERMINAL(TG__WORD(gw))) return 0;
+    if (!(TG__WORD(gw) & TG__W_WAITER)) {
+        /* the flag goes in by CAS on the state the ender CASes, with the
+           generation: either the ender sees it and wakes us, or we see the
+           end (or the release, which wakes us too) */
+        if (!TG__CAS(&sl->gw, &gw, gw | TG__W_WAITER, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
+        gw |= TG__W_WAITER;
+    }
+    (void)tg__futex_wait(tg__slot_futex(sl), TG__WORD(gw), tg__earlier(deadline, tg__wait_expiry(ws)));
+    return 0;
+}
+
+/* Outside a task: spin briefly, then sleep on the futex of the last
+   unfinished token (ALL) or on the scheduler's any-sequence (ANY). */
+static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
+{
+    int r = tg__wait_spin(ws, deadline);
+    while (r == 0) {
+        r = tg__wait_check(ws);
+        if (r) break;
         if (deadline >= 0 && tg__now_ns() >= deadline) return TG_ETIMEDOUT;
-        if (ws->mode == TG__WAIT_ANY) {
-            /* read before arming: a token ending after the arm bumps it */
-            uint32_t seen = TG__LOAD_ACQUIRE(&s->any_seq);
-            ws->arm = TG__W_ANY;
-            r = tg__wait_check(ws);
-            ws->arm = 0;
-            if (r) return r < 0 ? r : TG_OK;
-            (void)tg__futex_wait(&s->any_seq, seen, tg__earlier(deadline, tg__wait_expiry(ws)));
-            continue;
-        }
-        /* sleep on the last unfinished token, not the first: tokens end
-           roughly in order, so a wait for many costs a wake-up or two
-           instead of one per token */
-        uint32_t index;
-        uint64_t gw;
-        tg__slot *sl;
-        size_t last = ws->n;
-        tg_token t;
-        int rc;
-        do {
-            t = ws->tokens[--last];
-            rc = tg__token_read(s, t, &index, &sl, &gw);
-            if (rc != TG_OK) return rc;
-        } while (TG__IS_TERMINAL(TG__WORD(gw)) && last > ws->done);
-        if (TG__IS_TERMINAL(TG__WORD(gw))) continue;
-        if (!(TG__WORD(gw) & TG__W_WAITER)) {
-            /* the flag goes in by CAS on the state the ender CASes, with the
-               generation: either the ender sees it and wakes us, or we see
-               the end (or the release, which wakes us too) */
-            if (!TG__CAS(&sl->gw, &gw, gw | TG__W_WAITER, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-                continue;
-            gw |= TG__W_WAITER;
-        }
-        (void)tg__futex_wait(tg__slot_futex(sl), TG__WORD(gw), tg__earlier(deadline, tg__wait_expiry(ws)));
+        r = ws->mode == TG__WAIT_ANY ? tg__wait_sleep_any(ws, deadline) : tg__wait_sleep_all(ws, deadline);
     }
+    return r < 0 ? r : TG_OK;
 }
 
 static int tg__wait_run(tg__wait_set *ws, int64_t timeout_ns)
@@ -4930,12 +4953,16 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
         uint32_t moved = ((TG__WORD(again) ^ TG__WORD(gw)) & (TG__STATE_MASK | TG__W_ENDING)) |
                          (TG__WORD(again) & TG__W_STAMPING);
         /* a worker stamps the start just after its move to EXECUTING */
-        int unstamped = info->state == TG_EXECUTING && info->started_ns == 0;
+        int unstamped = (info->state == TG_EXECUTING && info->started_ns == 0) ||
+                        info->started_ns == TG__STAMP_PENDING;
         if (!moved && !unstamped) return TG_OK;
         /* a token that keeps moving (retries): after 64 reads, this one;
            a worker between its move and its stamp: until it stamps (it
            runs straight-line code, but may be preempted in it) */
-        if (attempt >= 64 && !(unstamped && attempt < 1000000)) return TG_OK;
+        if (attempt >= 64 && !(unstamped && attempt < 1000000)) {
+            if (info->started_ns == TG__STAMP_PENDING) info->started_ns = 0;
+            return TG_OK;
+        }
         gw = again;
         if ((TG__WORD(gw) & (TG__W_ENDING | TG__W_STAMPING)) || unstamped) sched_yield();   /* between two stores */
     }
@@ -5343,6 +5370,67 @@ static uint64_t tg__live_count(tg_scheduler *s, tg__counters *sum)
     return entered > ended ? entered - ended : 0;
 }
 
+/* tg_stats' uptime and concurrency ratios. */
+static void tg__stats_time(tg_scheduler *s, struct tg_stats *out)
+{
+    int64_t now = tg__now_ns();
+    out->uptime_ns = now - s->created_ns;
+    uint64_t run = 0, last = 0, prev = (uint64_t)now / 1000000000u - 1u;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        run += TG__STAT_LOAD(&w->run_ns);
+        unsigned k = (unsigned)(prev & 1u);
+        /* a racy pair of reads: a second being reset reads as 0 */
+        if (TG__STAT_LOAD(&w->sec_id[k]) == prev) last += TG__STAT_LOAD(&w->sec_ns[k]);
+    }
+    if (now > s->created_ns) out->concurrency_since_start = (double)run / (double)(now - s->created_ns);
+    out->concurrency_last_second = (double)last / 1e9;
+}
+
+/* tg_stats' slots: in use (from the counts `sum`) and backed by memory. */
+static void tg__stats_slots(tg_scheduler *s, struct tg_stats *out, const tg__counters *sum)
+{
+    uint64_t allocated = 0;
+    for (uint32_t k = 0; k < s->chunk_count; k++)
+        if (TG__LOAD_ACQUIRE(&s->chunks[k])) allocated += TG__CHUNK_SLOTS;
+    /* slots in use: tokens entered and their slots not yet given back (the
+       frees, read in tg__live_count before the entries, never outrun them) */
+    out->slots_in_use = sum->entered > sum->freed ? sum->entered - sum->freed : 0;
+    /* the two counts are read a moment apart: never report more than exist */
+    if (out->slots_in_use > s->slot_capacity) out->slots_in_use = s->slot_capacity;
+    out->slots_allocated = allocated;
+}
+
+/* tg_stats' locality: sticky keys, domains, their overflows. */
+static void tg__stats_locality(tg_scheduler *s, struct tg_stats *out)
+{
+    for (uint32_t i = 0; i <= s->sticky_mask; i++)
+        if (TG__STICKY_COUNT(TG__LOAD_RELAXED(&s->sticky[i]))) out->sticky_keys++;
+    for (uint32_t i = 0; i < s->cfg.max_domains; i++) {
+        uint64_t counts = TG__LOAD_RELAXED(&s->domains[i].counts);
+        if (counts >> 32) out->domains_open++;
+        if (counts) out->domains_kept++;
+    }
+    out->sticky_overflow = TG__LOAD_RELAXED(&s->sticky_overflow);
+    out->domain_overflow = TG__LOAD_RELAXED(&s->domain_overflow);
+    out->domain_late = TG__LOAD_RELAXED(&s->domain_late);
+}
+
+/* tg_stats' per-core rows. */
+static void tg__stats_cores(tg_scheduler *s, struct tg_stats *out)
+{
+    for (unsigned i = 0; i < s->nworkers && i < TG_MAX_WORKERS; i++) {
+        tg__worker *w = s->workers[i];
+        out->cores[i].executed = TG__STAT_LOAD(&w->counters.executed);
+        out->cores[i].run_ns = TG__STAT_LOAD(&w->run_ns);
+        out->cores[i].stolen = TG__STAT_LOAD(&w->counters.stolen);
+        out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__mailbox_depth(&w->pinned) +
+                                      tg__deque_depth(&w->deque);
+        out->cores[i].busy = TG__LOAD_RELAXED(&w->busy) != 0;
+        out->cores[i].cpu = TG__LOAD_RELAXED(&w->cpu);
+    }
+}
+
 TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
 {
     if (!s || !out) return TG_EINVAL;
@@ -5357,64 +5445,21 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     out->killed = sum.killed;
     out->timed_out = sum.timed_out;
     out->admitted = sum.admitted;
-    {
-        uint32_t n = tg__op_count(s);
-        for (uint32_t i = 0; i < n; i++) {
-            tg__opcount c;
-            tg__op_sum(s, i, &c);
-            out->retried += c.retried;
-        }
-        out->ops = (uint32_t)tg_op_names(s, NULL, 0);
+    for (uint32_t i = 0, n = tg__op_count(s); i < n; i++) {
+        tg__opcount c;
+        tg__op_sum(s, i, &c);
+        out->retried += c.retried;
     }
+    out->ops = (uint32_t)tg_op_names(s, NULL, 0);
     out->pin_failures = TG__LOAD_RELAXED(&s->pin_failures);
     out->paused = TG__LOAD_RELAXED(&s->paused) != 0;
-    {
-        int64_t now = tg__now_ns();
-        out->uptime_ns = now - s->created_ns;
-        uint64_t run = 0, last = 0, prev = (uint64_t)now / 1000000000u - 1u;
-        for (unsigned i = 0; i < s->nworkers; i++) {
-            tg__worker *w = s->workers[i];
-            run += TG__STAT_LOAD(&w->run_ns);
-            unsigned k = (unsigned)(prev & 1u);
-            /* a racy pair of reads: a second being reset reads as 0 */
-            if (TG__STAT_LOAD(&w->sec_id[k]) == prev) last += TG__STAT_LOAD(&w->sec_ns[k]);
-        }
-        if (now > s->created_ns) out->concurrency_since_start = (double)run / (double)(now - s->created_ns);
-        out->concurrency_last_second = (double)last / 1e9;
-    }
+    tg__stats_time(s, out);
     out->dedupe_joined = TG__LOAD_RELAXED(&s->dedupe_joined);
     out->dedupe_overflow = TG__LOAD_RELAXED(&s->dedupe_overflow);
     tg__tiers_read(s, out->tier_running, out->tier_waiting);
-    uint64_t allocated = 0;
-    for (uint32_t k = 0; k < s->chunk_count; k++)
-        if (TG__LOAD_ACQUIRE(&s->chunks[k])) allocated += TG__CHUNK_SLOTS;
-    /* slots in use: tokens entered and their slots not yet given back (the
-       frees, read in tg__live_count before the entries, never outrun them) */
-    out->slots_in_use = sum.entered > sum.freed ? sum.entered - sum.freed : 0;
-    /* the two counts are read a moment apart: never report more than exist */
-    if (out->slots_in_use > s->slot_capacity) out->slots_in_use = s->slot_capacity;
-    out->slots_allocated = allocated;
-    for (uint32_t i = 0; i <= s->sticky_mask; i++)
-        if (TG__STICKY_COUNT(TG__LOAD_RELAXED(&s->sticky[i]))) out->sticky_keys++;
-    for (uint32_t i = 0; i < s->cfg.max_domains; i++) {
-        uint64_t counts = TG__LOAD_RELAXED(&s->domains[i].counts);
-        if (counts >> 32) out->domains_open++;
-        if (counts) out->domains_kept++;
-    }
-    out->sticky_overflow = TG__LOAD_RELAXED(&s->sticky_overflow);
-    out->domain_overflow = TG__LOAD_RELAXED(&s->domain_overflow);
-    out->domain_late = TG__LOAD_RELAXED(&s->domain_late);
-    for (unsigned i = 0; i < s->nworkers && i < TG_MAX_WORKERS; i++) {
-        tg__worker *w = s->workers[i];
-        out->cores[i].executed = TG__STAT_LOAD(&w->counters.executed);
-        /* acquire: pairs with the worker's release store after each run */
-        out->cores[i].run_ns = TG__STAT_LOAD(&w->run_ns);
-        out->cores[i].stolen = TG__STAT_LOAD(&w->counters.stolen);
-        out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__mailbox_depth(&w->pinned) +
-                                      tg__deque_depth(&w->deque);
-        out->cores[i].busy = TG__LOAD_RELAXED(&w->busy) != 0;
-        out->cores[i].cpu = TG__LOAD_RELAXED(&w->cpu);
-    }
+    tg__stats_slots(s, out, &sum);
+    tg__stats_locality(s, out);
+    tg__stats_cores(s, out);
     return TG_OK;
 }
 
@@ -5578,6 +5623,31 @@ static int tg__export_begin(tg_scheduler *s, char *buf, size_t cap, size_t *len,
     return tg__export_collect(s, x);
 }
 
+/* tg_stats_json's "ops" array: one object per op. */
+static void tg__json_ops(tg__text *t, const tg__export *x)
+{
+    for (size_t i = 0; i < x->nops; i++) {
+        const struct tg_op_stats *o = &x->ops[i];
+        tg__text_printf(t, "%s{\"name\":", i ? "," : "");
+        tg__text_json_string(t, o->name);
+        tg__text_printf(t,
+            ",\"attempts\":%llu,\"successes\":%llu,\"failures\":%llu,\"retried\":%llu,"
+            "\"failed\":%llu,\"killed\":%llu,\"timed_out\":%llu,\"health\":\"%s\","
+            "\"paused\":%s,\"blocked\":%s,"
+            "\"exec_ns\":{\"p50\":%llu,\"p95\":%llu,\"p99\":%llu,\"sum\":%llu},"
+            "\"wait_ns\":{\"p50\":%llu,\"p95\":%llu,\"p99\":%llu,\"sum\":%llu}}",
+            (unsigned long long)o->attempts, (unsigned long long)o->successes,
+            (unsigned long long)o->failures, (unsigned long long)o->retried,
+            (unsigned long long)o->failed, (unsigned long long)o->killed,
+            (unsigned long long)o->timed_out, tg_health_name(o->health),
+            o->paused ? "true" : "false", o->blocked ? "true" : "false",
+            (unsigned long long)o->exec_p50_ns, (unsigned long long)o->exec_p95_ns,
+            (unsigned long long)o->exec_p99_ns, (unsigned long long)x->hist[i].exec_sum,
+            (unsigned long long)o->wait_p50_ns, (unsigned long long)o->wait_p95_ns,
+            (unsigned long long)o->wait_p99_ns, (unsigned long long)x->hist[i].wait_sum);
+    }
+}
+
 TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
 {
     tg__export x;
@@ -5610,26 +5680,7 @@ TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
                         (unsigned)c->mailbox_depth, (unsigned long long)c->run_ns);
     }
     tg__text_printf(&t, "],\"ops\":[");
-    for (size_t i = 0; i < x.nops; i++) {
-        const struct tg_op_stats *o = &x.ops[i];
-        tg__text_printf(&t, "%s{\"name\":", i ? "," : "");
-        tg__text_json_string(&t, o->name);
-        tg__text_printf(&t,
-            ",\"attempts\":%llu,\"successes\":%llu,\"failures\":%llu,\"retried\":%llu,"
-            "\"failed\":%llu,\"killed\":%llu,\"timed_out\":%llu,\"health\":\"%s\","
-            "\"paused\":%s,\"blocked\":%s,"
-            "\"exec_ns\":{\"p50\":%llu,\"p95\":%llu,\"p99\":%llu,\"sum\":%llu},"
-            "\"wait_ns\":{\"p50\":%llu,\"p95\":%llu,\"p99\":%llu,\"sum\":%llu}}",
-            (unsigned long long)o->attempts, (unsigned long long)o->successes,
-            (unsigned long long)o->failures, (unsigned long long)o->retried,
-            (unsigned long long)o->failed, (unsigned long long)o->killed,
-            (unsigned long long)o->timed_out, tg_health_name(o->health),
-            o->paused ? "true" : "false", o->blocked ? "true" : "false",
-            (unsigned long long)o->exec_p50_ns, (unsigned long long)o->exec_p95_ns,
-            (unsigned long long)o->exec_p99_ns, (unsigned long long)x.hist[i].exec_sum,
-            (unsigned long long)o->wait_p50_ns, (unsigned long long)o->wait_p95_ns,
-            (unsigned long long)o->wait_p99_ns, (unsigned long long)x.hist[i].wait_sum);
-    }
+    tg__json_ops(&t, &x);
     tg__text_printf(&t, "],\"tiers\":[");
     for (int i = 1; i < TG__TIERS; i++)
         tg__text_printf(&t, "%s{\"tier\":\"%s\",\"running\":%u,\"waiting\":%u}", i > 1 ? "," : "",
@@ -6771,77 +6822,101 @@ static void tg__monitor_accept(tg_monitor *m, int64_t now)
     }
 }
 
+/* Fills m->polls (the listener, the wake fd, then each connection in use)
+   and returns how many; *wake: the earliest deadline to wake for. */
+static nfds_t tg__monitor_polls(tg_monitor *m, int64_t now, int64_t *wake)
+{
+    nfds_t n = 0;
+    int accepting = now >= m->accept_resume;
+    if (!accepting && m->accept_resume < *wake) *wake = m->accept_resume;
+    m->polls[n].fd = m->listen_fd; m->polls[n].events = accepting ? POLLIN : 0; n++;
+    m->polls[n].fd = m->wake_fd; m->polls[n].events = POLLIN; n++;
+    for (unsigned i = 0; i < m->max_conns; i++) {
+        tg__conn *c = &m->conns[i];
+        if (c->state == TG__CONN_FREE) continue;
+        if (c->deadline > 0 && c->deadline < *wake) *wake = c->deadline;
+        m->polls[n].fd = c->fd;
+        m->polls[n].events = (short)((c->state != TG__CONN_CLOSING ? POLLIN : 0) |
+                                     (c->out_off < c->out_len ? POLLOUT : 0));
+        n++;
+    }
+    return n;
+}
+
+/* What poll reported, in the order tg__monitor_polls filled it. */
+static void tg__monitor_events(tg_monitor *m, int64_t now)
+{
+    if (m->polls[1].revents & POLLIN) {
+        uint64_t value;
+        ssize_t ignored = read(m->wake_fd, &value, sizeof value);
+        (void)ignored;
+    }
+    nfds_t k = 2;
+    for (unsigned i = 0; i < m->max_conns; i++) {
+        tg__conn *c = &m->conns[i];
+        if (c->state == TG__CONN_FREE) continue;
+        short re = m->polls[k++].revents;
+        if (re & POLLNVAL) { tg__conn_close(c); continue; }
+        if (re & (POLLIN | POLLHUP | POLLERR)) tg__monitor_read(m, c, now);
+        if (c->state != TG__CONN_FREE && (re & POLLOUT || c->out_off < c->out_len ||
+                                          c->state == TG__CONN_CLOSING))
+            tg__monitor_flush(c, now);
+    }
+    if (m->polls[0].revents & POLLIN) tg__monitor_accept(m, now);
+}
+
+/* Deadlines: a head or frame too slow, a linger over. */
+static void tg__monitor_deadlines(tg_monitor *m, int64_t now)
+{
+    for (unsigned i = 0; i < m->max_conns; i++) {
+        tg__conn *c = &m->conns[i];
+        if (c->state == TG__CONN_FREE) continue;
+        if (c->state == TG__CONN_CLOSING && c->deadline < 0) { tg__conn_close(c); continue; }
+        if (c->state == TG__CONN_CLOSING && c->deadline == 0) {   /* the answer must leave in time */
+            c->deadline = now + m->timeout_ns;
+            continue;
+        }
+        if (c->deadline <= 0 || c->deadline > now) continue;
+        if (c->state == TG__CONN_HTTP) { tg__conn_error(c, 408); tg__monitor_flush(c, now); }
+        else if (c->state == TG__CONN_WS) { tg__ws_close(c, 1008); tg__monitor_flush(c, now); }
+        else tg__conn_close(c);
+    }
+}
+
+/* A tick: the stats, taken once, to every authenticated WebSocket client. */
+static void tg__monitor_tick(tg_monitor *m, int64_t now)
+{
+    const char *json = NULL;
+    size_t len = 0;
+    for (unsigned i = 0; i < m->max_conns; i++) {
+        tg__conn *c = &m->conns[i];
+        if (c->state == TG__CONN_WS && c->authed) {
+            if (!json) json = tg__monitor_json(m, &len);
+            tg__monitor_send_stats(c, json, len);
+            tg__monitor_flush(c, now);
+        }
+    }
+}
+
 static void *tg__monitor_main(void *arg)
 {
     tg_monitor *m = (tg_monitor *)arg;
-    int64_t next_tick = tg__now_ns() + (int64_t)m->interval_ms * 1000000;
+    int64_t interval = (int64_t)m->interval_ms * 1000000;
+    int64_t next_tick = tg__now_ns() + interval;
     /* acquire: pairs with the release store in tg_monitor_stop */
     while (!TG__LOAD_ACQUIRE(&m->stop)) {
         int64_t now = tg__now_ns();
         int64_t wake = next_tick;
-        nfds_t n = 0;
-        int accepting = now >= m->accept_resume;
-        if (!accepting && m->accept_resume < wake) wake = m->accept_resume;
-        m->polls[n].fd = m->listen_fd; m->polls[n].events = accepting ? POLLIN : 0; n++;
-        m->polls[n].fd = m->wake_fd; m->polls[n].events = POLLIN; n++;
-        for (unsigned i = 0; i < m->max_conns; i++) {
-            tg__conn *c = &m->conns[i];
-            if (c->state == TG__CONN_FREE) continue;
-            if (c->deadline > 0 && c->deadline < wake) wake = c->deadline;
-            m->polls[n].fd = c->fd;
-            m->polls[n].events = (short)((c->state != TG__CONN_CLOSING ? POLLIN : 0) |
-                                         (c->out_off < c->out_len ? POLLOUT : 0));
-            n++;
-        }
+        nfds_t n = tg__monitor_polls(m, now, &wake);
         int64_t wait_ms = wake > now ? (wake - now + 999999) / 1000000 : 0;
         int ready = poll(m->polls, n, (int)(wait_ms > 60000 ? 60000 : wait_ms));
         now = tg__now_ns();
-        if (ready > 0) {
-            if (m->polls[1].revents & POLLIN) {
-                uint64_t value;
-                ssize_t ignored = read(m->wake_fd, &value, sizeof value);
-                (void)ignored;
-            }
-            nfds_t k = 2;
-            for (unsigned i = 0; i < m->max_conns; i++) {
-                tg__conn *c = &m->conns[i];
-                if (c->state == TG__CONN_FREE) continue;
-                short re = m->polls[k++].revents;
-                if (re & POLLNVAL) { tg__conn_close(c); continue; }
-                if (re & (POLLIN | POLLHUP | POLLERR)) tg__monitor_read(m, c, now);
-                if (c->state != TG__CONN_FREE && (re & POLLOUT || c->out_off < c->out_len ||
-                                                  c->state == TG__CONN_CLOSING))
-                    tg__monitor_flush(c, now);
-            }
-            if (m->polls[0].revents & POLLIN) tg__monitor_accept(m, now);
-        }
-        /* deadlines: a head or frame too slow, a linger over */
-        for (unsigned i = 0; i < m->max_conns; i++) {
-            tg__conn *c = &m->conns[i];
-            if (c->state == TG__CONN_FREE) continue;
-            if (c->state == TG__CONN_CLOSING && c->deadline < 0) { tg__conn_close(c); continue; }
-            if (c->state == TG__CONN_CLOSING && c->deadline == 0) {   /* the answer must leave in time */
-                c->deadline = now + m->timeout_ns;
-                continue;
-            }
-            if (c->deadline <= 0 || c->deadline > now) continue;
-            if (c->state == TG__CONN_HTTP) { tg__conn_error(c, 408); tg__monitor_flush(c, now); }
-            else if (c->state == TG__CONN_WS) { tg__ws_close(c, 1008); tg__monitor_flush(c, now); }
-            else tg__conn_close(c);
-        }
+        if (ready > 0) tg__monitor_events(m, now);
+        tg__monitor_deadlines(m, now);
         if (now >= next_tick) {
-            const char *json = NULL;
-            size_t len = 0;
-            for (unsigned i = 0; i < m->max_conns; i++) {
-                tg__conn *c = &m->conns[i];
-                if (c->state == TG__CONN_WS && c->authed) {
-                    if (!json) json = tg__monitor_json(m, &len);   /* once per tick */
-                    tg__monitor_send_stats(c, json, len);
-                    tg__monitor_flush(c, now);
-                }
-            }
-            next_tick += (int64_t)m->interval_ms * 1000000;
-            if (next_tick < now) next_tick = now + (int64_t)m->interval_ms * 1000000;
+            tg__monitor_tick(m, now);
+            next_tick += interval;
+            if (next_tick < now) next_tick = now + interval;
         }
     }
     return NULL;
@@ -7458,6 +7533,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__IS_TERMINAL
 #undef TG__FREEABLE
 #undef TG__INLINE_ARGS
+#undef TG__STAMP_PENDING
 #undef TG__CHUNK_SHIFT
 #undef TG__CHUNK_SLOTS
 #undef TG__CACHE_SLOTS

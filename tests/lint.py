@@ -14,7 +14,8 @@
              the same default and bound in section 4 of the documentation
              and in README.md's configuration table
 
-Usage: tests/lint.py [HEADER]. Prints one line per check and ends with
+Usage: tests/lint.py [HEADER] [--longest] (--longest: the 15 longest
+functions too). Prints one line per check and ends with
 "N passed, N failed"; exits 1 on a failure.
 """
 import re
@@ -226,7 +227,8 @@ def check_defaults(lines):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "tokengate.h"
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    path = args[0] if args else "tokengate.h"
     lines = open(path, encoding="utf-8").read().split("\n")
     checks = [
         ("every private macro is #undef'd at the end", check_macros),
