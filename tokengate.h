@@ -206,6 +206,9 @@ int main(void)
    the stamps one thread takes go backwards.
    - CREATED: the slot is taken and the arguments copied.
    - WAITING: the token waits for room in a mailbox (under TG_FULL_BLOCK).
+     A token that finds room at once passes WAITING and ADMITTED as it is
+     created (waiting_ns = admitted_ns = created_ns); one that waited shows
+     when it began to wait, and admitted_ns 0 until it found room.
    - ADMITTED: the token sits in a mailbox.
    - EXECUTING: a worker runs its function.
    - COMPLETED: the function returned 0; FAILED: it returned another value
@@ -279,8 +282,8 @@ int main(void)
        static int fib_submit(tg_scheduler *s, int args, tg_token *out);
    (C only: C++ cannot mix the positional and designated initialisers it uses.)
    Operations are registered on their first submission (max_ops distinct
-   tg_op structs, TG_EOPLIMIT past it); controls and tg_op_stats name them
-   by op name, and act on every tg_op of that name.
+   names, TG_EOPLIMIT for a new name past it); controls and tg_op_stats name
+   them by op name, and act on every tg_op of that name.
 
    10. LIMITS AND ADMISSION
    max_tokens bounds the tokens that exist at once: live ones plus ended ones
@@ -357,7 +360,7 @@ int main(void)
    tg_sha256_hex are public: FIPS 180-4, no dependency.
 
    13. RETRIES
-   a run that returns non-zero is run again, up to the op's
+   A run that returns non-zero is run again, up to the op's
    max_retries (0..65535) times. The token keeps its slot, handle, weight,
    sticky pin and domain; it goes back to the end of a mailbox of its home
    range (of its pinned core's pinned mailbox when pinned), so tokens queued
@@ -382,7 +385,7 @@ int main(void)
    drain. Control calls after a shutdown began return TG_ESHUTDOWN.
 
    15. DEADLINES
-   an op's timeout_ns > 0 gives each token a deadline, that long
+   An op's timeout_ns > 0 gives each token a deadline, that long
    after its submission. Past it the token ends TIMEOUT and its waiters get
    TG_EDEADLINE, at the deadline: whoever looks first moves it (a sleeping
    waiter wakes for the earliest deadline it watches; tg_poll and tg_info
@@ -393,7 +396,7 @@ int main(void)
    starts past the deadline. Negative timeout_ns: TG_EINVAL.
 
    16. STORAGE TIERS
-   an op's io_tier (TG_IO_SLOW, _MODERATE, _FAST, _INSANE)
+   An op's io_tier (TG_IO_SLOW, _MODERATE, _FAST, _INSANE)
    caps how many tokens of that tier run at once: tier_caps in tg_config,
    by default 10, 25, 50 and 70. A worker that takes a token over its
    tier's cap sets it aside on the tier's list and runs something else; when
@@ -404,19 +407,20 @@ int main(void)
    after its token's end, so they may lag tg_wait_idle by a moment). An io_tier out of range: TG_EINVAL.
 
    17. DEDUPE
-   a submission of a TG_OP_DEDUPE op whose (op, argument bytes)
+   A submission of a TG_OP_DEDUPE op whose (op, argument bytes)
    equals a live token's joins that token instead of running: it gets its
    own handle (a slot of its own, counted like any token: max_tokens,
-   max_live), never queued, and ends when that token ends, in the same
-   state with the same result or failure code; each handle is released on
-   its own. Killing or timing out a follower ends only the follower; the
+   max_live), never queued (it shows ADMITTED while it waits for its
+   leader, with the join as its admitted_ns, and tg_stats' admitted leaves
+   it out), and ends when that token ends, in the same state with the same
+   result or failure code; each handle is released on its own. Killing or timing out a follower ends only the follower; the
    leader's end (a kill included) ends its followers. Equal arguments after
    the leader ended run again. The table has dedupe_capacity entries by
    hash: a submission whose entry is taken by other arguments runs alone
    (counted in tg_stats' dedupe_overflow; joins in dedupe_joined).
 
    18. HEALTH AND THE HEALTH GUARD
-   per op, attempts (runs that returned), successes, failures, retried,
+   Per op: attempts (runs that returned), successes, failures, retried,
    and tokens ended failed / killed / timed out; the class (tg_op_stats'
    health) is excellent from 95% of attempts succeeding, healthy from 80%,
    at risk from 50%, problematic below, and unknown before 5 attempts.
@@ -649,8 +653,10 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out);
    waiters, their results will be discarded, no further token starts, and
    TG_ETIMEDOUT is returned. Either way no token is live afterwards and
    every waiter has returned or will return at once; the workers stay
-   (parked, no CPU) until tg_destroy. Idempotent: a second call returns TG_OK. Outside
-   threads only (TG_EDEADLK from a task). */
+   (parked, no CPU) until tg_destroy. Calls made at once each wait with
+   their own timeout (TG_CANCEL if any of them asks it); a call after one
+   returned returns TG_OK at once. Outside threads only (TG_EDEADLK from a
+   task). */
 TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns);
 
 /* Shuts down with TG_CANCEL if still running, joins the workers (waiting for
@@ -1760,7 +1766,8 @@ struct tg_scheduler {
     uint32_t cancelling;
     uint32_t stopping;           /* shut down: no token starts, queues drain */
     uint32_t exiting;            /* tg_destroy: workers leave their loops */
-    int shut_done;
+    int shut_begun;              /* tg_shutdown's first steps are taken */
+    int shut_done;               /* a tg_shutdown returned: no token is live */
     pthread_mutex_t shutdown_lock;
 
     /* counters of outside threads (atomic adds) */
@@ -7385,31 +7392,26 @@ static int tg__quiet(tg_scheduler *s)
     return tg__live_count(s, NULL) == 0;
 }
 
-TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
+/* The shutdown's first step, once (under shutdown_lock): no outside
+   submission from here; blocked submitters back out; pauses end. */
+static void tg__shutdown_begin(tg_scheduler *s)
 {
-    if (!s || (mode != TG_DRAIN && mode != TG_CANCEL)) return TG_EINVAL;
-    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
-    if (tg__current_worker(s)) return TG_EDEADLK;
-    pthread_mutex_lock(&s->shutdown_lock);
-    if (s->shut_done) {
-        pthread_mutex_unlock(&s->shutdown_lock);
-        return TG_OK;
-    }
-    if (mode == TG_CANCEL) TG__STORE_SEQ_CST(&s->cancelling, 1u);
     TG__STORE_SEQ_CST(&s->accepting, 0u);
     /* full fence: our store of accepting before our reads of the counters;
        pairs with tg_submit's seq_cst count and re-check of accepting */
     TG__FENCE_SEQ_CST();
-    /* blocked submitters re-check and back out; workers start draining */
     tg__event_wake_all(&s->slot_event);
     tg__event_wake_all(&s->space_event);
     /* pauses end with the shutdown: held tokens go back to the queues */
     tg__unpause(s);
     for (uint32_t i = 0, n = tg__op_count(s); i < n; i++) tg__op_resume_one(s, i);
+}
 
-    int64_t deadline = tg__deadline_after(timeout_ns);
+/* Waits for quiet (no function runs, no token is live) until `deadline`;
+   past it, no token starts and the sweep ends the rest: TG_ETIMEDOUT. */
+static int tg__shutdown_wait(tg_scheduler *s, int64_t deadline)
+{
     int64_t pause_ns = 20000;
-    int rc = TG_OK;
     while (!tg__quiet(s)) {
         if (deadline >= 0 && tg__now_ns() >= deadline) {
             /* from here no token starts and no task's submission is taken;
@@ -7423,12 +7425,35 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
                 if (tg__live_count(s, NULL) == 0) break;
                 tg__sleep_ns(50000);
             } while (tg__now_ns() < settle_until);
-            rc = TG_ETIMEDOUT;
-            break;
+            return TG_ETIMEDOUT;
         }
         tg__sleep_ns(pause_ns);
         if (pause_ns < 1000000) pause_ns *= 2;
     }
+    return TG_OK;
+}
+
+TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
+{
+    if (!s || (mode != TG_DRAIN && mode != TG_CANCEL)) return TG_EINVAL;
+    if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
+    if (tg__current_worker(s)) return TG_EDEADLK;
+    int64_t deadline = tg__deadline_after(timeout_ns);
+    /* the lock covers the one-time steps only: calls at once each wait
+       with their own timeout (a TG_CANCEL among them cancels) */
+    pthread_mutex_lock(&s->shutdown_lock);
+    int done = s->shut_done;
+    if (!done) {
+        if (mode == TG_CANCEL) TG__STORE_SEQ_CST(&s->cancelling, 1u);
+        if (!s->shut_begun) {
+            s->shut_begun = 1;
+            tg__shutdown_begin(s);
+        }
+    }
+    pthread_mutex_unlock(&s->shutdown_lock);
+    if (done) return TG_OK;
+    int rc = tg__shutdown_wait(s, deadline);
+    pthread_mutex_lock(&s->shutdown_lock);
     TG__STORE_SEQ_CST(&s->stopping, 1u);
     tg__wake_all_workers(s);
     s->shut_done = 1;

@@ -846,3 +846,61 @@ TG_TEST(lifecycle_idle_scheduler_uses_no_cpu)
     CHECK_RC(tg_release(s, t[0]), TG_OK);
     tg_destroy(s);
 }
+
+/* Two tg_shutdown calls at once: each keeps its own timeout. A waits
+   forever (TG_DRAIN, -1) for a function that ignores tg_should_stop; B,
+   started meanwhile, gives up after its 10 ms (TG_CANCEL) with
+   TG_ETIMEDOUT, and A still returns TG_OK once the function is back. */
+static atomic_int lc_slow_started, lc_slow_release;
+
+static int lc_slow_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    result->i = 0;
+    atomic_store(&lc_slow_started, 1);
+    int64_t end = th_now_ns() + 30 * TH_SEC;
+    while (!atomic_load(&lc_slow_release) && th_now_ns() < end) th_sleep_us(200);
+    return 0;
+}
+
+typedef struct lc_shutter { tg_scheduler *s; int mode; int64_t timeout; int rc; int64_t took; } lc_shutter;
+
+static void *lc_shutter_main(void *arg)
+{
+    lc_shutter *a = (lc_shutter *)arg;
+    int64_t t0 = th_now_ns();
+    a->rc = tg_shutdown(a->s, a->mode, a->timeout);
+    a->took = th_now_ns() - t0;
+    return NULL;
+}
+
+TG_TEST(lifecycle_concurrent_shutdowns_keep_their_own_timeouts)
+{
+    const tg_op op = { .name = "lc_slow", .fn = lc_slow_fn };
+    tg_config cfg = { .workers = 2, .no_pin = 1 };
+    tg_scheduler *s;
+    tg_token t;
+    atomic_store(&lc_slow_started, 0);
+    atomic_store(&lc_slow_release, 0);
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    REQUIRE(tg_submit(s, &op, NULL, 0, &t) == TG_OK);
+    CHECK(TH_WAIT_UNTIL(atomic_load(&lc_slow_started), 5000));
+    lc_shutter a = { s, TG_DRAIN, -1, 99, 0 }, b = { s, TG_CANCEL, 10 * TH_MS, 99, 0 };
+    pthread_t ta, tb;
+    REQUIRE(pthread_create(&ta, NULL, lc_shutter_main, &a) == 0);
+    th_sleep_ms(5);
+    REQUIRE(pthread_create(&tb, NULL, lc_shutter_main, &b) == 0);
+    pthread_join(tb, NULL);
+    CHECK_RC(b.rc, TG_ETIMEDOUT);
+    CHECK(b.took < 2 * TH_SEC);           /* its 10 ms, not A's forever */
+    CHECK_EQ(atomic_load(&lc_slow_release), 0);   /* B returned while the function ran */
+    tg_token_info info;
+    CHECK_RC(tg_info(s, t, &info), TG_OK);
+    CHECK_EQ(info.state, TG_KILLED);      /* B's timeout marked it */
+    atomic_store(&lc_slow_release, 1);
+    pthread_join(ta, NULL);
+    CHECK_RC(a.rc, TG_OK);
+    CHECK_RC(tg_shutdown(s, TG_DRAIN, 0), TG_OK);   /* done: at once */
+    CHECK_RC(tg_release(s, t), TG_OK);
+    tg_destroy(s);
+}
