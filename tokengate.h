@@ -3430,11 +3430,12 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     /* no end before a stamp it follows (stamps of other threads may run
        up to 2 us apart); a start being stamped is waited for (a few
        stores of its worker, tg__run_gate to tg__run_call) */
-    int64_t started;
-    while ((started = TG__SLOT_LOAD(&sl->started_ns)) == TG__STAMP_PENDING) sched_yield();
-    int64_t floors[3] = { TG__LOAD_RELAXED(&sl->waiting_ns), TG__LOAD_RELAXED(&sl->admitted_ns), started };
-    for (int i = 0; i < 3; i++)
-        if (ended < floors[i]) ended = floors[i];
+    int64_t floor_ns;
+    while ((floor_ns = TG__SLOT_LOAD(&sl->started_ns)) == TG__STAMP_PENDING) sched_yield();
+    /* the latest stamp reached (they are ordered) */
+    if (!floor_ns) floor_ns = TG__LOAD_RELAXED(&sl->admitted_ns);
+    if (!floor_ns) floor_ns = TG__LOAD_RELAXED(&sl->waiting_ns);
+    if (ended < floor_ns) ended = floor_ns;
     TG__SLOT_STORE(&sl->ended_ns, ended);
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     /* only the worker clears RUNNING, and never sets it again on a claimed
@@ -4402,10 +4403,7 @@ static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
         tg__space_freed(s, &w->pinned);
         return item;
     }
-    if (tg__mailbox_pop(&w->mailbox, &item)) {
-        tg__recruit_mailbox(s, w);
-        goto from_mailbox;
-    }
+    if (tg__mailbox_pop(&w->mailbox, &item)) goto from_mailbox;   /* tg__run_gate recruits */
     if (!s->cfg.strict_routing && s->nworkers > 1) {
         unsigned n = s->nworkers;
         w->rng = w->rng * 1103515245u + 12345u;
