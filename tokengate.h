@@ -1691,6 +1691,7 @@ typedef struct tg__worker {
     uint32_t helper_waiting;             /* parked inside a task's wait */
     /* written per token: its own line, away from the flags above */
     uint32_t busy TG__ALIGNED_LINE;      /* functions running (nested) */
+    uint32_t ending;                     /* tokens it is ending (tg__ending_begin) */
     tg__counters counters;
     struct tg__opcount *opc;             /* a row per op entry, this worker's */
     struct tg__ophist *oph;              /* run and wait histograms per op */
@@ -1773,6 +1774,7 @@ struct tg_scheduler {
     /* counters of outside threads (atomic adds) */
     tg__counters outside TG__ALIGNED_LINE;
     uint64_t pin_failures;
+    uint32_t ending;             /* tokens outside threads are ending */
     uint64_t args_heap_bytes;    /* bytes in argument buffers, in use or kept */
 
     /* completion fd */
@@ -3373,6 +3375,34 @@ static int tg__token_claim(tg__slot *sl, uint32_t gen, uint32_t from, uint64_t *
     }
 }
 
+/* An ender counts the token's end before its terminal move (whoever sees
+   the move sees the count), so between the two the token is neither live
+   by the counts nor terminal. These counters cover that step: tg_wait_idle
+   and tg_shutdown wait for them to be 0. A worker's own (one writer, plain
+   stores; begin before the count's release store, done after the move
+   with release), or the outside threads' shared one (atomic). */
+static inline void tg__ending_begin(tg_scheduler *s, tg__worker *w)
+{
+    if (w) TG__STORE_RELAXED(&w->ending, w->ending + 1u);
+    else (void)TG__FETCH_ADD_SEQ_CST(&s->ending, 1u);   /* seq_cst: like TG__COUNT's */
+}
+
+static inline void tg__ending_done(tg_scheduler *s, tg__worker *w)
+{
+    if (w) TG__STORE_RELEASE(&w->ending, w->ending - 1u);   /* pairs with tg__ending */
+    else (void)TG__FETCH_SUB_RELEASE(&s->ending, 1u);
+}
+
+/* Is an end under way? Read after the counts (tg__live_count): a reader
+   that saw an end counted sees its ender's begin, or its done and the move. */
+static int tg__ending(tg_scheduler *s)
+{
+    if (TG__LOAD_ACQUIRE(&s->ending)) return 1;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (TG__LOAD_ACQUIRE(&s->workers[i]->ending)) return 1;
+    return 0;
+}
+
 /* Gives back what a token held while it was live: its sticky pin (entry
    `sticky`, read while the slot's link still held it), its place in its
    domain and under its op's max_live. Once per token, when it is terminal
@@ -3448,6 +3478,7 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
        is counted given back before its end is, so whoever sees the end
        (tg_wait_idle) sees it in slots_in_use too */
     int freed_early = (TG__WORD(old) & TG__W_RELEASED) && (release_hold || !(TG__WORD(old) & TG__W_HELD));
+    tg__ending_begin(s, w);
     if (freed_early) TG__COUNT(s, w, freed);
     tg__end_count(s, w, opi, final);
     uint64_t desired;
@@ -3467,6 +3498,7 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
             holds = 1;
         }
     }
+    tg__ending_done(s, w);
     uint32_t before = TG__WORD(old), after = TG__WORD(desired);
     tg__token_wake(s, sl, before);
     if ((after & TG__W_NOTIFY) && !(before & TG__W_NOTIFY)) {
@@ -3853,8 +3885,8 @@ static int tg__submit_abandon(tg__submission *sub, int rc)
     if (tg__token_claim(sl, 0, TG__FROM_LIVE, &seen) == TG__CLAIM_WON) {
         tg__token_holds_return(s, sl, TG__WORD(seen), TG__LOAD_RELAXED(&sl->link));
         if (TG__WORD(seen) & TG__W_DEDUPE) tg__dedupe_finish(s, sub->w, sub->index, sl, TG_KILLED);
+        tg__ending_begin(s, sub->w);
         TG__COUNT(s, sub->w, abandoned);
-        tg__idle_signal(s);
     } else {
         tg__submit_wait_ended(sl);
         TG__COUNT(s, sub->w, submitted);
@@ -3868,6 +3900,8 @@ static int tg__submit_abandon(tg__submission *sub, int rc)
         desired = ((uint64_t)(sub->gen + 1) << 32) | (uint32_t)TG_KILLED | TG__W_RELEASED;
         /* slot-word RMW: wakes whoever flagged it (a forged handle's wait) */
     } while (!TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    tg__ending_done(s, sub->w);
+    tg__idle_signal(s);
     tg__token_wake(s, sl, TG__WORD(old));
     tg__slot_recycle(s, sub->index);
     return rc;
@@ -4830,9 +4864,11 @@ TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n, int64_t tim
     return rc;
 }
 
+/* No token is live, and none is half-way through its end. */
 static int tg__idle_ready(void *ctx)
 {
-    return tg__live_count((tg_scheduler *)ctx, NULL) == 0;
+    tg_scheduler *s = (tg_scheduler *)ctx;
+    return tg__live_count(s, NULL) == 0 && !tg__ending(s);
 }
 
 TG_API int tg_wait_idle(tg_scheduler *s, int64_t timeout_ns)
@@ -7381,13 +7417,14 @@ static void tg__sweep_kill(tg_scheduler *s)
 }
 
 /* No function runs and no token is live (a function may outlive its
-   token: a deadline ends a running token). The functions first: one that
-   returns after submitting a child has counted the child by then. */
+   token: a deadline ends a running token), nor is one half-way through
+   its end. The functions first: one that returns after submitting a
+   child has counted the child by then. */
 static int tg__quiet(tg_scheduler *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++)
         if (TG__LOAD_ACQUIRE(&s->workers[i]->busy)) return 0;   /* pairs with tg__run_call */
-    return tg__live_count(s, NULL) == 0;
+    return tg__idle_ready(s);
 }
 
 /* The shutdown's first step, once (under shutdown_lock): no outside
@@ -7420,7 +7457,7 @@ static int tg__shutdown_wait(tg_scheduler *s, int64_t deadline)
             int64_t settle_until = tg__now_ns() + 100000000;
             do {
                 tg__sweep_kill(s);
-                if (tg__live_count(s, NULL) == 0) break;
+                if (tg__idle_ready(s)) break;
                 tg__sleep_ns(50000);
             } while (tg__now_ns() < settle_until);
             return TG_ETIMEDOUT;
