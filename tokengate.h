@@ -186,8 +186,9 @@ int main(void)
    stale or forged handle, a bad config value) is an error code, never a crash.
    TG_ASSERT guards only the library's own invariants (assert() unless
    defined before the implementation). Defining TG_DEBUG there adds checks
-   of them that cost memory (one byte per token slot): that a slot is on at
-   most one internal list at a time. The test suite builds with TG_DEBUG.
+   of them that cost memory (two bytes per token slot): that through each of
+   its two link fields a slot is on at most one internal list at a time.
+   The test suite builds with TG_DEBUG.
 
    6. TOKENS AND THEIR LIFECYCLE
    States move only forward along
@@ -1749,7 +1750,7 @@ struct tg_scheduler {
     uint32_t handle_key;         /* random, even: XORed into every handle's generation */
     uint32_t fork_generation;    /* tg__fork_generation at tg_create */
     void *raw;                   /* the allocation behind this struct (aligned in it) */
-    uint8_t *on_list;            /* TG_DEBUG: the list each slot is on (TG__LIST_*) */
+    uint8_t *on_list;            /* TG_DEBUG: the lists each slot is on (TG__LIST_*) */
     int64_t created_ns;          /* for the concurrency ratio */
 
     /* locality: sticky registry and hash-conductor domains */
@@ -1944,8 +1945,8 @@ static inline tg__slot *tg__slot_at(tg_scheduler *s, uint32_t index)
 /* The lists a slot can be on, through its two link fields. Through each
    field a slot is on at most one list at a time (an ended token may still
    be on a held list while on the completion list); with TG_DEBUG defined,
-   s->on_list records them (held_link's list in bits 0-1, the completion
-   list in bit 2) and TG_ASSERT checks every move onto and off a list.
+   s->on_list records them (a byte per field) and TG_ASSERT checks every
+   move onto and off a list.
      held_link: TG__LIST_HELD       an op's held list (tg_op_pause)
                 TG__LIST_ASIDE      a storage tier's set-aside list
                 TG__LIST_FOLLOWERS  a dedupe leader's followers
@@ -1955,16 +1956,21 @@ static inline tg__slot *tg__slot_at(tg_scheduler *s, uint32_t index)
 enum { TG__LIST_NONE, TG__LIST_HELD, TG__LIST_ASIDE, TG__LIST_FOLLOWERS, TG__LIST_NOTIFY };
 
 #ifdef TG_DEBUG
-/* The bits of s->on_list that the list's link field owns, and its value. */
-static inline uint8_t tg__list_bits(int list) { return list == TG__LIST_NOTIFY ? 4u : 3u; }
-static inline uint8_t tg__list_value(int list) { return list == TG__LIST_NOTIFY ? 4u : (uint8_t)list; }
+/* The byte of s->on_list that records the list of the field `list` uses
+   (two bytes a slot: held_link's and link's, written under different
+   locks, so never the same byte). */
+static inline uint8_t *tg__list_byte(tg_scheduler *s, uint32_t index, int list)
+{
+    return &s->on_list[2u * index + (list == TG__LIST_NOTIFY ? 1u : 0u)];
+}
 #endif
 
 static inline void tg__list_enter(tg_scheduler *s, uint32_t index, int list)
 {
 #ifdef TG_DEBUG
-    TG_ASSERT((s->on_list[index] & tg__list_bits(list)) == 0);
-    s->on_list[index] = (uint8_t)(s->on_list[index] | tg__list_value(list));
+    uint8_t *b = tg__list_byte(s, index, list);
+    TG_ASSERT(*b == TG__LIST_NONE);
+    *b = (uint8_t)list;
 #else
     (void)s; (void)index; (void)list;
 #endif
@@ -1973,8 +1979,9 @@ static inline void tg__list_enter(tg_scheduler *s, uint32_t index, int list)
 static inline void tg__list_leave(tg_scheduler *s, uint32_t index, int list)
 {
 #ifdef TG_DEBUG
-    TG_ASSERT((s->on_list[index] & tg__list_bits(list)) == tg__list_value(list));
-    s->on_list[index] = (uint8_t)(s->on_list[index] & ~tg__list_bits(list));
+    uint8_t *b = tg__list_byte(s, index, list);
+    TG_ASSERT(*b == list);
+    *b = TG__LIST_NONE;
 #else
     (void)s; (void)index; (void)list;
 #endif
@@ -2238,7 +2245,7 @@ static void tg__slot_free(tg_scheduler *s, uint32_t index)
 {
     tg__slot *sl = tg__slot_at(s, index);
 #ifdef TG_DEBUG
-    TG_ASSERT(s->on_list[index] == 0);   /* a free slot is on no list */
+    TG_ASSERT(!s->on_list[2u * index] && !s->on_list[2u * index + 1u]);   /* a free slot is on no list */
 #endif
     /* keep a large-argument buffer for the slot's next token while the
        buffers together stay under TG__ARGS_RETAIN_LIMIT */
@@ -7229,7 +7236,7 @@ static void tg__scheduler_free(tg_scheduler *s)
     pthread_mutex_destroy(&s->ops_lock);
     tg__tiers_free(s);
     tg__dedupe_free(s);
-    tg__free(s, s->on_list, s->cfg.max_tokens);
+    tg__free(s, s->on_list, 2u * (size_t)s->cfg.max_tokens);
     tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
     tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
     if (s->event_fd >= 0) close(s->event_fd);
@@ -7305,7 +7312,7 @@ static int tg__scheduler_tables(tg_scheduler *s)
     if (tg__dedupe_init(s) != TG_OK) return TG_ENOMEM;
     if (tg__tiers_init(s) != TG_OK) return TG_ENOMEM;
 #ifdef TG_DEBUG
-    if (!(s->on_list = (uint8_t *)tg__alloc_zero(s, c->max_tokens))) return TG_ENOMEM;
+    if (!(s->on_list = (uint8_t *)tg__alloc_zero(s, 2u * (size_t)c->max_tokens))) return TG_ENOMEM;
 #endif
     if (!(s->ops_raw = tg__alloc_zero(s, sizeof(tg__opent) * c->max_ops + TG__CACHE_LINE))) return TG_ENOMEM;
     s->ops = (tg__opent *)tg__align_line(s->ops_raw);
