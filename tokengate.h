@@ -4417,10 +4417,14 @@ static inline void tg__recruit_mailbox(tg_scheduler *s, tg__worker *w)
 {
     if (s->cfg.strict_routing || !TG__LOAD_RELAXED(&s->sleeping_count)) return;
     tg__mailbox *m = &w->mailbox;
+    uint32_t pos = TG__LOAD_RELAXED(&m->head);
+    uint32_t cap = (m->mask + 1) / 2;
+    /* the test below (need > 8) without the division: most calls of a
+       stream of short tokens end here */
+    if ((pos & 7u) && cap > 8 && w->run_avg_ns + TG__TOKEN_COST_NS <= TG__RECRUIT_NS / 9) return;
     uint32_t need = TG__RECRUIT_NS / (w->run_avg_ns + TG__TOKEN_COST_NS);
     if (need == 0) need = 1;
-    if (need > (m->mask + 1) / 2) need = (m->mask + 1) / 2;
-    uint32_t pos = TG__LOAD_RELAXED(&m->head);
+    if (need > cap) need = cap;
     if (need > 8 && (pos & 7u)) return;
     if (tg__deque_depth(&w->deque) || tg__mailbox_full_at(m, pos + need - 1))
         tg__wake_thief(s, w);
