@@ -1965,26 +1965,26 @@ static inline uint8_t *tg__list_byte(tg_scheduler *s, uint32_t index, int list)
 }
 #endif
 
-static inline void tg__list_enter(tg_scheduler *s, uint32_t index, int list)
+/* Slot `index` moves, through the field `list` uses, from list `from` to
+   list `to` (one of them TG__LIST_NONE). */
+static inline void tg__list_move(tg_scheduler *s, uint32_t index, int list, int from, int to)
 {
 #ifdef TG_DEBUG
     uint8_t *b = tg__list_byte(s, index, list);
-    TG_ASSERT(*b == TG__LIST_NONE);
-    *b = (uint8_t)list;
+    TG_ASSERT(*b == from);
+    *b = (uint8_t)to;
 #else
-    (void)s; (void)index; (void)list;
+    (void)s; (void)index; (void)list; (void)from; (void)to;
 #endif
+}
+static inline void tg__list_enter(tg_scheduler *s, uint32_t index, int list)
+{
+    tg__list_move(s, index, list, TG__LIST_NONE, list);
 }
 
 static inline void tg__list_leave(tg_scheduler *s, uint32_t index, int list)
 {
-#ifdef TG_DEBUG
-    uint8_t *b = tg__list_byte(s, index, list);
-    TG_ASSERT(*b == list);
-    *b = TG__LIST_NONE;
-#else
-    (void)s; (void)index; (void)list;
-#endif
+    tg__list_move(s, index, list, list, TG__LIST_NONE);
 }
 
 /* Appends slot `index` to a FIFO through held_link (head and tail are
