@@ -4404,8 +4404,8 @@ static inline void tg__recruit(tg_scheduler *s, tg__worker *w)
         tg__wake_thief(s, w);
 }
 
-/* Took a token from its own mailbox: recruit a parked worker only when the
-   tokens still queued would keep this worker busy for longer than a thief
+/* About to run a token (tg__run_gate, after its move to EXECUTING): recruit
+   a parked worker for this worker's mailbox only when the tokens queued would keep this worker busy for longer than a thief
    takes to wake (TG__RECRUIT_NS), judged by its recent run times. A stream
    of short tokens that it keeps up with stays its own: a woken thief would
    take turns at the CPU of whoever submits them, and the two consumers
