@@ -4405,8 +4405,9 @@ static inline void tg__recruit(tg_scheduler *s, tg__worker *w)
 }
 
 /* About to run a token (tg__run_gate, after its move to EXECUTING): recruit
-   a parked worker for this worker's mailbox only when the tokens queued would keep this worker busy for longer than a thief
-   takes to wake (TG__RECRUIT_NS), judged by its recent run times. A stream
+   a parked worker for this worker's mailbox only when the tokens queued
+   would keep this worker busy for longer than a thief takes to wake
+   (TG__RECRUIT_NS), judged by its recent run times. A stream
    of short tokens that it keeps up with stays its own: a woken thief would
    take turns at the CPU of whoever submits them, and the two consumers
    would trade the mailbox's lines. For short tokens it looks far ahead,
