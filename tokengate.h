@@ -89,6 +89,7 @@ int main(void)
      >>mailboxes  Mailboxes: bounded lock-free MPMC queues, one per core
      >>deques     Work-stealing deques (nested submissions), one per core
      >>parking    Worker parking: spin briefly, then sleep on a futex
+     >>spares     Spares: threads that take a core over while its owner blocks
      >>routing    Routing: weight home ranges, staggered position counters, overflow
      >>sticky     Sticky registry: keys pinned to cores, reference-counted
      >>conductor  Hash conductor: domains of a lead and its descendants on one core
@@ -127,10 +128,11 @@ int main(void)
      that scheduler has returned.
    - tg_shutdown and tg_wait_idle may be called from any outside thread;
      called from inside a task they return TG_EDEADLK (the task is live).
-   - Inside a task (a tg_fn running on a worker) a blocking call never blocks
-     the worker: tg_wait, tg_wait_all, tg_wait_any and a blocking tg_submit run
-     other tokens while they wait, so nested fan-out cannot deadlock, whatever
-     the number of workers.
+   - Inside a task (a tg_fn running on a worker) a wait never deadlocks, on
+     any graph of waits the API allows, whatever the number of workers: it
+     runs beneath itself only the tokens it waits for, and otherwise sleeps
+     and hands its core to a spare worker, as a token of a storage tier and
+     a tg_blocking_begin section do (section 21).
    - tg_self, tg_current_core and tg_should_stop read the calling thread's own
      state; outside a task they return TG_TOKEN_NONE, -1 and 0.
 
@@ -156,26 +158,29 @@ int main(void)
    4. CONFIGURATION
    A zero-initialised tg_config (or a NULL pointer) means every default:
 
-     field             default                       range / notes
-     ----------------  ----------------------------  --------------------------
-     workers           CPUs in the affinity mask      1 .. TG_MAX_WORKERS (256)
-     no_pin            0 (pin each worker to a CPU)   nonzero: no pinning
-     mailbox_capacity  4096 per core                  rounded up to a power of 2,
-                                                      2 .. 1<<24
-     max_tokens        4,194,304 live tokens          1 .. TG_MAX_TOKENS (1<<28)
-     full_policy       TG_FULL_BLOCK                  or TG_FULL_REJECT
-     strict_routing    0 (home ranges that overflow)  nonzero: hard ranges
-     max_args_size     65,536 bytes                   0 .. 1<<30 (0 = default)
-     sticky_capacity   4096 registry entries          rounded up to a power of 2,
-                                                      1 .. 1<<20
-     max_domains       4096 domains                   1 .. 1<<20
-     max_ops           256 distinct operations        1 .. 65536
-     dedupe_capacity   4096 entries                   rounded up to a power of 2,
-                                                      1 .. 1<<20
-     auto_block        0 (no health guard)            nonzero: guard on
-     tier_caps[1..4]   10, 25, 50, 70 running         1 .. 65535 (0 = default)
-     log               writes to stderr               NULL field = default
-     allocator         malloc/free                    both functions or neither
+     field               default                       range / notes
+     ------------------  ----------------------------  --------------------------
+     workers             CPUs in the affinity mask      1 .. TG_MAX_WORKERS (256)
+     no_pin              0 (pin each worker to a CPU)   nonzero: no pinning
+     mailbox_capacity    4096 per core                  rounded up to a power of 2,
+                                                        2 .. 1<<24
+     max_tokens          4,194,304 live tokens          1 .. TG_MAX_TOKENS (1<<28)
+     full_policy         TG_FULL_BLOCK                  or TG_FULL_REJECT
+     strict_routing      0 (home ranges that overflow)  nonzero: hard ranges
+     max_args_size       65,536 bytes                   0 .. 1<<30 (0 = default)
+     sticky_capacity     4096 registry entries          rounded up to a power of 2,
+                                                        1 .. 1<<20
+     max_domains         4096 domains                   1 .. 1<<20
+     max_ops             256 distinct operations        1 .. 65536
+     dedupe_capacity     4096 entries                   rounded up to a power of 2,
+                                                        1 .. 1<<20
+     auto_block          0 (no health guard)            nonzero: guard on
+     max_spare_workers   256 threads beyond workers     1 .. 65536 (section 21)
+     stack_size          8 MiB (8388608 bytes) each     64 KiB .. 1<<30: every
+                                                        worker and spare
+     tier_caps[1..4]     10, 25, 50, 70 running         1 .. 65535 (0 = default)
+     log                 writes to stderr               NULL field = default
+     allocator           malloc/free                    both functions or neither
 
    Slots come in chunks of 4096 allocated as they are first needed, so an
    idle scheduler holds only its mailboxes and one chunk.
@@ -257,7 +262,8 @@ int main(void)
    8. AWAITING
    tg_poll never blocks. tg_wait, tg_wait_all and tg_wait_any take a timeout in
    nanoseconds: negative waits forever, 0 polls. A wait spins briefly, then
-   sleeps on a futex; inside a task it runs other tokens instead.
+   sleeps on a futex; inside a task it first runs the tokens it waits for,
+   and its core serves other tokens while it sleeps (section 21).
    tg_wait_all and tg_wait_any check every handle before they wait, so a bad
    one anywhere in the array gives its error at once.
    tg_wait_all returns TG_OK once every token is terminal (each outcome is then
@@ -397,12 +403,17 @@ int main(void)
    starts past the deadline. Negative timeout_ns: TG_EINVAL.
 
    16. STORAGE TIERS
-   An op's io_tier (TG_IO_SLOW, _MODERATE, _FAST, _INSANE)
-   caps how many tokens of that tier run at once: tier_caps in tg_config,
-   by default 10, 25, 50 and 70. A worker that takes a token over its
-   tier's cap sets it aside on the tier's list and runs something else; when
-   a token of the tier finishes, its worker runs the first one set aside,
-   which takes over its place (so set-aside tokens run in order). A token
+   An op's io_tier (TG_IO_SLOW, _MODERATE, _FAST, _INSANE) marks its
+   tokens as blocking (file, socket or device I/O) and caps how many of
+   them run at once: tier_caps in tg_config, by default 10, 25, 50 and 70.
+   Below the cap they really run at once: a worker that starts one hands
+   its core to a spare worker first (section 21), so up to the cap of them
+   block together while the cores go on with CPU tokens; the whole run of
+   such a token counts as blocked time. A worker that takes a token over
+   its tier's cap sets it aside on the tier's list and runs something
+   else; when a token of the tier finishes, its thread runs the first one
+   set aside, which takes over its place (so set-aside tokens run in
+   order). A token
    killed or past its deadline while set aside passes its turn on. tg_stats
    shows tier_running and tier_waiting (a worker gives its place back just
    after its token's end, so they may lag tg_wait_idle by a moment). An io_tier out of range: TG_EINVAL.
@@ -477,6 +488,57 @@ int main(void)
    over 4 KiB 1009, binary or fragmented 1003, text not UTF-8 1007, a frame
    not whole within the timeout 1008. A client that lets 4 MiB of output
    pile up is dropped. Every HTTP answer closes its connection.
+
+   21. BLOCKING AND SPARE WORKERS
+   A core has one running worker thread at a time. When a task blocks, its
+   thread hands the core to a spare worker (a thread pinned to the same
+   CPU, which serves the core's mailbox and deque from then on) and sleeps;
+   when it wakes, the task goes on without a core until it returns, and its
+   thread then waits in the spare pool. Spares are created when a hand-off
+   finds none parked, at most max_spare_workers of them (default 256), and
+   stay parked (no CPU) until tg_destroy; tg_stats shows spares_alive,
+   spares_running (serving a core or running a blocked task now),
+   spares_peak and handoffs. A task blocks, and its core is handed on, in:
+   - a wait (tg_wait, tg_wait_all, tg_wait_any) that has nothing it may run;
+   - a token of a storage tier (section 16), for its whole run;
+   - a section between tg_blocking_begin() and tg_blocking_end(): wrap any
+     other blocking call in them (a sleep, a lock held elsewhere, a system
+     call that waits). A hand-off costs a futex wake-up and a thread switch
+     on the CPU, a few microseconds: worth it for anything that blocks
+     longer than that; a spare stack is stack_size bytes of address space
+     (touched only as it is used);
+   - a blocking tg_submit that found no room for 1 ms.
+   What a wait runs beneath itself: only the tokens it waits for (those of
+   tg_wait and tg_wait_all, none of tg_wait_any's), when they are queued:
+   from the bottom of its core's deque (the child submitted last) or taken
+   from whichever queue holds them. Whatever runs beneath a wait thus waits,
+   if it waits at all, on tokens that are not on that thread's stack or on
+   one that closes a cycle of waits the caller made; so no wait deadlocks.
+   Tokens pinned to another core (sticky keys, domains), tokens of a
+   storage tier, of a paused op or past their deadline are left to their
+   queues. Runs nest at most stack_size / 32 KiB deep (256 with the default
+   8 MiB): deeper, the wait sleeps and a spare takes over.
+   Past the limits: when max_spare_workers spares exist and none is free, a
+   wait keeps its core while it sleeps (the other cores and the spares
+   already running go on); it still runs the tokens it waits for, then up
+   to stack_size / 16 KiB deep and from any core. Should nothing in the
+   scheduler be able to move while such a wait needs a queued token, it
+   returns TG_EDEADLK after 50 ms.
+   TG_EDEADLK also reports: a task waiting on itself, or on a token whose
+   function runs beneath it on the same thread (a cycle of waits); and a
+   blocking tg_submit in a task once nothing in the scheduler has run for
+   50 ms while tasks wait for room (every worker is blocked on admission:
+   max_tokens is too small for the recursion). A cycle of waits through
+   tokens running on other threads cannot be seen: it waits forever (or
+   for its timeout). A recursion that holds the handles of its children
+   while it waits needs about (children per level) x (depth) slots for
+   each thread that runs a branch of it, and a wait that sleeps lets a
+   spare start another branch: give max_tokens a wide margin over
+   workers x children x depth, or use TG_FULL_REJECT.
+   Time: tg_info's blocked_ns and tg_op_stats' blocked_ns count the time a
+   function slept holding its core, and everything from the moment it
+   handed its core on to its return; the run-time percentiles, the per-core
+   run_ns and the concurrency ratio count only the rest (time on a core).
 */
 
 /* The implementation needs POSIX and Linux declarations: include this header
@@ -633,6 +695,8 @@ typedef struct tg_config {
     int auto_block;            /* nonzero: the health guard refuses failing ops */
     unsigned sticky_capacity;  /* sticky registry entries */
     unsigned max_domains;      /* hash-conductor domains at once */
+    unsigned max_spare_workers; /* threads beyond workers, for blocked tasks */
+    size_t stack_size;         /* bytes of every worker thread's stack */
     void (*log)(void *user, int level, const char *message); /* NULL: stderr */
     void *log_user;
     tg_allocator allocator;    /* zero: malloc/free */
@@ -731,6 +795,8 @@ typedef struct tg_token_info {
     int retries;                 /* runs retried so far */
     int failure_code;            /* the fn's last non-zero return, 0 if none */
     int64_t created_ns, waiting_ns, admitted_ns, started_ns, ended_ns; /* 0 = not reached */
+    int64_t blocked_ns;          /* of its runs so far, the time spent blocked
+                                  (section 21), to the microsecond */
     char seed[65];               /* domain seed in hex, "" if none */
 } tg_token_info;
 
@@ -746,6 +812,14 @@ TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap);
 
 TG_API tg_token tg_self(void);        /* running token, TG_TOKEN_NONE outside */
 TG_API int tg_current_core(void);     /* worker index, -1 outside a task's worker */
+/* Around code of a task that blocks (a system call, a sleep, a lock held
+   elsewhere): the task's core goes to a spare worker meanwhile, so other
+   tokens run on it (section 21). Sections nest within one task; one still
+   open when the function returns ends there. Outside a task both do
+   nothing and return TG_OK; tg_blocking_end without a begin of the same
+   task: TG_EINVAL. */
+TG_API int tg_blocking_begin(void);
+TG_API int tg_blocking_end(void);
 TG_API int tg_should_stop(void);      /* nonzero once the running token is killed */
 
 /* ---------------------------------------------------------------- sha-256 */
@@ -814,6 +888,7 @@ struct tg_op_stats {
        the upper edge of its bucket (at most 25% above the true value) */
     uint64_t exec_p50_ns, exec_p95_ns, exec_p99_ns;
     uint64_t wait_p50_ns, wait_p95_ns, wait_p99_ns;
+    uint64_t blocked_ns;   /* summed time its runs spent blocked (not in exec) */
 };
 
 TG_API int tg_op_stats(tg_scheduler *s, const char *op, struct tg_op_stats *out);
@@ -850,6 +925,11 @@ struct tg_stats {
     double concurrency_last_second;
     uint64_t dedupe_joined;   /* TG_OP_DEDUPE submissions that joined a live token */
     uint64_t dedupe_overflow; /* ...that ran alone: their table entry was taken */
+    /* spare workers (section 21): threads beyond the cores that exist,
+       that serve a core or run a blocked task now, the most at once; and
+       how often a core was handed to one */
+    uint32_t spares_alive, spares_running, spares_peak;
+    uint64_t handoffs;
     uint32_t tier_running[TG_IO_INSANE + 1]; /* tokens of each io_tier running ([0] unused) */
     uint32_t tier_waiting[TG_IO_INSANE + 1]; /* ...and set aside at the tier's cap */
     /* locality (sections 11 and 12) */
@@ -1504,7 +1584,10 @@ TG_API const char *tg_state_name(tg_state state)
      ----------  --------------------------  ---------------------  --------------
      WAITER      an outside waiter (CAS)     the terminal move      no
      ANY         a tg_wait_any sleeper       the terminal move      no
-     HELPER      a waiting worker            the terminal move      no
+     TAKEN       a task's wait that runs     whoever pops the void  yes (until the
+                 the queued token itself     queue entry (the gate; void entry
+                 (tg__claim)                 the submitter if it    is popped)
+                                             never pushed one)
      RELEASED    tg_release, a detached      never (until reuse)    no (frees it)
                  submit
      HELD        tg_submit                   whoever drops the      yes
@@ -1527,7 +1610,12 @@ TG_API const char *tg_state_name(tg_state state)
      STAMPING    a submitter waiting for     the same submitter,    no
                  room, before it writes a    with its state move
                  stamp of a queued state     (enders and tg_info
-                 (tg__submit_stamp_move)     wait meanwhile)
+                 (tg__submit_stamp_move);    wait meanwhile); the
+                 a task's wait that takes    wait, once the start
+                 a token (tg__wait_claim)    is marked pending
+     LISTED      whoever puts it on a held   whoever takes it off   no (HELD
+                 list (pause, tier, dedupe   (or the terminal move) covers it)
+                 followers): not in a queue
 
    Legal moves of the state: CREATED -> WAITING <-> ADMITTED (a submitter
    waiting for room), CREATED/ADMITTED -> EXECUTING (a worker), EXECUTING ->
@@ -1554,7 +1642,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__STATE_MASK   0x0fu
 #define TG__W_WAITER     0x10u  /* an outside thread sleeps on this word */
 #define TG__W_ANY        0x20u  /* a tg_wait_any sleeper watches this token */
-#define TG__W_HELPER     0x40u  /* a worker waiting inside a task watches it */
+#define TG__W_TAKEN      0x40u  /* a task's wait runs it; one queue entry is void */
 #define TG__W_RELEASED   0x80u  /* the handle was given back (or detached) */
 #define TG__W_HELD       0x100u /* a queue, a list or a running worker holds the slot */
 #define TG__W_KILL       0x200u /* kill requested while running */
@@ -1567,7 +1655,8 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_ENDING     0x10000u /* one ender claimed it: the terminal move is its */
 #define TG__W_RUNNING    0x20000u /* its function runs (set with EXECUTING) */
 #define TG__W_STAMPING   0x40000u /* its submitter writes a stamp: enders wait */
-#define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY | TG__W_HELPER)
+#define TG__W_LISTED     0x80000u /* on a held list (pause, tier, followers), not queued */
+#define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY)
 
 #define TG__GEN(gw)  ((uint32_t)((gw) >> 32))
 #define TG__WORD(gw) ((uint32_t)(gw))
@@ -1576,7 +1665,7 @@ TG_API const char *tg_state_name(tg_state state)
 /* A slot returns to the free list once it is terminal, its handle released,
    and nothing inside the scheduler refers to it. */
 #define TG__FREEABLE(word) (TG__IS_TERMINAL(word) && ((word) & TG__W_RELEASED) && \
-                            !((word) & (TG__W_HELD | TG__W_NOTIFY)))
+                            !((word) & (TG__W_HELD | TG__W_NOTIFY | TG__W_TAKEN)))
 /* Holds still to give back: terminal, and no function of it runs. */
 #define TG__SETTLED(word) (TG__IS_TERMINAL(word) && !((word) & TG__W_RUNNING))
 
@@ -1680,7 +1769,14 @@ typedef struct tg__counters {
 
 
 struct tg_scheduler;
+struct tg__thread;
 
+/* A core: its queues, and the statistics written by the one thread that
+   serves it at a time, its owner (a tg__thread, below). Only the owner
+   pushes and pops its deque, parks on wake_word and writes these counters
+   (plain release stores: one writer). The owner changes only by a hand-off
+   (tg__handoff), whose release store and the new owner's acquire load
+   order the old owner's writes before the new one's. */
 typedef struct tg__worker {
     tg__deque deque;
     tg__mailbox mailbox;
@@ -1689,7 +1785,6 @@ typedef struct tg__worker {
     /* read by every submitter: written only when the worker parks */
     uint32_t sleeping TG__ALIGNED_LINE;  /* 1 while parked on wake_word */
     uint32_t wake_word;
-    uint32_t helper_waiting;             /* parked inside a task's wait */
     /* written per token: its own line, away from the flags above */
     uint32_t busy TG__ALIGNED_LINE;      /* functions running (nested) */
     uint32_t ending;                     /* tokens it is ending (tg__ending_begin) */
@@ -1700,18 +1795,45 @@ typedef struct tg__worker {
     uint64_t sec_id[2], sec_ns[2];       /* run time by second (ended_ns / 1e9), */
                                          /* this one and the one before */
     struct tg_scheduler *sched;
+    struct tg__thread *owner;            /* the thread serving it (a hint for tg_stats) */
     unsigned index;
     int cpu;                             /* pinned CPU or -1 */
     void *raw;                           /* allocation behind this struct */
     uint32_t rng;
     uint32_t run_avg_ns;                 /* recent run time per token (owner only) */
-    uint64_t inner_ns;                   /* run time of the tokens the running one's
-                                            waits ran (owner only; tg__run_call) */
     uint32_t cache_count;
     uint32_t cache[TG__CACHE_SLOTS];
-    pthread_t thread;
-    int thread_started;
 } tg__worker;
+
+/* A thread of the scheduler: one per core at tg_create, more (spares) on
+   demand up to max_spare_workers. A thread owns at most one core; one that
+   is about to block inside a task hands its core to a spare first and runs
+   on without one (outside-like: its submissions go to the mailboxes, its
+   counts to the shared rows) until its frames return, then waits in the
+   spare pool for a core to serve. */
+enum { TG__T_IDLE, TG__T_RUNNING, TG__T_BLOCKED };   /* tg__thread.state */
+
+typedef struct tg__thread {
+    uint32_t wake TG__ALIGNED_LINE;      /* futex word: bumped to hand it a core or to exit */
+    uint32_t state;                      /* TG__T_*: what the stall check reads */
+    struct tg__worker *core;             /* the core handed to it; NULL in the pool */
+    struct tg__worker *home;             /* the core it serves or served last */
+    struct tg__thread *next;             /* the pool's link (under pool_lock) */
+    struct tg_scheduler *sched;
+    unsigned depth;                      /* token functions running on its stack */
+    uint64_t inner_ns;                   /* run time of the tokens the running one's
+                                            waits ran (tg__run_call) */
+    uint64_t blocked_ns;                 /* time the running function spent blocked */
+    int64_t coreless_since;              /* the running function runs without a core
+                                            from here (0: it has one); counted blocked */
+    uint64_t *stack_tokens;              /* handles of the functions on its stack */
+    unsigned section_depth;              /* tg_blocking_begin calls not yet ended */
+    unsigned section_frame;              /* the depth of the frame that began them */
+    int64_t section_since;
+    int cpu;                             /* the CPU it is pinned to, -1 */
+    int started;
+    pthread_t thread;
+} tg__thread;
 
 struct tg_scheduler {
     /* read-mostly configuration */
@@ -1763,6 +1885,23 @@ struct tg_scheduler {
     uint32_t sleeping_count TG__ALIGNED_LINE;
     uint32_t any_seq TG__ALIGNED_LINE;   /* bumped when a W_ANY token ends */
 
+    /* threads: nworkers + max_spare_workers entries, the first
+       threads_alive of them started; the pool of those without a core */
+    tg__thread *threads;
+    void *threads_raw;
+    unsigned thread_limit;
+    unsigned depth_soft, depth_hard;     /* nesting of waits' runs (tg__claimable) */
+    pthread_mutex_t pool_lock;
+    tg__thread *pool;                    /* LIFO through next */
+    uint32_t threads_alive;              /* written under pool_lock */
+    uint32_t pool_size;                  /* written under pool_lock */
+    uint32_t spares_peak;                /* written under pool_lock */
+    uint64_t handoffs;                   /* cores handed to a spare */
+    uint32_t stall_epoch;                /* bumped when a stall is reported */
+    uint32_t busy_other TG__ALIGNED_LINE; /* functions running on threads without a core */
+    uint64_t other_run_ns;               /* their summed run time (atomic adds) */
+    uint64_t other_sec_id[2], other_sec_ns[2];
+
     /* lifecycle */
     uint32_t accepting TG__ALIGNED_LINE;
     uint32_t cancelling;
@@ -1785,7 +1924,8 @@ struct tg_scheduler {
     uint32_t notify_first, notify_last;   /* FIFO owned by consumers */
 };
 
-static TG__THREAD_LOCAL tg__worker *tg__tls_worker;
+static TG__THREAD_LOCAL tg__thread *tg__tls_thread;   /* a scheduler thread's own */
+static TG__THREAD_LOCAL tg__worker *tg__tls_worker;   /* the core it owns, or NULL */
 static TG__THREAD_LOCAL tg__slot *tg__tls_slot;
 static TG__THREAD_LOCAL uint64_t tg__tls_token;
 
@@ -1822,11 +1962,27 @@ static inline int tg__fork_check(const tg_scheduler *s)
     return TG__LIKELY(TG__LOAD_RELAXED(&tg__fork_generation) == s->fork_generation) ? TG_OK : TG_EFORKED;
 }
 
-/* The calling thread's worker when it belongs to s, else NULL. */
+/* The core the calling thread owns when it is one of s, else NULL: what
+   the queues and the one-writer counters go by. A thread of s without a
+   core (it handed it to a spare) is treated as an outside thread there. */
 static inline tg__worker *tg__current_worker(tg_scheduler *s)
 {
     tg__worker *w = tg__tls_worker;
     return (w && w->sched == s) ? w : NULL;
+}
+
+/* The calling thread when it is one of s (with a core or not), else NULL. */
+static inline tg__thread *tg__current_thread(tg_scheduler *s)
+{
+    tg__thread *t = tg__tls_thread;
+    return (t && t->sched == s) ? t : NULL;
+}
+
+/* Inside a task of s: the calling thread runs one of its functions. */
+static inline tg__thread *tg__task_thread(tg_scheduler *s)
+{
+    tg__thread *t = tg__current_thread(s);
+    return (t && t->depth) ? t : NULL;
 }
 
 /* Counters: a worker bumps its own copy with plain stores (TG__STAT_STORE:
@@ -1996,6 +2152,17 @@ static void tg__held_append(tg_scheduler *s, uint32_t *head, uint32_t *tail, uin
     if (*tail) TG__STORE_RELAXED(&tg__slot_at(s, *tail - 1)->held_link, index + 1);
     else *head = index + 1;
     *tail = index + 1;
+}
+
+/* held_link of a token that runs or ran (on no held list: W_LISTED clear)
+   holds its time spent blocked, in microseconds, summed over its runs
+   (tg_info's blocked_ns); 0 from its submission. Written by the thread that
+   ran it, between its run and its end. */
+static void tg__slot_blocked_add(tg__slot *sl, uint64_t ns)
+{
+    if (ns < 1000) return;
+    uint64_t us = (uint64_t)TG__LOAD_RELAXED(&sl->held_link) + ns / 1000;
+    TG__SLOT_STORE(&sl->held_link, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
 }
 
 /* Slot `index` leaves its held list: the next one's index + 1 (0: none). */
@@ -2471,6 +2638,25 @@ static int tg__deque_pop(tg__deque *d, uint32_t *item)
     return 1;
 }
 
+/* The owner pops the bottom item if it is `want` (a task's wait for the
+   child it submitted last). 1 if it took it. */
+static inline int tg__deque_pop_if(tg__deque *d, uint32_t want)
+{
+    /* relaxed: the owner wrote bottom and the items; a stale top only
+       sends us down the full path, as in tg__deque_pop */
+    int64_t b = TG__LOAD_RELAXED(&d->bottom) - 1;
+    if (b < TG__LOAD_RELAXED(&d->top) || TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]) != want)
+        return 0;
+    /* as tg__deque_pop: a thief and the owner cannot both miss each
+       other's claim on the last item */
+    TG__STORE_SEQ_CST(&d->bottom, b);
+    int64_t t = TG__LOAD_SEQ_CST(&d->top);
+    if (t < b) return 1;
+    int won = t == b && TG__CAS(&d->top, &t, t + 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+    TG__STORE_RELEASE(&d->bottom, b + 1);
+    return won;
+}
+
 /* 1: took an item; 0: empty; -1: lost a race (worth retrying). */
 static int tg__deque_steal(tg__deque *d, uint32_t *item)
 {
@@ -2567,36 +2753,193 @@ static int tg__work_visible(tg_scheduler *s, tg__worker *w)
     return 0;
 }
 
-/* Parks the worker until work may be there, deadline passes, or a token it
-   watches ends (helper). extra_ready is checked after announcing sleep. */
-static void tg__worker_park(tg_scheduler *s, tg__worker *w, int64_t deadline,
-                            int (*extra_ready)(void *), void *ctx, int helper)
+/* Parks the core's owner until work may be there or deadline passes. */
+static void tg__worker_park(tg_scheduler *s, tg__worker *w, int64_t deadline)
 {
     uint32_t seen = TG__LOAD_ACQUIRE(&w->wake_word);
-    if (helper) TG__STORE_RELAXED(&w->helper_waiting, 1u);
     /* seq_cst: announced before the fence below, which pairs with the one
        in tg__notify_work; sleeping_count is only a hint for thieves */
     TG__STORE_SEQ_CST(&w->sleeping, 1u);
     (void)TG__FETCH_ADD_SEQ_CST(&s->sleeping_count, 1u);
     /* full fence: pairs with the fence in tg__notify_work */
     TG__FENCE_SEQ_CST();
-    if (!tg__work_visible(s, w) && !TG__LOAD_ACQUIRE(&s->exiting) &&
-        !(extra_ready && extra_ready(ctx)))
+    if (!tg__work_visible(s, w) && !TG__LOAD_ACQUIRE(&s->exiting))
         (void)tg__futex_wait(&w->wake_word, seen, deadline);
     TG__STORE_RELAXED(&w->sleeping, 0u);
     /* seq_cst: like the increment before the sleep (tg__notify_work's
        Dekker read of the count) */
     (void)TG__FETCH_SUB_SEQ_CST(&s->sleeping_count, 1u);
-    if (helper) TG__STORE_RELAXED(&w->helper_waiting, 0u);
 }
 
-/* Wakes workers parked inside a task's wait (a watched token ended). */
-static void tg__wake_helpers(tg_scheduler *s)
+/* ------------------------------------------------------------------------ */
+/* Spares: threads that take a core over while its owner blocks             */
+/* ------------------------------------------------------------------------ */
+/* >>spares */
+
+/* A thread's life: it serves the core handed to it (tg__serve, in the
+   workers' section) until it exits or hands the core on because a task on
+   its stack blocks; it then runs that task on without a core, and once its
+   stack has unwound, waits in the pool (tg__pool_park) for a core to be
+   handed to it. The first nworkers threads start with a core each; spares
+   are started on demand by a hand-off that finds the pool empty, at most
+   max_spare_workers of them, and stay (parked, no CPU) until tg_destroy. */
+static void *tg__thread_main(void *arg);
+
+/* Starts thread t (its entry in s->threads) with the configured stack. */
+static int tg__thread_start(tg_scheduler *s, tg__thread *t)
 {
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        tg__worker *w = s->workers[i];
-        if (TG__LOAD_RELAXED(&w->helper_waiting)) tg__worker_wake(w);  /* a hint */
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0) return TG_ESYSTEM;
+    int rc = pthread_attr_setstacksize(&attr, s->cfg.stack_size) == 0 ? TG_OK : TG_ESYSTEM;
+    if (rc == TG_OK && pthread_create(&t->thread, &attr, tg__thread_main, t) != 0) rc = TG_ESYSTEM;
+    pthread_attr_destroy(&attr);
+    if (rc == TG_OK) t->started = 1;
+    return rc;
+}
+
+/* Pins the calling thread t to core w's CPU, if it is not there already. */
+static void tg__thread_pin(tg_scheduler *s, tg__thread *t, tg__worker *w)
+{
+    int cpu = TG__LOAD_RELAXED(&w->cpu);   /* -1 once pinning failed (tg_stats reads it) */
+    if (cpu < 0 || t->cpu == cpu) return;
+    int err = tg__pin_current_thread(cpu);
+    if (err) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "could not pin a worker of core %u to CPU %d (errno %d); it runs unpinned",
+                 w->index, cpu, err);
+        tg__log(s, TG_LOG_WARN, msg);
+        (void)TG__FETCH_ADD_RELAXED(&s->pin_failures, 1);
+        if (t - s->threads < (ptrdiff_t)s->nworkers) TG__STORE_RELAXED(&w->cpu, -1);
+        return;
     }
+    t->cpu = cpu;
+}
+
+/* A thread to take core w over: the most recently parked one of the pool
+   (preferring one that served w last, which is pinned there already), or a
+   new one while fewer than thread_limit exist. NULL when none can be had.
+   The thread is handed w before it is woken or started. */
+static tg__thread *tg__spare_take(tg_scheduler *s, tg__worker *w)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    tg__thread **at = &s->pool, *t = NULL;
+    for (tg__thread **p = &s->pool; *p; p = &(*p)->next)
+        if ((*p)->home == w) { at = p; break; }
+    if (*at) {
+        t = *at;
+        *at = t->next;
+        s->pool_size--;
+    } else if (s->threads_alive < s->thread_limit) {
+        t = &s->threads[s->threads_alive];
+        t->sched = s;
+        t->cpu = -1;
+        t->home = w;
+        /* release: tg_stats reads the count, then the entries below it */
+        TG__STORE_RELAXED(&t->core, w);
+        if (tg__thread_start(s, t) == TG_OK) {
+            TG__STORE_RELEASE(&s->threads_alive, s->threads_alive + 1);
+            uint32_t spares = s->threads_alive - s->nworkers;
+            if (spares > s->spares_peak) TG__STORE_RELAXED(&s->spares_peak, spares);
+        } else {
+            t = NULL;
+        }
+        pthread_mutex_unlock(&s->pool_lock);
+        return t;
+    }
+    if (t) {
+        t->home = w;
+        /* release: w's state (its deque, its counters) as its old owner
+           left it; pairs with the acquire load in tg__pool_park */
+        TG__STORE_RELEASE(&t->core, w);
+        (void)TG__FETCH_ADD(&t->wake, 1u);
+        tg__futex_wake(&t->wake, 1);
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    return t;
+}
+
+/* The calling thread owns core w and a task on its stack is about to
+   block: w goes to a spare, which serves it from here. 1: handed over (the
+   caller owns no core any more); 0: no spare could be had, it keeps w. */
+static int tg__handoff(tg_scheduler *s)
+{
+    tg__thread *t = tg__tls_thread;
+    tg__worker *w = tg__tls_worker;
+    if (!t || !w || w->sched != s || TG__LOAD_ACQUIRE(&s->exiting)) return 0;
+    /* the functions this thread runs were counted in w->busy (only the
+       owner counts there); they go on without a core: they move to
+       busy_other, where they will be counted down (tg__run_call). seq_cst
+       add before the store: tg__quiet never sees both at 0 meanwhile */
+    uint32_t busy = w->busy;
+    (void)TG__FETCH_ADD_SEQ_CST(&s->busy_other, busy);
+    TG__STORE_RELEASE(&w->busy, 0u);
+    tg__thread *spare = tg__spare_take(s, w);
+    if (!spare) {
+        TG__STORE_RELEASE(&w->busy, busy);
+        (void)TG__FETCH_SUB_RELEASE(&s->busy_other, busy);
+        return 0;
+    }
+    TG__STORE_RELAXED(&w->owner, spare);
+    tg__tls_worker = NULL;
+    t->core = NULL;
+    (void)TG__FETCH_ADD_RELAXED(&s->handoffs, 1);   /* a statistic */
+    return 1;
+}
+
+/* A task on thread t is about to sleep (a wait it cannot help, a blocking
+   submission, a blocking section): its core, if t has one, goes to a
+   spare, and t counts as blocked (the stall check, tg_info's blocked_ns).
+   Returns when the sleep began; tg__block_end books it. */
+static int64_t tg__block_begin(tg_scheduler *s, tg__thread *t)
+{
+    int64_t since = tg__stamp_ns();
+    if (tg__tls_worker && tg__handoff(s) && !t->coreless_since) t->coreless_since = since;
+    TG__STORE_RELAXED(&t->state, (uint32_t)TG__T_BLOCKED);
+    return since;
+}
+
+/* A function counts as blocked the time it slept holding its core, and
+   from the moment it handed its core on to its return (it then runs
+   beside the core's new owner: counted once, as that owner's run time).
+   Inside a blocking section (tg_blocking_begin) the thread stays blocked
+   until the section ends. */
+static void tg__block_end(tg__thread *t, int64_t since)
+{
+    if (t->section_depth) return;
+    int64_t now = tg__stamp_ns();
+    if (!t->coreless_since && now > since) t->blocked_ns += (uint64_t)(now - since);
+    TG__STORE_RELAXED(&t->state, (uint32_t)(t->depth ? TG__T_RUNNING : TG__T_IDLE));
+}
+
+/* Waits in the pool until a core is handed to thread t or the scheduler
+   exits. */
+static void tg__pool_park(tg_scheduler *s, tg__thread *t)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    t->core = NULL;
+    t->next = s->pool;
+    s->pool = t;
+    s->pool_size++;
+    pthread_mutex_unlock(&s->pool_lock);
+    TG__STORE_RELAXED(&t->state, (uint32_t)TG__T_IDLE);
+    for (;;) {
+        /* acquire: a bump after this read makes the futex wait return */
+        uint32_t seen = TG__LOAD_ACQUIRE(&t->wake);
+        /* acquire: pairs with the release store in tg__spare_take */
+        if (TG__LOAD_ACQUIRE(&t->core) || TG__LOAD_ACQUIRE(&s->exiting)) return;
+        (void)tg__futex_wait(&t->wake, seen, -1);
+    }
+}
+
+/* Wakes every thread parked in the pool (tg_destroy). */
+static void tg__pool_wake_all(tg_scheduler *s)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    for (tg__thread *t = s->pool; t; t = t->next) {
+        (void)TG__FETCH_ADD(&t->wake, 1u);
+        tg__futex_wake(&t->wake, 1);
+    }
+    pthread_mutex_unlock(&s->pool_lock);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2893,7 +3236,7 @@ static int tg__calls_check(const tg_op *op)
    the pinned core, or -1 for free routing. Joins the registry (*flags gets
    W_STICKY, sl->link the entry) or a domain (sl->domain). Plain tokens
    never come here. */
-static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self,
+static int tg__place(tg_scheduler *s, tg__worker *near, tg__slot *sl, tg_token self,
                      const tg_op *op, const void *args, size_t size, uint32_t *flags)
 {
     const char *calls[TG__MAX_CALLS];
@@ -2901,10 +3244,10 @@ static int tg__place(tg_scheduler *s, tg__worker *w, tg__slot *sl, tg_token self
     unsigned ncalls = counted > 0 ? (unsigned)counted : 0u;
     unsigned lo = tg__range_start(s, op->weight);
     /* a nested token's natural first core is its submitter's */
-    unsigned first = (w && (!s->cfg.strict_routing || w->index >= lo)) ? w->index : s->nworkers;
+    unsigned first = (near && (!s->cfg.strict_routing || near->index >= lo)) ? near->index : s->nworkers;
     uint32_t entry;
     int core = -1;
-    if (!ncalls && w && tg__tls_slot) {
+    if (!ncalls && near && tg__tls_slot) {
         uint32_t parent = TG__LOAD_RELAXED(&tg__tls_slot->domain);
         if (parent) {
             core = tg__domain_join(s, parent);
@@ -2989,6 +3332,7 @@ typedef struct tg__ophist {
     uint64_t exec[TG__HIST_BUCKETS];
     uint64_t wait[TG__HIST_BUCKETS];
     uint64_t exec_sum, wait_sum;         /* ns, for Prometheus' _sum */
+    uint64_t blocked_sum;                /* ns its runs spent blocked */
 } tg__ophist;
 
 /* An operation seen by tg_submit: the entry is claimed once (under
@@ -3008,6 +3352,7 @@ typedef struct tg__opent {
     pthread_mutex_t lock;        /* the held list and pause moves */
     uint32_t held_head, held_tail; /* index + 1; FIFO through held_link */
     tg__opcount outside;         /* counts by outside threads (atomic) */
+    tg__ophist hist;             /* runs on threads without a core (atomic) */
 } tg__opent;
 
 
@@ -3148,10 +3493,11 @@ static uint64_t tg__hist_upper(unsigned b)
 }
 
 /* The worker's own count (one writer: a release store, like TG__COUNT). */
-static inline void tg__hist_add(uint64_t *h, uint64_t ns)
+static inline void tg__hist_add(uint64_t *h, uint64_t ns, int shared)
 {
     uint64_t *c = &h[tg__hist_bucket(ns)];
-    TG__STAT_STORE(c, TG__LOAD_RELAXED(c) + 1);
+    if (shared) (void)TG__FETCH_ADD_RELAXED(c, 1);   /* threads without a core */
+    else TG__STAT_STORE(c, TG__LOAD_RELAXED(c) + 1);
 }
 
 /* The q-quantile (q in 0..1) of the summed histogram, 0 when it is empty. */
@@ -3232,12 +3578,12 @@ static int tg__space_ready(void *ctx)
     return 0;
 }
 
-static int tg__accepting(tg_scheduler *s, tg__worker *w)
+static int tg__accepting(tg_scheduler *s)
 {
     if (TG__LOAD_SEQ_CST(&s->accepting)) return 1;
     /* while draining, tasks may still submit: their children are part of
        the work being drained */
-    return w && !TG__LOAD_ACQUIRE(&s->cancelling) && !TG__LOAD_ACQUIRE(&s->stopping);
+    return tg__task_thread(s) && !TG__LOAD_ACQUIRE(&s->cancelling) && !TG__LOAD_ACQUIRE(&s->stopping);
 }
 
 /* Has a blocking submission run out of time? (deadline -1: never) */
@@ -3246,27 +3592,110 @@ static inline int tg__expired(int64_t deadline)
     return deadline >= 0 && tg__now_ns() >= deadline;
 }
 
-/* A worker blocked in tg_submit runs a token, or naps at most 200 us. */
-static void tg__worker_wait_room(tg_scheduler *s, tg__worker *w, int64_t deadline)
+/* The stall check. Nothing in the scheduler can move when no thread runs
+   a function (each is blocked, idle or in the pool) and no token waits in
+   a run queue whose core's owner could take it (one that is not blocked);
+   only an outside thread could then free what a blocked task waits for.
+   Racy reads: the callers ask again over TG__STALL_NS. */
+static int tg__stalled_now(tg_scheduler *s)
 {
-    if (tg__run_one(s, w)) return;
-    tg__cache_flush(s, w);
-    int64_t until = tg__now_ns() + 200000;
-    if (deadline >= 0 && deadline < until) until = deadline;
-    tg__worker_park(s, w, until, NULL, NULL, 0);
+    /* acquire: the entries below the count are started */
+    uint32_t n = TG__LOAD_ACQUIRE(&s->threads_alive);
+    for (uint32_t i = 0; i < n; i++)
+        if (TG__LOAD_RELAXED(&s->threads[i].state) == (uint32_t)TG__T_RUNNING) return 0;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        tg__thread *owner = TG__LOAD_RELAXED(&w->owner);
+        if ((tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->mailbox) ||
+             tg__mailbox_nonempty(&w->pinned)) &&
+            !(owner && TG__LOAD_RELAXED(&owner->state) == (uint32_t)TG__T_BLOCKED))
+            return 0;
+    }
+    return 1;
 }
 
-/* A slot for a new token under the full policy, by deadline. */
-static int tg__slot_acquire(tg_scheduler *s, tg__worker *w, uint32_t *index, int64_t deadline)
+/* What moves when anything in the scheduler does: runs and ends. */
+static uint64_t tg__progress(tg_scheduler *s)
+{
+    tg__counters sum;
+    (void)tg__live_count(s, &sum);
+    return sum.executed + sum.completed + sum.failed + sum.killed + sum.timed_out + sum.freed;
+}
+
+#define TG__STALL_NS 50000000   /* a stall this long is reported (TG_EDEADLK) */
+#define TG__ROOM_KEEP_NS 1000000 /* a task waiting for room keeps its core this long */
+
+/* A task waits for room to submit (a slot, a place under its op's
+   max_live, room in a queue), sleeping on event e until ready(ctx) or the
+   deadline, like an outside thread. For TG__ROOM_KEEP_NS it keeps its
+   core (tokens ending elsewhere give slots back; a spare started now
+   would only take more), then hands it to a spare (queued tokens of this
+   core may be what gives room back). No task sleeps silently forever:
+   TG_EDEADLK once the scheduler has been stalled (tg__stalled_now, no
+   progress) for TG__STALL_NS meanwhile: every worker is blocked, so no
+   slot or room will come back from inside. The first to see it tells
+   every other task waiting for room (stall_epoch): they give up too. */
+static void tg__stall_report(tg_scheduler *s)
+{
+    (void)TG__FETCH_ADD(&s->stall_epoch, 1u);
+    tg__event_wake_all(&s->slot_event);
+    tg__event_wake_all(&s->space_event);
+    for (uint32_t i = 0, n = tg__op_count(s); i < n; i++) tg__event_wake_all(&s->ops[i].room);
+}
+
+static int tg__task_wait_room(tg_scheduler *s, tg__thread *t, tg__event *e,
+                              int (*ready)(void *), void *ctx, int64_t deadline)
+{
+    /* acquire: pairs with the bump in tg__stall_report */
+    uint32_t epoch = TG__LOAD_ACQUIRE(&s->stall_epoch);
+    int64_t keep = tg__now_ns() + TG__ROOM_KEEP_NS;
+    if (deadline >= 0 && deadline < keep) keep = deadline;
+    tg__event_wait(e, ready, ctx, keep, TG__ROOM_KEEP_NS);
+    if (ready(ctx) || tg__expired(deadline)) return TG_OK;
+    int64_t since = tg__block_begin(s, t);
+    int64_t stalled_at = -1;
+    uint64_t mark = 0;
+    int rc = TG_OK;
+    while (!ready(ctx) && !tg__expired(deadline)) {
+        int64_t slice = tg__now_ns() + 10000000;
+        tg__event_wait(e, ready, ctx, deadline >= 0 && deadline < slice ? deadline : slice, 1000000);
+        if (TG__LOAD_ACQUIRE(&s->stall_epoch) != epoch) {
+            rc = TG_EDEADLK;
+            break;
+        }
+        if (!tg__stalled_now(s)) { stalled_at = -1; continue; }
+        uint64_t now_mark = tg__progress(s);
+        if (stalled_at < 0 || now_mark != mark) {
+            stalled_at = tg__now_ns();
+            mark = now_mark;
+        } else if (tg__now_ns() - stalled_at >= TG__STALL_NS) {
+            tg__stall_report(s);
+            rc = TG_EDEADLK;
+            break;
+        }
+    }
+    tg__block_end(t, since);
+    return rc;
+}
+
+/* A slot for a new token under the full policy, by deadline. The
+   calling thread's core is read again after each wait (a task's wait
+   hands it on). */
+static int tg__slot_acquire(tg_scheduler *s, uint32_t *index, int64_t deadline)
 {
     for (;;) {
+        tg__worker *w = tg__current_worker(s);
         int rc = tg__slot_try_take(s, w, index);
         if (rc != TG_EBUSY) return rc;
         if (s->cfg.full_policy == TG_FULL_REJECT) return TG_EBUSY;
-        if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
+        if (!tg__accepting(s)) return TG_ESHUTDOWN;
         if (tg__expired(deadline)) return TG_ETIMEDOUT;
-        if (w) tg__worker_wait_room(s, w, deadline);
+        tg__thread *t = tg__task_thread(s);
+        if (w) tg__cache_flush(s, w);
+        rc = TG_OK;
+        if (t) rc = tg__task_wait_room(s, t, &s->slot_event, tg__slot_ready, s, deadline);
         else tg__event_wait(&s->slot_event, tg__slot_ready, s, deadline, 10000000);
+        if (rc != TG_OK) return rc;
     }
 }
 
@@ -3284,7 +3713,7 @@ static int tg__op_room_ready(void *ctx)
 
 /* Counts a new token of an op with max_live into the op's live tokens,
    waiting for room under TG_FULL_BLOCK until deadline. */
-static int tg__op_admit(tg_scheduler *s, tg__worker *w, uint32_t opi, unsigned max_live, int64_t deadline)
+static int tg__op_admit(tg_scheduler *s, uint32_t opi, unsigned max_live, int64_t deadline)
 {
     tg__opent *e = &s->ops[opi];
     for (;;) {
@@ -3293,15 +3722,17 @@ static int tg__op_admit(tg_scheduler *s, tg__worker *w, uint32_t opi, unsigned m
         while (cur < max_live)
             if (TG__CAS(&e->live, &cur, cur + 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return TG_OK;
         if (s->cfg.full_policy == TG_FULL_REJECT) return TG_EBUSY;
-        if (!tg__accepting(s, w)) return TG_ESHUTDOWN;
+        if (!tg__accepting(s)) return TG_ESHUTDOWN;
         if (tg__expired(deadline)) return TG_ETIMEDOUT;
-        if (w) {
-            tg__worker_wait_room(s, w, deadline);
+        tg__room_want want;
+        want.s = s;
+        want.e = e;
+        want.max_live = max_live;
+        tg__thread *t = tg__task_thread(s);
+        if (t) {
+            int rc = tg__task_wait_room(s, t, &e->room, tg__op_room_ready, &want, deadline);
+            if (rc != TG_OK) return rc;
         } else {
-            tg__room_want want;
-            want.s = s;
-            want.e = e;
-            want.max_live = max_live;
             tg__event_wait(&e->room, tg__op_room_ready, &want, deadline, 10000000);
         }
     }
@@ -3443,7 +3874,6 @@ static void tg__token_wake(tg_scheduler *s, tg__slot *sl, uint32_t old)
         (void)TG__FETCH_ADD(&s->any_seq, 1u);
         tg__futex_wake(&s->any_seq, INT_MAX);
     }
-    if (old & TG__W_HELPER) tg__wake_helpers(s);
 }
 
 static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final);
@@ -3536,6 +3966,15 @@ static void tg__token_drop(tg_scheduler *s, uint32_t index, tg__slot *sl, int ru
     if (TG__SETTLED(TG__WORD(desired)) && !TG__SETTLED(TG__WORD(old)))
         tg__token_holds_return(s, sl, TG__WORD(old), sticky);
     if (TG__FREEABLE(TG__WORD(desired)) && !TG__FREEABLE(TG__WORD(old))) tg__slot_recycle(s, index);
+}
+
+/* A void queue entry of a taken token was popped: W_TAKEN goes, and with
+   it the last thing keeping a released, ended token's slot. */
+static void tg__token_untake(tg_scheduler *s, uint32_t index, tg__slot *sl)
+{
+    /* slot-word RMW (conventions above) */
+    uint32_t old = TG__WORD(TG__FETCH_AND(&sl->gw, ~(uint64_t)TG__W_TAKEN));
+    if (TG__FREEABLE(old & ~TG__W_TAKEN)) tg__slot_recycle(s, index);
 }
 
 /* Ends a live token in state `final` if it is in a state of `from` and
@@ -3726,10 +4165,11 @@ static int tg__submit_take(tg__submission *sub)
     const tg_op *op = sub->op;
     int rc;
     if (op->max_live) {
-        rc = tg__op_admit(s, sub->w, sub->opi, op->max_live, sub->deadline);
+        rc = tg__op_admit(s, sub->opi, op->max_live, sub->deadline);
         if (rc != TG_OK) return rc;
     }
-    rc = tg__slot_acquire(s, sub->w, &sub->index, sub->deadline);
+    rc = tg__slot_acquire(s, &sub->index, sub->deadline);
+    sub->w = tg__current_worker(s);   /* a wait above may have handed the core on */
     if (rc == TG_OK) {
         sub->sl = tg__slot_at(s, sub->index);
         rc = tg__args_store(s, sub->sl, sub->args, sub->size);
@@ -3746,9 +4186,13 @@ static void tg__submit_place(tg__submission *sub)
     const tg_op *op = sub->op;
     sub->pin = -1;
     if (op->sticky_anchor || op->external_calls ||
-        (sub->w && tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain)))
-        sub->pin = tg__place(s, sub->w, sub->sl, tg__make_token(s, sub->index, sub->gen), op,
+        (tg__tls_slot && TG__LOAD_RELAXED(&tg__tls_slot->domain) && tg__task_thread(s))) {
+        /* a task's thread without a core submits near the core it served */
+        tg__thread *t = tg__task_thread(s);
+        tg__worker *near = sub->w ? sub->w : t ? t->home : NULL;
+        sub->pin = tg__place(s, near, sub->sl, tg__make_token(s, sub->index, sub->gen), op,
                              sub->args, sub->size, &sub->word);
+    }
 }
 
 /* Step 4: fills the token's fields and publishes it in state `state`. */
@@ -3767,6 +4211,7 @@ static void tg__submit_publish(tg__submission *sub, tg_state state, uint32_t ded
     TG__STORE_RELAXED(&sl->failure_code, 0);
     TG__STORE_RELAXED(&sl->retries, (uint16_t)0);
     TG__STORE_RELAXED(&sl->core, (int16_t)-1);
+    TG__STORE_RELAXED(&sl->held_link, 0u);   /* blocked time, until it is on a list */
     TG__STORE_RELAXED(&sl->created_ns, now);
     /* a token that finds room at once passes WAITING and ADMITTED at its
        creation; the slow path and a dedupe submission stamp them again */
@@ -3844,7 +4289,10 @@ static int tg__submit_dedupe(tg__submission *sub)
     pthread_mutex_t *lock = tg__dedupe_lock(s, hash);
     pthread_mutex_lock(lock);
     if (tg__dedupe_leader(s, e, hash, sub->op, sub->args, sub->size)) {
-        /* the leader's list holds the follower (W_HELD); it is never queued */
+        /* the leader's list holds the follower (W_HELD); it is never
+           queued, and W_LISTED keeps every wait from taking it. Slot-word
+           RMW: a waiter may have flagged the word meanwhile */
+        (void)TG__FETCH_OR(&sub->sl->gw, (uint64_t)TG__W_LISTED);
         tg__held_append(s, &e->head, &e->tail, sub->index, TG__LIST_FOLLOWERS);
         TG__STORE_RELAXED(&sub->sl->admitted_ns, tg__stamp_ns());
         (void)tg__submit_move(sub, TG_CREATED, TG_ADMITTED);
@@ -3914,38 +4362,53 @@ static int tg__submit_abandon(tg__submission *sub, int rc)
     return rc;
 }
 
+/* The submission stands: counted, the handle given out. */
+static int tg__submit_done(tg__submission *sub)
+{
+    TG__COUNT(sub->s, sub->w, admitted);
+    TG__COUNT(sub->s, sub->w, submitted);
+    if (sub->out) *sub->out = tg__make_token(sub->s, sub->index, sub->gen);
+    return TG_OK;
+}
+
+/* A move of the submitter failed: a task's wait may have taken the token
+   while it was ADMITTED but in no queue (W_TAKEN: that wait runs it). The
+   submission then stands, and as no queue entry will be popped for it, the
+   flag goes here. Else (killed, a shutdown's sweep) it is abandoned. */
+static int tg__submit_moved(tg__submission *sub, int rc)
+{
+    if (!(TG__WORD(TG__LOAD_ACQUIRE(&sub->sl->gw)) & TG__W_TAKEN)) return tg__submit_abandon(sub, rc);
+    tg__token_untake(sub->s, sub->index, sub->sl);
+    return tg__submit_done(sub);
+}
+
 /* The slow path: every allowed queue is full. WAITING until there is room
-   (TG_FULL_BLOCK) or the submission is refused. */
-static int tg__submit_wait_room(tg__submission *sub, tg_token *out)
+   (TG_FULL_BLOCK) or the submission is refused. A task waits like an
+   outside thread (its core handed to a spare, tg__task_wait_room). */
+static int tg__submit_wait_room(tg__submission *sub)
 {
     tg_scheduler *s = sub->s;
     tg__slot *sl = sub->sl;
-    if (!tg__submit_stamp_move(sub, TG_ADMITTED, TG_WAITING))
-        return tg__submit_abandon(sub, TG_ESHUTDOWN);
+    if (!tg__submit_stamp_move(sub, TG_ADMITTED, TG_WAITING)) return tg__submit_moved(sub, TG_ESHUTDOWN);
     for (;;) {
         int rc = TG_OK;
         if (s->cfg.full_policy == TG_FULL_REJECT) rc = TG_EBUSY;
-        else if (!tg__accepting(s, sub->w)) rc = TG_ESHUTDOWN;
+        else if (!tg__accepting(s)) rc = TG_ESHUTDOWN;
         else if (tg__expired(sub->deadline)) rc = TG_ETIMEDOUT;
         if (rc != TG_OK) return tg__submit_abandon(sub, rc);
-        if (sub->w) {
-            tg__worker_wait_room(s, sub->w, sub->deadline);
-        } else {
-            tg__space_want want;
-            want.s = s;
-            want.lo = s->cfg.strict_routing ? tg__range_start(s, sub->op->weight) : 0;
-            want.pin = sub->pin;
-            tg__event_wait(&s->space_event, tg__space_ready, &want, sub->deadline, 10000000);
-        }
+        tg__space_want want;
+        want.s = s;
+        want.lo = s->cfg.strict_routing ? tg__range_start(s, sub->op->weight) : 0;
+        want.pin = sub->pin;
+        tg__thread *t = tg__task_thread(s);
+        if (t) rc = tg__task_wait_room(s, t, &s->space_event, tg__space_ready, &want, sub->deadline);
+        else tg__event_wait(&s->space_event, tg__space_ready, &want, sub->deadline, 10000000);
+        if (rc != TG_OK) return tg__submit_abandon(sub, rc);
+        sub->w = tg__current_worker(s);   /* the wait may have handed the core on */
         if (!tg__submit_stamp_move(sub, TG_WAITING, TG_ADMITTED))
             return tg__submit_abandon(sub, TG_ESHUTDOWN);
-        if (tg__route_push(s, sub->w, sl, sub->index, sub->pin)) {
-            TG__COUNT(s, sub->w, admitted);
-            TG__COUNT(s, sub->w, submitted);
-            if (out) *out = tg__make_token(s, sub->index, sub->gen);
-            return TG_OK;
-        }
-        if (!tg__submit_move(sub, TG_ADMITTED, TG_WAITING)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
+        if (tg__route_push(s, sub->w, sl, sub->index, sub->pin)) return tg__submit_done(sub);
+        if (!tg__submit_move(sub, TG_ADMITTED, TG_WAITING)) return tg__submit_moved(sub, TG_ESHUTDOWN);
     }
 }
 
@@ -3966,7 +4429,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
     sub.deadline = deadline;
     sub.pin = -1;
     sub.out = out;
-    if (!tg__accepting(s, sub.w)) return TG_ESHUTDOWN;
+    if (!tg__accepting(s)) return TG_ESHUTDOWN;
     rc = tg__op_lookup(s, op, &sub.opi);
     if (rc != TG_OK) return rc;
     /* acquire: pairs with the guard's release store */
@@ -3996,7 +4459,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
         tg__submit_place(&sub);
         tg__submit_publish(&sub, TG_ADMITTED, 0);
     }
-    if (!sub.w && !TG__LOAD_SEQ_CST(&s->accepting)) {
+    if (!TG__LOAD_SEQ_CST(&s->accepting) && !tg__task_thread(s)) {
         /* shutdown began between our check and our count: the seq_cst
            count and this seq_cst load pair with tg_shutdown's store and
            fence, so either it waits for this token or we back out here */
@@ -4008,7 +4471,7 @@ static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
         if (out) *out = tg__make_token(s, sub.index, sub.gen);
         return TG_OK;
     }
-    return tg__submit_wait_room(&sub, out);
+    return tg__submit_wait_room(&sub);
 }
 
 TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
@@ -4070,6 +4533,9 @@ static int tg__tier_enter(tg_scheduler *s, int tier, uint32_t index)
     if (entered) {
         t->running++;
     } else {
+        /* slot-word RMW: on a list from here (tg_info reads held_link as
+           a link); the gate's move to EXECUTING takes the flag off */
+        (void)TG__FETCH_OR(&tg__slot_at(s, index)->gw, (uint64_t)TG__W_LISTED);
         tg__held_append(s, &t->head, &t->tail, index, TG__LIST_ASIDE);
         t->waiting++;
     }
@@ -4114,39 +4580,54 @@ static void tg__tiers_read(tg_scheduler *s, uint32_t *running, uint32_t *waiting
 
 /* Queues token index again after a failed run (a retry) or a pause: at the
    back of a mailbox of its home range, or of its pinned core's pinned
-   mailbox (pinned: a sticky key or a domain, both kept). A worker runs
-   other tokens while every allowed queue is full; an outside thread waits
-   for room. */
+   mailbox (pinned: a sticky key or a domain, both kept). While every
+   allowed queue is full, a core's owner between tokens runs other tokens;
+   a task or an outside thread waits for room. A task's wait that sleeps
+   on the token is woken: it may take it now. */
 static void tg__requeue(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint32_t index)
 {
     uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&sl->gw));
     int pin = ((word & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain)) ? TG__SLOT_LOAD(&sl->core) : -1;
     while (!tg__route_push(s, NULL, sl, index, pin)) {
-        if (w) {
-            if (!tg__run_one(s, w)) tg__worker_park(s, w, tg__now_ns() + 100000, NULL, NULL, 0);
-        } else {
-            tg__space_want want;
-            want.s = s;
-            want.lo = s->cfg.strict_routing ? tg__range_start(s, tg__slot_op(sl)->weight) : 0;
-            want.pin = pin;
-            /* a shutting-down scheduler reads as ready at once: poll */
-            if (!TG__LOAD_SEQ_CST(&s->accepting)) tg__sleep_ns(50000);
-            else tg__event_wait(&s->space_event, tg__space_ready, &want, -1, 10000000);
+        w = tg__current_worker(s);
+        tg__thread *t = tg__task_thread(s);
+        if (w && !t) {
+            if (!tg__run_one(s, w)) tg__worker_park(s, w, tg__now_ns() + 100000);
+            continue;
         }
+        tg__space_want want;
+        want.s = s;
+        want.lo = s->cfg.strict_routing ? tg__range_start(s, tg__slot_op(sl)->weight) : 0;
+        want.pin = pin;
+        /* a shutting-down scheduler reads as ready at once: poll */
+        if (!TG__LOAD_SEQ_CST(&s->accepting)) tg__sleep_ns(50000);
+        else if (t) (void)tg__task_wait_room(s, t, &s->space_event, tg__space_ready, &want, -1);
+        else tg__event_wait(&s->space_event, tg__space_ready, &want, -1, 10000000);
     }
+    /* after the push: a waiter that flagged the word before sees the
+       token queued when it wakes, one that flags it after sees it so */
+    if (TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)) & TG__W_WAITER) tg__futex_wake(tg__slot_futex(sl), INT_MAX);
 }
 
 /* Puts a token of a paused op on the op's held list (FIFO): 1. 0 if the op
    was resumed meanwhile (run it); -1 if it was drained meanwhile (kill it:
-   a drain raises drain_mark, then takes the held list under the lock). */
-static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t index)
+   a drain raises drain_mark, then takes the held list under the lock); 2
+   if its word moved from *old (a task's wait took it, say: look again).
+   W_LISTED goes on in the same move, so no wait takes it from the list. */
+static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t index, uint64_t *old)
 {
     pthread_mutex_lock(&e->lock);
     int held = e->paused != 0;
     /* acquire (marks, here and below): pairs with the release CAS in
        tg__op_raise */
     if (held && TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark)) held = -1;
-    if (held > 0) tg__held_append(s, &e->held_head, &e->held_tail, index, TG__LIST_HELD);
+    if (held > 0) {
+        /* slot-word RMW (conventions above) */
+        if (TG__CAS(&sl->gw, old, *old | TG__W_LISTED, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            tg__held_append(s, &e->held_head, &e->held_tail, index, TG__LIST_HELD);
+        else
+            held = 2;
+    }
     pthread_mutex_unlock(&e->lock);
     return held;
 }
@@ -4157,6 +4638,62 @@ static int tg__op_hold(tg_scheduler *s, tg__opent *e, tg__slot *sl, uint32_t ind
 enum { TG__GATE_RUN, TG__GATE_DONE, TG__GATE_ASIDE };
 
 static inline void tg__recruit_mailbox(tg_scheduler *s, tg__worker *w);
+
+/* A function starts: counted in its core's busy (by the core's owner) or
+   in busy_other (a thread without a core). */
+static inline void tg__busy_begin(tg_scheduler *s, tg__worker *w)
+{
+    if (w) TG__STORE_RELAXED(&w->busy, w->busy + 1);
+    else (void)TG__FETCH_ADD_SEQ_CST(&s->busy_other, 1u);   /* seq_cst: like tg__handoff's */
+}
+
+/* ...and returns; w: the core it started on (NULL: none). A thread that
+   handed that core on since moved its count to busy_other (tg__handoff).
+   Release: what the function did (its submissions counted) comes before a
+   tg_shutdown that reads it idle; pairs with tg__quiet. */
+static inline void tg__busy_end(tg_scheduler *s, tg__worker *w)
+{
+    if (w && tg__tls_worker == w) TG__STORE_RELEASE(&w->busy, w->busy - 1);
+    else (void)TG__FETCH_SUB_RELEASE(&s->busy_other, 1u);
+}
+
+/* The gate's move of a token to EXECUTING from the word *old (ADMITTED,
+   not taken). 1: it moved; 0: the word changed (*old is the new one). */
+static inline int tg__gate_start(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint64_t *old)
+{
+    uint64_t desired = (*old & ~(uint64_t)(TG__STATE_MASK | TG__W_LISTED)) | (uint32_t)TG_EXECUTING |
+                       TG__W_RUNNING;
+    /* the start is about to be stamped: an ender that claims the token
+       once it is EXECUTING waits for the stamp (tg__token_settle), so no
+       end comes before the start; undone if the move fails */
+    int64_t started_before = TG__LOAD_RELAXED(&sl->started_ns);
+    TG__SLOT_STORE(&sl->started_ns, TG__STAMP_PENDING);
+    /* off a tier's list: held_link counts blocked time again (the link was
+       read by tg__tier_leave) */
+    if (*old & TG__W_LISTED) TG__SLOT_STORE(&sl->held_link, 0u);
+    /* busy before the move: a submitter that reads it clear decides this
+       worker takes its token soon, so this worker looks at its queue after
+       the move (below) */
+    tg__busy_begin(s, w);
+    /* slot-word RMW (conventions above); seq_cst, with the fence below:
+       busy, then our look at the queue; pairs with the fence in
+       tg__notify_work (its push, then its read of busy). Fails if a kill,
+       a deadline or a waiter moved the word meanwhile */
+    if (TG__CAS(&sl->gw, old, desired, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+#if !defined(__x86_64__) && !defined(__i386__)
+        TG__FENCE_SEQ_CST();   /* x86: the locked CAS is the fence */
+#endif
+        if (w) tg__recruit_mailbox(s, w);
+        return 1;
+    }
+    tg__busy_end(s, w);
+    /* only our own mark goes back: a task's wait that took the token
+       meanwhile (tg__wait_claim) has marked or stamped it. Release, like
+       TG__SLOT_STORE */
+    int64_t pending = TG__STAMP_PENDING;
+    (void)TG__CAS(&sl->started_ns, &pending, started_before, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    return 0;
+}
 
 /* The gate: drops a token ended while queued; ends one past its deadline
    (TIMEOUT), drained or cancelled (KILLED); holds one of a paused op back;
@@ -4170,6 +4707,10 @@ static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     for (;;) {
         uint32_t word = TG__WORD(old);
+        if (word & TG__W_TAKEN) {   /* a task's wait runs it: this entry is void */
+            tg__token_untake(s, index, sl);
+            return TG__GATE_DONE;
+        }
         if (TG__IS_TERMINAL(word) || (word & TG__W_ENDING)) {   /* ended while queued */
             tg__token_drop(s, index, sl, 0, 0);
             return TG__GATE_DONE;
@@ -4180,43 +4721,30 @@ static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot
             end = TG_TIMEOUT;        /* past its deadline before it started: never starts */
         } else {
             /* a hint: tg__op_hold re-reads the flag under the op's lock */
-            if (TG__LOAD_RELAXED(&e->paused)) hold = tg__op_hold(s, e, sl, index);
+            if (TG__LOAD_RELAXED(&e->paused)) hold = tg__op_hold(s, e, sl, index, &old);
+            if (hold == 2) continue;
             if (hold > 0) return TG__GATE_DONE;                /* the held list has it */
             if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) || TG__LOAD_ACQUIRE(&s->stopping) ||
                 TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark))
                 end = TG_KILLED;
         }
         if (end != TG_CREATED) {
-            (void)tg__token_end(s, w, index, sl, 0, TG__FROM_LIVE, end, 1);
+            /* from the unstarted states only: a task's wait that took the
+               token meanwhile runs it (this entry is then void: again) */
+            uint64_t seen;
+            if (tg__token_claim(sl, 0, TG__FROM_UNSTARTED, &seen) != TG__CLAIM_WON) {
+                old = TG__LOAD_ACQUIRE(&sl->gw);
+                continue;
+            }
+            tg__token_settle(s, w, index, sl, end, 0, 1, 0);
             return TG__GATE_DONE;
         }
+        /* tokens of a tier are never taken by a wait (tg__claimable) */
         if (op->io_tier && !*tier_held) {
             if (!tg__tier_enter(s, op->io_tier, index)) return TG__GATE_ASIDE;
             *tier_held = 1;
         }
-        uint64_t desired = (old & ~(uint64_t)TG__STATE_MASK) | (uint32_t)TG_EXECUTING | TG__W_RUNNING;
-        /* the start is about to be stamped: an ender that claims the
-           token once it is EXECUTING waits for the stamp (tg__token_settle),
-           so no end comes before the start; undone if the move fails */
-        int64_t started_before = TG__LOAD_RELAXED(&sl->started_ns);
-        TG__SLOT_STORE(&sl->started_ns, TG__STAMP_PENDING);
-        /* busy before the move: a submitter that reads it clear decides
-           this worker takes its token soon, so this worker looks at its
-           queue after the move (below) */
-        TG__STORE_RELAXED(&w->busy, w->busy + 1);
-        /* slot-word RMW (conventions above); seq_cst, with the fence below:
-           busy, then our look at the queue; pairs with the fence in
-           tg__notify_work (its push, then its read of busy). Fails if a
-           kill, a deadline or a waiter moved the word meanwhile: again */
-        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
-#if !defined(__x86_64__) && !defined(__i386__)
-            TG__FENCE_SEQ_CST();   /* x86: the locked CAS is the fence */
-#endif
-            tg__recruit_mailbox(s, w);
-            return TG__GATE_RUN;
-        }
-        TG__STORE_RELAXED(&w->busy, w->busy - 1);
-        TG__SLOT_STORE(&sl->started_ns, started_before);
+        if (tg__gate_start(s, w, sl, &old)) return TG__GATE_RUN;
     }
 }
 
@@ -4225,17 +4753,22 @@ typedef struct tg__run {
     int rc;
     tg_value result;
     int64_t admitted, started, returned;
-    uint64_t own_ns;         /* run time less the runs of tokens its waits ran */
+    uint64_t own_ns;         /* run time less the runs of tokens its waits
+                                ran and less the time it spent blocked */
+    uint64_t blocked_ns;     /* time it spent blocked (its core handed on) */
 } tg__run;
 
 /* The call: runs the function with the thread's task state (tg_self,
-   tg_should_stop) set to this token. A token's own run time excludes the
-   time its waits spent running other tokens on this worker (w->inner_ns
-   collects those), so a worker's summed busy time never exceeds the wall
+   tg_should_stop) set to this token, on the calling thread t, which
+   started it as the owner of core w or (w NULL) without a core. A token's
+   own run time excludes the time its waits spent running other tokens on
+   this thread (t->inner_ns collects those) and the time it spent blocked
+   (t->blocked_ns), so a core's summed busy time never exceeds the wall
    time. */
 static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg__run *run)
 {
-    TG__SLOT_STORE(&sl->core, (int16_t)w->index);
+    tg__thread *t = tg__tls_thread;
+    TG__SLOT_STORE(&sl->core, (int16_t)t->home->index);
     /* never before its admission (for a retry: its requeue), whichever
        clock stamped that */
     run->admitted = TG__LOAD_RELAXED(&sl->retries) ? TG__LOAD_RELAXED(&sl->ended_ns)
@@ -4243,59 +4776,98 @@ static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     run->started = tg__stamp_ns();
     if (run->started < run->admitted) run->started = run->admitted;
     TG__SLOT_STORE(&sl->started_ns, run->started);
+    /* the frame below ran without a core up to here: its blocked time */
+    if (t->coreless_since && run->started > t->coreless_since)
+        t->blocked_ns += (uint64_t)(run->started - t->coreless_since);
 
     tg__slot *saved_slot = tg__tls_slot;
     uint64_t saved_token = tg__tls_token;
-    uint64_t saved_inner = w->inner_ns;
+    uint64_t saved_inner = t->inner_ns, saved_blocked = t->blocked_ns;
     tg__tls_slot = sl;
     /* only a release (of this token) can move the generation while we
        hold the slot: odd means not released, even means released once */
     uint32_t gen = TG__GEN(TG__LOAD_ACQUIRE(&sl->gw));
     if ((gen & 1u) == 0) gen -= 1;  /* released while queued: the handle's generation */
     tg__tls_token = tg__make_token(s, index, gen).bits;
-    w->inner_ns = 0;
-    uint32_t saved_busy = w->busy - 1;   /* the gate counted this run */
+    if (t->depth < s->depth_hard) t->stack_tokens[t->depth] = tg__tls_token;
+    if (t->depth++ == 0) TG__STORE_RELAXED(&t->state, (uint32_t)TG__T_RUNNING);
+    t->inner_ns = 0;
+    t->blocked_ns = 0;
+    t->coreless_since = w ? 0 : run->started;
 
     run->result.u = 0;
     const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
     run->rc = tg__slot_op(sl)->fn(args, &run->result);
 
-    /* release: what the function did (its submissions counted) comes
-       before a tg_shutdown that reads it idle; pairs with tg__quiet */
-    TG__STORE_RELEASE(&w->busy, saved_busy);
+    if (t->section_depth && t->section_frame == t->depth) {   /* returned inside a section */
+        t->section_depth = 0;
+        tg__block_end(t, t->section_since);
+    }
+    if (--t->depth == 0) TG__STORE_RELAXED(&t->state, (uint32_t)TG__T_IDLE);
+    tg__busy_end(s, w);
     run->returned = tg__stamp_ns();
     if (run->returned < run->started) run->returned = run->started;
+    if (t->coreless_since && run->returned > t->coreless_since)
+        t->blocked_ns += (uint64_t)(run->returned - t->coreless_since);
     uint64_t gross = (uint64_t)(run->returned - run->started);
-    run->own_ns = gross > w->inner_ns ? gross - w->inner_ns : 0;
-    w->inner_ns = saved_inner + gross;
+    uint64_t other = t->inner_ns + t->blocked_ns;
+    run->own_ns = gross > other ? gross - other : 0;
+    run->blocked_ns = t->blocked_ns;
+    t->inner_ns = saved_inner + gross;
+    t->blocked_ns = saved_blocked;
+    /* the frame below goes on without a core, if the thread has none */
+    t->coreless_since = tg__tls_worker ? 0 : run->returned;
     tg__tls_slot = saved_slot;
     tg__tls_token = saved_token;
 }
 
-/* The record: counts and histograms of the run (one writer, this worker:
-   release stores, paired with the acquire loads of tg_stats and
-   tg__op_stats_collect). */
+/* Run time by the second it ended in (two seconds kept), for a thread
+   without a core: shared by all of them, atomic adds (statistics). */
+static void tg__run_record_other(tg_scheduler *s, const tg__run *run)
+{
+    (void)TG__FETCH_ADD_RELAXED(&s->other_run_ns, run->own_ns);
+    uint64_t sec = (uint64_t)run->returned / 1000000000u;
+    unsigned k = (unsigned)(sec & 1u);
+    uint64_t id = TG__LOAD_RELAXED(&s->other_sec_id[k]);
+    if (id != sec && TG__CAS(&s->other_sec_id[k], &id, sec, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        TG__STORE_RELAXED(&s->other_sec_ns[k], (uint64_t)0);
+    (void)TG__FETCH_ADD_RELAXED(&s->other_sec_ns[k], run->own_ns);
+}
+
+/* The record: counts and histograms of the run. The core's owner writes
+   its core's rows (one writer: release stores, paired with the acquire
+   loads of tg_stats and tg__op_stats_collect); a thread without a core
+   (w NULL) adds to the shared ones atomically. */
 static void tg__run_record(tg_scheduler *s, tg__worker *w, uint32_t opi, const tg__run *run)
 {
     uint64_t waited = run->started > run->admitted ? (uint64_t)(run->started - run->admitted) : 0;
-    TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
-    /* owner-only average (1/8 weight for the newest) for tg__recruit_mailbox */
-    int64_t capped = run->own_ns < 1000000000u ? (int64_t)run->own_ns : 1000000000;
-    w->run_avg_ns = (uint32_t)((int64_t)w->run_avg_ns + (capped - (int64_t)w->run_avg_ns) / 8);
-    tg__ophist *h = &w->oph[opi];
-    tg__hist_add(h->exec, run->own_ns);
-    tg__hist_add(h->wait, waited);
-    TG__STAT_STORE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run->own_ns);
-    TG__STAT_STORE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
-    TG__STAT_STORE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run->own_ns);
-    /* run time by the second it ended in (two seconds kept) */
-    uint64_t sec = (uint64_t)run->returned / 1000000000u;
-    unsigned k = (unsigned)(sec & 1u);
-    if (TG__LOAD_RELAXED(&w->sec_id[k]) != sec) {
-        TG__STAT_STORE(&w->sec_ns[k], (uint64_t)0);
-        TG__STAT_STORE(&w->sec_id[k], sec);
+    tg__ophist *h = w ? &w->oph[opi] : &s->ops[opi].hist;
+    tg__hist_add(h->exec, run->own_ns, !w);
+    tg__hist_add(h->wait, waited, !w);
+    if (w) {
+        TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
+        /* owner-only average (1/8 weight for the newest) for tg__recruit_mailbox */
+        int64_t capped = run->own_ns < 1000000000u ? (int64_t)run->own_ns : 1000000000;
+        w->run_avg_ns = (uint32_t)((int64_t)w->run_avg_ns + (capped - (int64_t)w->run_avg_ns) / 8);
+        TG__STAT_STORE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run->own_ns);
+        TG__STAT_STORE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
+        if (run->blocked_ns) TG__STAT_STORE(&h->blocked_sum, TG__LOAD_RELAXED(&h->blocked_sum) + run->blocked_ns);
+        TG__STAT_STORE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run->own_ns);
+        /* run time by the second it ended in (two seconds kept) */
+        uint64_t sec = (uint64_t)run->returned / 1000000000u;
+        unsigned k = (unsigned)(sec & 1u);
+        if (TG__LOAD_RELAXED(&w->sec_id[k]) != sec) {
+            TG__STAT_STORE(&w->sec_ns[k], (uint64_t)0);
+            TG__STAT_STORE(&w->sec_id[k], sec);
+        }
+        TG__STAT_STORE(&w->sec_ns[k], TG__LOAD_RELAXED(&w->sec_ns[k]) + run->own_ns);
+    } else {
+        (void)TG__FETCH_ADD_RELAXED(&s->outside.executed, 1);
+        (void)TG__FETCH_ADD_RELAXED(&h->exec_sum, run->own_ns);
+        (void)TG__FETCH_ADD_RELAXED(&h->wait_sum, waited);
+        (void)TG__FETCH_ADD_RELAXED(&h->blocked_sum, run->blocked_ns);
+        tg__run_record_other(s, run);
     }
-    TG__STAT_STORE(&w->sec_ns[k], TG__LOAD_RELAXED(&w->sec_ns[k]) + run->own_ns);
     if (run->rc == 0) TG__COUNT_OP(s, w, opi, successes);
     else {
         TG__COUNT_OP(s, w, opi, failures);
@@ -4352,35 +4924,46 @@ static int tg__run_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__sl
     }
 }
 
+/* Runs a token that has moved to EXECUTING (the gate, or a task's wait
+   that took it): the call, the record, the finish; a retry goes back to
+   the queues. A token of a storage tier blocks: its core goes to a spare
+   first (section 16). The core (if any) is read again after the call: the
+   function may have handed it on. */
+static void tg__run_started(tg_scheduler *s, uint32_t index, tg__slot *sl)
+{
+    uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
+    uint32_t sticky = TG__LOAD_RELAXED(&sl->link);   /* while live: its sticky entry */
+    tg__worker *w = tg__tls_worker;
+    if (w && tg__slot_op(sl)->io_tier && tg__handoff(s)) {
+        /* counted in busy_other from here (tg__handoff moved it) */
+        w = NULL;
+    }
+    tg__run run;
+    tg__run_call(s, w, index, sl, &run);
+    w = tg__tls_worker;
+    tg__run_record(s, w, opi, &run);
+    tg__slot_blocked_add(sl, run.blocked_ns);
+    if (tg__run_finish(s, w, index, sl, &run, sticky)) tg__requeue(s, w, sl, index);
+}
+
 /* Runs (or drops, holds back, sets aside) the token taken from a queue.
    tier_held: it inherits a place in its tier. Returns a token set aside
    that inherits the place this one leaves, or TG__NO_INDEX. */
-static uint32_t tg__run_token_once(tg_scheduler *s, tg__worker *w, uint32_t index, int tier_held)
+static uint32_t tg__run_token_once(tg_scheduler *s, uint32_t index, int tier_held)
 {
     tg__slot *sl = tg__slot_at(s, index);
     int tier = tg__slot_op(sl)->io_tier;
-    int gate = tg__run_gate(s, w, index, sl, &tier_held);
+    int gate = tg__run_gate(s, tg__tls_worker, index, sl, &tier_held);
     if (gate == TG__GATE_ASIDE) return TG__NO_INDEX;
-    if (gate == TG__GATE_RUN) {
-        uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
-        uint32_t sticky = TG__LOAD_RELAXED(&sl->link);   /* while live: its sticky entry */
-        tg__run run;
-        tg__run_call(s, w, index, sl, &run);
-        tg__run_record(s, w, opi, &run);
-        if (tg__run_finish(s, w, index, sl, &run, sticky)) {
-            uint32_t next = tier_held ? tg__tier_leave(s, tier) : TG__NO_INDEX;
-            tg__requeue(s, w, sl, index);
-            return next;
-        }
-    }
+    if (gate == TG__GATE_RUN) tg__run_started(s, index, sl);
     return tier_held ? tg__tier_leave(s, tier) : TG__NO_INDEX;
 }
 
-static void tg__run_token(tg_scheduler *s, tg__worker *w, uint32_t index)
+static void tg__run_token(tg_scheduler *s, uint32_t index)
 {
     int tier_held = 0;
     while (index != TG__NO_INDEX) {
-        index = tg__run_token_once(s, w, index, tier_held);
+        index = tg__run_token_once(s, index, tier_held);
         tier_held = 1;
     }
 }
@@ -4481,31 +5064,23 @@ static int tg__run_one(tg_scheduler *s, tg__worker *w)
 {
     uint32_t index = tg__find_work(s, w);
     if (index == TG__NO_INDEX) return 0;
-    tg__run_token(s, w, index);
+    tg__run_token(s, index);
     return 1;
 }
 
 #define TG__IDLE_SPIN_NS 50000
 #define TG__SPIN_SOLO_NS 2000  /* spin without yielding this long first */
 
-static void *tg__worker_main(void *arg)
+/* Serves core w, owned by the calling thread t, until the scheduler exits
+   or a task on t's stack handed w on (t then runs on without a core, and
+   its stack has unwound when this returns). */
+static void tg__serve(tg_scheduler *s, tg__worker *w)
 {
-    tg__worker *w = (tg__worker *)arg;
-    tg_scheduler *s = w->sched;
-    tg__tls_worker = w;
-    if (w->cpu >= 0) {
-        int err = tg__pin_current_thread(w->cpu);
-        if (err) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "could not pin worker %u to CPU %d (errno %d); it runs unpinned",
-                     w->index, w->cpu, err);
-            tg__log(s, TG_LOG_WARN, msg);
-            (void)TG__FETCH_ADD_RELAXED(&s->pin_failures, 1);
-            TG__STORE_RELAXED(&w->cpu, -1);  /* read by tg_stats */
-        }
-    }
     for (;;) {
-        if (tg__run_one(s, w)) continue;
+        if (tg__run_one(s, w)) {
+            if (tg__tls_worker != w) return;
+            continue;
+        }
         tg__idle_signal(s);
         /* only tg_destroy makes workers leave: after tg_shutdown they stay
            (parked, no CPU) to drop what a late push still queues */
@@ -4526,10 +5101,31 @@ static void *tg__worker_main(void *arg)
         }
         if (found) continue;
         tg__cache_flush(s, w);
-        tg__worker_park(s, w, -1, NULL, NULL, 0);
+        tg__worker_park(s, w, -1);
     }
     tg__cache_flush(s, w);
+}
+
+static void *tg__thread_main(void *arg)
+{
+    tg__thread *t = (tg__thread *)arg;
+    tg_scheduler *s = t->sched;
+    tg__tls_thread = t;
+    for (;;) {
+        /* acquire: pairs with the release store of the thread that handed
+           it the core (tg__spare_take) */
+        tg__worker *w = TG__LOAD_ACQUIRE(&t->core);
+        if (w) {
+            tg__thread_pin(s, t, w);
+            tg__tls_worker = w;
+            t->coreless_since = 0;
+            tg__serve(s, w);
+        }
+        if (TG__LOAD_ACQUIRE(&s->exiting)) break;
+        tg__pool_park(s, t);
+    }
     tg__tls_worker = NULL;
+    tg__tls_thread = NULL;
     return NULL;
 }
 
@@ -4547,6 +5143,7 @@ typedef struct tg__wait_set {
     int mode;
     size_t done;       /* ALL: tokens [0, done) are terminal */
     size_t index;      /* ANY: the terminal one */
+    size_t scan;       /* ALL inside a task: members below it are looked at next */
     uint32_t arm;      /* flag to set on watched tokens, 0: none */
     int error;
 } tg__wait_set;
@@ -4646,39 +5243,8 @@ static int tg__wait_check(tg__wait_set *ws)
     return 0;
 }
 
-static int tg__wait_ready_armed(void *ctx)
-{
-    tg__wait_set *ws = (tg__wait_set *)ctx;
-    ws->arm = TG__W_HELPER;
-    int r = tg__wait_check(ws);
-    ws->arm = 0;
-    if (r < 0) ws->error = r;
-    return r != 0;
-}
-
 #define TG__WAIT_SPIN_NS 20000
-
-/* Inside a task: run other tokens until the wait is satisfied. */
-static int tg__wait_helping(tg__wait_set *ws, tg__worker *w, int64_t deadline)
-{
-    tg_scheduler *s = ws->s;
-    for (;;) {
-        int r = tg__wait_check(ws);
-        if (r) return r < 0 ? r : TG_OK;
-        if (deadline >= 0 && tg__now_ns() >= deadline) return TG_ETIMEDOUT;
-        if (tg__run_one(s, w)) continue;
-        int64_t spin_until = tg__now_ns() + TG__WAIT_SPIN_NS;
-        int again = 0;
-        while (!again && tg__now_ns() < spin_until) {
-            for (int i = 0; i < 32; i++) tg__cpu_relax();
-            again = tg__wait_check(ws) != 0 || tg__work_visible(s, w);
-        }
-        if (again) continue;
-        ws->error = 0;
-        tg__worker_park(s, w, tg__earlier(deadline, tg__wait_expiry(ws)), tg__wait_ready_armed, ws, 1);
-        if (ws->error) return ws->error;
-    }
-}
+#define TG__TASK_SPIN_NS 5000   /* a task's wait spins this long before it sleeps */
 
 /* Outside a task, first: spin for TG__WAIT_SPIN_NS (less to a nearer
    deadline). tg__wait_check's answer when it came, 0 when the spin ends. */
@@ -4762,6 +5328,208 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
     return r < 0 ? r : TG_OK;
 }
 
+/* ---- waits inside a task ----
+   A task's wait may run beneath itself only the tokens it waits for (the
+   members of tg_wait's or tg_wait_all's set, not tg_wait_any's), found at
+   the bottom of its core's deque or taken by state from whatever queue
+   holds them (W_TAKEN). Whatever it runs then waits only on tokens that
+   either are not on this thread's stack or close a cycle through every
+   frame above them (each frame waits for the one above it), a cycle the
+   caller made: so running them never deadlocks. When it can run none, the
+   wait hands its core to a spare and sleeps like an outside waiter. */
+
+/* No spare can be had: max_spare_workers threads beyond the cores exist
+   and none waits in the pool (a hint: relaxed). */
+static inline int tg__spares_exhausted(tg_scheduler *s)
+{
+    return TG__LOAD_RELAXED(&s->threads_alive) >= s->thread_limit && TG__LOAD_RELAXED(&s->pool_size) == 0;
+}
+
+/* May thread t take token sl (word `word`) from its queue and run it
+   beneath its wait? It must be queued (ADMITTED, on no held list, not
+   taken, not being stamped or ended), not of a storage tier (those block:
+   they go through the queues), not held back by a pause, drain or
+   shutdown, and within the nesting bound (depth_soft frames; up to
+   depth_hard once no spare can be had). A token pinned to another core
+   (sticky, domain) or outside the home range of a strict router is left
+   to its core, unless no spare can be had. */
+static int tg__claimable(tg_scheduler *s, tg__thread *t, tg__slot *sl, uint32_t word)
+{
+    if ((word & TG__STATE_MASK) != (uint32_t)TG_ADMITTED ||
+        (word & (TG__W_TAKEN | TG__W_LISTED | TG__W_STAMPING | TG__W_ENDING)))
+        return 0;
+    const tg_op *op = tg__slot_op(sl);
+    tg__opent *e = &s->ops[TG__LOAD_RELAXED(&sl->opi)];
+    if (op->io_tier || TG__LOAD_RELAXED(&e->paused) || TG__LOAD_RELAXED(&s->paused) ||
+        TG__LOAD_ACQUIRE(&s->cancelling) || TG__LOAD_ACQUIRE(&s->stopping) ||
+        TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark))
+        return 0;
+    if ((word & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(sl)) return 0;
+    if (t->section_depth) return 0;   /* a blocking section runs nothing beneath it */
+    int exhausted = -1;   /* not read yet */
+    if (t->depth >= s->depth_soft) {
+        if (t->depth >= s->depth_hard || !(exhausted = tg__spares_exhausted(s))) return 0;
+    }
+    unsigned home = t->home->index;
+    int pinned = (word & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain);
+    int away = pinned ? TG__SLOT_LOAD(&sl->core) != (int16_t)home
+                      : s->cfg.strict_routing && home < tg__range_start(s, op->weight);
+    if (away && !(exhausted < 0 ? tg__spares_exhausted(s) : exhausted)) return 0;
+    return 1;
+}
+
+/* Void entries (of tokens a wait took, W_TAKEN) at the bottom of the
+   owner's deque go at once: each keeps a slot, and one at the bottom hides
+   the child a wait looks for there. */
+static void tg__deque_drop_void(tg_scheduler *s, tg__worker *w)
+{
+    for (;;) {
+        tg__deque *d = &w->deque;
+        int64_t b = TG__LOAD_RELAXED(&d->bottom) - 1;
+        if (b < TG__LOAD_RELAXED(&d->top)) return;
+        uint32_t index = TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]);
+        tg__slot *sl = tg__slot_at(s, index);
+        /* acquire: a taken token keeps its slot until its entry goes */
+        if (!(TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)) & TG__W_TAKEN) || !tg__deque_pop_if(d, index)) return;
+        tg__token_untake(s, index, sl);
+    }
+}
+
+/* A task's wait takes token sl from its queue (its word was `old`): the
+   move to EXECUTING sets W_TAKEN (the queue entry is void from here) and
+   W_STAMPING, which holds enders off until the start is marked pending.
+   Unlike the gate, it writes nothing before its move wins: several waits
+   may try the same token at once. 1 if it took it. */
+static int tg__wait_claim(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint64_t old)
+{
+    uint64_t desired = (old & ~(uint64_t)TG__STATE_MASK) | (uint32_t)TG_EXECUTING | TG__W_RUNNING |
+                       TG__W_TAKEN | TG__W_STAMPING;
+    tg__busy_begin(s, w);
+    /* slot-word RMW (conventions above); seq_cst as in tg__gate_start */
+    if (!TG__CAS(&sl->gw, &old, desired, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+        tg__busy_end(s, w);
+        return 0;
+    }
+    TG__SLOT_STORE(&sl->started_ns, TG__STAMP_PENDING);
+    /* slot-word RMW: the mark is written; enders may go on */
+    (void)TG__FETCH_AND(&sl->gw, ~(uint64_t)TG__W_STAMPING);
+    if (w) tg__recruit_mailbox(s, w);
+    return 1;
+}
+
+/* Runs token `index` beneath the calling thread's wait if it may (above):
+   from the bottom of the core's deque when it is there (the common case:
+   the child submitted last), else by taking it (W_TAKEN: its queue entry
+   becomes void). 1 if it ran. */
+static int tg__wait_take(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slot *sl, uint64_t gw)
+{
+    tg__worker *w = tg__tls_worker;
+    if (w) tg__deque_drop_void(s, w);
+    /* popped, it goes through the gate like any token from a queue */
+    if (w && t->depth < s->depth_soft && !t->section_depth && tg__deque_pop_if(&w->deque, index)) {
+        tg__run_token(s, index);
+        return 1;
+    }
+    if (!tg__claimable(s, t, sl, TG__WORD(gw))) return 0;
+    if (!tg__wait_claim(s, w, sl, gw)) return 0;
+    tg__run_started(s, index, sl);
+    return 1;
+}
+
+/* One step of a task's wait for all: runs one unfinished member it may
+   run, newest first (ws->scan walks down once per round: a member seen
+   running is not looked at again before the next sleep). 1 if it ran one,
+   0 if none, or a handle's error. */
+static int tg__wait_help(tg__wait_set *ws, tg__thread *t)
+{
+    if (ws->mode != TG__WAIT_ALL) return 0;
+    while (ws->scan > ws->done) {
+        size_t i = --ws->scan;
+        uint32_t index;
+        tg__slot *sl;
+        uint64_t gw;
+        int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &gw);
+        if (rc != TG_OK) return rc;
+        if (tg__wait_take(ws->s, t, index, sl, gw)) {
+            ws->scan++;   /* it may be waited for again (a retry): look again */
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Is an unfinished member of the wait a function on this thread's own
+   stack? It cannot end before the wait returns: TG_EDEADLK. */
+static int tg__wait_on_own_stack(tg__wait_set *ws, tg__thread *t)
+{
+    unsigned n = t->depth < ws->s->depth_hard ? t->depth : ws->s->depth_hard;
+    for (size_t i = ws->mode == TG__WAIT_ALL ? ws->done : 0; i < ws->n; i++)
+        for (unsigned k = 0; k < n; k++)
+            if (ws->tokens[i].bits == t->stack_tokens[k]) return 1;
+    return 0;
+}
+
+/* A member is queued, so only a run from a queue can end the wait. */
+static int tg__wait_needs_queue(tg__wait_set *ws)
+{
+    for (size_t i = ws->mode == TG__WAIT_ALL ? ws->done : 0; i < ws->n; i++) {
+        uint32_t index;
+        tg__slot *sl;
+        uint64_t gw;
+        if (tg__slot_lookup(ws->s, ws->tokens[i], &index, &sl, &gw) != TG_OK) continue;
+        uint32_t word = TG__WORD(gw);
+        if ((word & TG__STATE_MASK) == (uint32_t)TG_ADMITTED && !(word & TG__W_LISTED)) return 1;
+    }
+    return 0;
+}
+
+/* One sleep of a task's wait: its core goes to a spare (tg__block_begin),
+   then it sleeps as an outside waiter does. Holding its core (no spare
+   could be had), it wakes every millisecond to try again. */
+static int tg__wait_task_sleep(tg__wait_set *ws, tg__thread *t, int64_t deadline, int64_t *stalled_at)
+{
+    tg_scheduler *s = ws->s;
+    int64_t since = tg__block_begin(s, t);
+    int kept = tg__tls_worker != NULL;
+    int64_t until = tg__earlier(deadline, tg__now_ns() + (kept ? 1000000 : 100000000));
+    int r = ws->mode == TG__WAIT_ANY ? tg__wait_sleep_any(ws, until) : tg__wait_sleep_all(ws, until);
+    tg__block_end(t, since);
+    if (r < 0 || !kept) return r;
+    /* past every limit: no silent hang when nothing can move */
+    if (!tg__stalled_now(s) || !tg__wait_needs_queue(ws)) {
+        *stalled_at = -1;
+    } else if (*stalled_at < 0) {
+        *stalled_at = tg__now_ns();
+    } else if (tg__now_ns() - *stalled_at >= TG__STALL_NS) {
+        return TG_EDEADLK;
+    }
+    return 0;
+}
+
+/* Inside a task: run the members it may run, else sleep (above). */
+static int tg__wait_task(tg__wait_set *ws, tg__thread *t, int64_t deadline)
+{
+    int64_t stalled_at = -1;
+    ws->scan = ws->n;
+    for (;;) {
+        int r = tg__wait_check(ws);
+        if (r) return r < 0 ? r : TG_OK;
+        if (deadline >= 0 && tg__now_ns() >= deadline) return TG_ETIMEDOUT;
+        r = tg__wait_help(ws, t);
+        if (r < 0) return r;
+        if (r) continue;
+        /* a short spin: a member running elsewhere may be about to end */
+        int64_t spin_until = tg__now_ns() + TG__TASK_SPIN_NS;
+        while (!(r = tg__wait_check(ws)) && tg__now_ns() < spin_until)
+            for (int i = 0; i < 32; i++) tg__cpu_relax();
+        if (r) continue;
+        if (tg__wait_on_own_stack(ws, t)) return TG_EDEADLK;
+        r = tg__wait_task_sleep(ws, t, deadline, &stalled_at);
+        if (r < 0) return r;
+        ws->scan = ws->n;
+    }
+}
+
 static int tg__wait_run(tg__wait_set *ws, int64_t timeout_ns)
 {
     /* every handle is checked before anything waits: a bad one behind a
@@ -4773,7 +5541,8 @@ static int tg__wait_run(tg__wait_set *ws, int64_t timeout_ns)
         if (rc != TG_OK) return rc;
     }
     /* a task waiting on itself would never return */
-    if (tg__tls_slot && tg__current_worker(ws->s))
+    tg__thread *t = tg__task_thread(ws->s);
+    if (t && tg__tls_slot)
         for (size_t i = 0; i < ws->n; i++)
             if (ws->tokens[i].bits == tg__tls_token) return TG_EDEADLK;
     if (timeout_ns == 0) {
@@ -4781,8 +5550,7 @@ static int tg__wait_run(tg__wait_set *ws, int64_t timeout_ns)
         return r < 0 ? r : r ? TG_OK : TG_ETIMEDOUT;
     }
     int64_t deadline = tg__deadline_after(timeout_ns);
-    tg__worker *w = tg__current_worker(ws->s);
-    return w ? tg__wait_helping(ws, w, deadline) : tg__wait_blocking(ws, deadline);
+    return t ? tg__wait_task(ws, t, deadline) : tg__wait_blocking(ws, deadline);
 }
 
 TG_API int tg_poll(tg_scheduler *s, tg_token t, tg_state *state)
@@ -4810,12 +5578,13 @@ TG_API int tg_wait(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *re
     rc = tg__token_read(s, t, &index, &sl, &gw);
     if (rc != TG_OK) return rc;
     if (!TG__IS_TERMINAL(TG__WORD(gw))) {
-        tg__worker *w = tg__current_worker(s);
-        if (w && timeout_ns < 0) {
-            /* inside a task: run queued tokens (most often the awaited
-               child, newest first) re-reading only this slot */
+        tg__thread *th = tg__task_thread(s);
+        if (th && timeout_ns < 0) {
+            /* inside a task: run the awaited token itself when it is
+               queued (most often at the bottom of this core's deque: the
+               child submitted last), re-reading only this slot */
             if (t.bits == tg__tls_token && tg__tls_slot) return TG_EDEADLK;
-            while (tg__run_one(s, w)) {
+            while (tg__wait_take(s, th, index, sl, gw)) {
                 gw = TG__LOAD_ACQUIRE(&sl->gw);
                 if (TG__GEN(gw) != gen) return TG_ESTALE;
                 if (TG__WORD(gw) & TG__W_DEADLINE) gw = tg__token_expire(s, index, sl, gen, gw);
@@ -4887,7 +5656,7 @@ TG_API int tg_wait_idle(tg_scheduler *s, int64_t timeout_ns)
 {
     if (!s) return TG_EINVAL;
     if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
-    if (tg__current_worker(s)) return TG_EDEADLK;
+    if (tg__current_thread(s)) return TG_EDEADLK;
     int64_t deadline = tg__deadline_after(timeout_ns);
     int64_t spin_until = tg__now_ns() + TG__WAIT_SPIN_NS;
     for (;;) {
@@ -4976,6 +5745,8 @@ static void tg__info_read(tg_scheduler *s, tg__slot *sl, uint64_t gw, tg_token_i
     info->admitted_ns = TG__SLOT_LOAD(&sl->admitted_ns);
     info->started_ns = TG__SLOT_LOAD(&sl->started_ns);
     info->ended_ns = TG__IS_TERMINAL(TG__WORD(gw)) ? TG__SLOT_LOAD(&sl->ended_ns) : 0;
+    /* held_link holds it while the token is on no held list (tg__slot_blocked_add) */
+    info->blocked_ns = (TG__WORD(gw) & TG__W_LISTED) ? 0 : (int64_t)TG__SLOT_LOAD(&sl->held_link) * 1000;
     info->seed[0] = '\0';
     uint32_t domain = TG__SLOT_LOAD(&sl->domain);
     if (domain) {
@@ -5130,15 +5901,16 @@ TG_API tg_token tg_self(void)
 
 TG_API int tg_current_core(void)
 {
-    return tg__tls_worker ? (int)tg__tls_worker->index : -1;
+    tg__thread *t = tg__tls_thread;
+    return t && t->home ? (int)t->home->index : -1;
 }
 
 TG_API int tg_should_stop(void)
 {
-    tg__worker *w = tg__tls_worker;
-    if (w && tg__tls_slot) {
+    tg__thread *t = tg__tls_thread;
+    if (t && tg__tls_slot) {
         tg__slot *sl = tg__tls_slot;
-        tg_scheduler *s = w->sched;
+        tg_scheduler *s = t->sched;
         if (TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&s->ops[TG__LOAD_RELAXED(&sl->opi)].kill_mark))
             return 1;
         /* the stamp clock, as the worker's return stamp: a function that
@@ -5147,10 +5919,35 @@ TG_API int tg_should_stop(void)
         if ((TG__WORD(TG__LOAD_RELAXED(&sl->gw)) & TG__W_DEADLINE) && tg__stamp_ns() >= tg__token_deadline(sl))
             return 1;
     }
-    if (!tg__tls_slot || !tg__tls_worker) return 0;
+    if (!tg__tls_slot || !t) return 0;
     uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&tg__tls_slot->gw));
     if ((word & TG__W_KILL) || TG__IS_TERMINAL(word)) return 1;
-    return TG__LOAD_ACQUIRE(&tg__tls_worker->sched->cancelling) != 0;
+    return TG__LOAD_ACQUIRE(&t->sched->cancelling) != 0;
+}
+
+/* A blocking section of the running task: its core goes to a spare until
+   the section ends (the task runs on without a core after it, until it
+   returns). Sections nest; only the outermost one counts. */
+TG_API int tg_blocking_begin(void)
+{
+    tg__thread *t = tg__tls_thread;
+    if (!t || !tg__tls_slot) return TG_OK;   /* outside a task: nothing to do */
+    if (t->section_depth && t->section_frame != t->depth) return TG_EINVAL;
+    if (t->section_depth++ == 0) {
+        t->section_frame = t->depth;
+        t->section_since = tg__block_begin(t->sched, t);
+    }
+    return TG_OK;
+}
+
+/* TG_EINVAL without a section of this task open. */
+TG_API int tg_blocking_end(void)
+{
+    tg__thread *t = tg__tls_thread;
+    if (!t || !tg__tls_slot) return TG_OK;
+    if (t->section_depth == 0 || t->section_frame != t->depth) return TG_EINVAL;
+    if (--t->section_depth == 0) tg__block_end(t, t->section_since);
+    return TG_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -5241,8 +6038,16 @@ static void tg__op_release_held(tg_scheduler *s, uint32_t opi, int resume)
         uint32_t index = next - 1;
         tg__slot *sl = tg__slot_at(s, index);
         next = tg__held_next(s, index, TG__LIST_HELD);
-        if (resume) tg__requeue(s, w, sl, index);
-        else (void)tg__token_end(s, w, index, sl, 0, TG__FROM_LIVE, TG_KILLED, 1);
+        if (resume) {
+            /* off the list: a wait may take it from here (its queue entry
+               is then void). Slot-word RMW; held_link counts blocked time
+               again (the list's link was read above) */
+            TG__SLOT_STORE(&sl->held_link, 0u);
+            (void)TG__FETCH_AND(&sl->gw, ~(uint64_t)TG__W_LISTED);
+            tg__requeue(s, w, sl, index);
+        } else {
+            (void)tg__token_end(s, w, index, sl, 0, TG__FROM_LIVE, TG_KILLED, 1);
+        }
     }
 }
 
@@ -5336,15 +6141,17 @@ static int tg__op_stats_collect(tg_scheduler *s, const char *op, struct tg_op_st
         out->timed_out += sum.timed_out;
         out->paused |= TG__LOAD_RELAXED(&e->paused) != 0;
         out->blocked |= tg__guard_blocked(&e->guard);
-        /* acquire: pairs with the worker's release stores in tg__hist_add */
-        for (unsigned k = 0; k < s->nworkers; k++) {
-            tg__ophist *wh = &s->workers[k]->oph[i];
+        /* acquire: pairs with the owners' release stores in tg__hist_add;
+           k == nworkers: the entry's shared rows (threads without a core) */
+        for (unsigned k = 0; k <= s->nworkers; k++) {
+            tg__ophist *wh = k < s->nworkers ? &s->workers[k]->oph[i] : &e->hist;
             for (unsigned b = 0; b < TG__HIST_BUCKETS; b++) {
                 h->exec[b] += TG__STAT_LOAD(&wh->exec[b]);
                 h->wait[b] += TG__STAT_LOAD(&wh->wait[b]);
             }
             h->exec_sum += TG__STAT_LOAD(&wh->exec_sum);
             h->wait_sum += TG__STAT_LOAD(&wh->wait_sum);
+            out->blocked_ns += TG__STAT_LOAD(&wh->blocked_sum);
         }
         found = 1;
     }
@@ -5436,6 +6243,10 @@ static void tg__stats_time(tg_scheduler *s, struct tg_stats *out)
         /* a racy pair of reads: a second being reset reads as 0 */
         if (TG__STAT_LOAD(&w->sec_id[k]) == prev) last += TG__STAT_LOAD(&w->sec_ns[k]);
     }
+    /* runs on threads without a core (atomic adds: relaxed reads) */
+    run += TG__LOAD_RELAXED(&s->other_run_ns);
+    unsigned k = (unsigned)(prev & 1u);
+    if (TG__LOAD_RELAXED(&s->other_sec_id[k]) == prev) last += TG__LOAD_RELAXED(&s->other_sec_ns[k]);
     if (now > s->created_ns) out->concurrency_since_start = (double)run / (double)(now - s->created_ns);
     out->concurrency_last_second = (double)last / 1e9;
 }
@@ -5467,6 +6278,21 @@ static void tg__stats_locality(tg_scheduler *s, struct tg_stats *out)
     out->sticky_overflow = TG__LOAD_RELAXED(&s->sticky_overflow);
     out->domain_overflow = TG__LOAD_RELAXED(&s->domain_overflow);
     out->domain_late = TG__LOAD_RELAXED(&s->domain_late);
+}
+
+/* tg_stats' spare workers: threads beyond the cores, those of them not in
+   the pool (each core has an owner, so the rest serve a core or run a
+   blocked task), the most at once. */
+static void tg__stats_spares(tg_scheduler *s, struct tg_stats *out)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    uint32_t alive = s->threads_alive, pooled = s->pool_size;
+    out->spares_peak = s->spares_peak;
+    pthread_mutex_unlock(&s->pool_lock);
+    out->spares_alive = alive > s->nworkers ? alive - s->nworkers : 0;
+    uint32_t active = alive > pooled ? alive - pooled : 0;
+    out->spares_running = active > s->nworkers ? active - s->nworkers : 0;
+    out->handoffs = TG__LOAD_RELAXED(&s->handoffs);
 }
 
 /* tg_stats' per-core rows. */
@@ -5510,6 +6336,7 @@ TG_API int tg_stats(tg_scheduler *s, struct tg_stats *out)
     out->dedupe_joined = TG__LOAD_RELAXED(&s->dedupe_joined);
     out->dedupe_overflow = TG__LOAD_RELAXED(&s->dedupe_overflow);
     tg__tiers_read(s, out->tier_running, out->tier_waiting);
+    tg__stats_spares(s, out);
     tg__stats_slots(s, out, &sum);
     tg__stats_locality(s, out);
     tg__stats_cores(s, out);
@@ -7135,8 +7962,6 @@ TG_API void tg_monitor_stop(tg_monitor *m)
 /* ------------------------------------------------------------------------ */
 /* >>lifecycle */
 
-#define TG__WORKER_STACK (8u << 20)
-
 /* The smallest power of two >= n (n <= 1u << 31). */
 static uint32_t tg__pow2_at_least(uint32_t n)
 {
@@ -7166,6 +7991,8 @@ static const tg__config_field tg__config_fields[] = {
     TG__CONFIG_FIELD(max_domains, 4096, 1, 1u << 20, 0),
     TG__CONFIG_FIELD(max_ops, 256, 1, 65536, 0),
     TG__CONFIG_FIELD(dedupe_capacity, 4096, 1, 1u << 20, 1),
+    TG__CONFIG_FIELD(max_spare_workers, 256, 1, 65536, 0),
+    TG__CONFIG_FIELD(stack_size, 8u << 20, 64u << 10, 1u << 30, 0),
 };
 /* tier_caps[TG_IO_SLOW .. TG_IO_INSANE], range 1 .. 65535 */
 static const unsigned tg__tier_caps_default[TG__TIERS] = { 0, 10, 25, 50, 70 };
@@ -7200,6 +8027,33 @@ static int tg__config_resolve(const tg_config *in, tg_config *out)
     }
     if (out->full_policy != TG_FULL_BLOCK && out->full_policy != TG_FULL_REJECT) return TG_EINVAL;
     if (!out->allocator.alloc != !out->allocator.free) return TG_EINVAL;
+    return TG_OK;
+}
+
+/* The thread table: a cache-line-aligned entry per thread there may be,
+   each with room for the handles of the functions on its stack. Stacks
+   of stack_size bytes: waits nest runs at most depth_soft deep (a spare
+   takes over past it), or depth_hard once no spare can be had; 32 and 16
+   KiB of stack a level. */
+static size_t tg__threads_bytes(tg_scheduler *s)
+{
+    return (sizeof(tg__thread) + sizeof(uint64_t) * s->depth_hard) * s->thread_limit + TG__CACHE_LINE;
+}
+
+static int tg__threads_init(tg_scheduler *s)
+{
+    s->thread_limit = s->nworkers + s->cfg.max_spare_workers;
+    s->depth_soft = (unsigned)(s->cfg.stack_size / (32u << 10));
+    s->depth_hard = (unsigned)(s->cfg.stack_size / (16u << 10));
+    if (!(s->threads_raw = tg__alloc_zero(s, tg__threads_bytes(s)))) return TG_ENOMEM;
+    s->threads = (tg__thread *)tg__align_line(s->threads_raw);
+    uint64_t *tokens = (uint64_t *)(void *)(s->threads + s->thread_limit);
+    for (unsigned i = 0; i < s->thread_limit; i++) {
+        s->threads[i].stack_tokens = tokens + (size_t)i * s->depth_hard;
+        s->threads[i].cpu = -1;
+        s->threads[i].sched = s;
+    }
+    pthread_mutex_init(&s->pool_lock, NULL);
     return TG_OK;
 }
 
@@ -7238,6 +8092,10 @@ static void tg__scheduler_free(tg_scheduler *s)
         tg__free(s, s->ops_raw, sizeof(tg__opent) * s->cfg.max_ops + TG__CACHE_LINE);
     }
     tg__free(s, s->op_hash, sizeof(uint32_t) * (s->op_hash_mask + 1));
+    if (s->threads_raw) {
+        tg__free(s, s->threads_raw, tg__threads_bytes(s));
+        pthread_mutex_destroy(&s->pool_lock);
+    }
     pthread_mutex_destroy(&s->ops_lock);
     tg__tiers_free(s);
     tg__dedupe_free(s);
@@ -7258,11 +8116,16 @@ static void tg__workers_join(tg_scheduler *s)
     TG__STORE_SEQ_CST(&s->stopping, 1u);
     TG__STORE_SEQ_CST(&s->exiting, 1u);
     tg__wake_all_workers(s);
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        tg__worker *w = s->workers[i];
-        if (w && w->thread_started) {
-            pthread_join(w->thread, NULL);
-            w->thread_started = 0;
+    tg__pool_wake_all(s);
+    /* no thread is started from here: a hand-off sees exiting */
+    pthread_mutex_lock(&s->pool_lock);
+    uint32_t alive = s->threads_alive;
+    pthread_mutex_unlock(&s->pool_lock);
+    for (uint32_t i = 0; i < alive; i++) {
+        tg__thread *t = &s->threads[i];
+        if (t->started) {
+            pthread_join(t->thread, NULL);
+            t->started = 0;
         }
     }
 }
@@ -7311,6 +8174,7 @@ static int tg__scheduler_tables(tg_scheduler *s)
     if (!(s->chunk_raw = (void **)tg__alloc_zero(s, sizeof(void *) * s->chunk_count))) return TG_ENOMEM;
     if (tg__mailbox_init(s, &s->free_ring, ring < 2 ? 2 : ring) != TG_OK) return TG_ENOMEM;
     if (!(s->workers = (tg__worker **)tg__alloc_zero(s, sizeof(tg__worker *) * s->nworkers))) return TG_ENOMEM;
+    if (tg__threads_init(s) != TG_OK) return TG_ENOMEM;
     if (!(s->op_hash = (uint32_t *)tg__alloc_zero(s, sizeof(uint32_t) * (s->op_hash_mask + 1)))) return TG_ENOMEM;
     if (!(s->sticky = (uint64_t *)tg__alloc_zero(s, sizeof(uint64_t) * c->sticky_capacity))) return TG_ENOMEM;
     if (!(s->domains = (tg__domain *)tg__alloc_zero(s, sizeof(tg__domain) * c->max_domains))) return TG_ENOMEM;
@@ -7347,21 +8211,20 @@ static int tg__worker_new(tg_scheduler *s, unsigned i, int cpu)
     return w->opc && w->oph ? TG_OK : TG_ENOMEM;
 }
 
-/* Starts every worker's thread; on a failure joins those started. */
+/* Starts a thread per core, each owning its core; on a failure joins
+   those started. */
 static int tg__workers_start(tg_scheduler *s)
 {
-    pthread_attr_t attr;
-    size_t stack = 0;
-    if (pthread_attr_init(&attr) != 0) return TG_ESYSTEM;
-    if (pthread_attr_getstacksize(&attr, &stack) == 0 && stack < TG__WORKER_STACK)
-        pthread_attr_setstacksize(&attr, TG__WORKER_STACK);
     int rc = TG_OK;
+    pthread_mutex_lock(&s->pool_lock);
     for (unsigned i = 0; i < s->nworkers && rc == TG_OK; i++) {
-        tg__worker *w = s->workers[i];
-        if (pthread_create(&w->thread, &attr, tg__worker_main, w) != 0) rc = TG_ESYSTEM;
-        else w->thread_started = 1;
+        tg__thread *t = &s->threads[i];
+        t->core = t->home = s->workers[i];
+        s->workers[i]->owner = t;
+        rc = tg__thread_start(s, t);
+        if (rc == TG_OK) s->threads_alive = i + 1;
     }
-    pthread_attr_destroy(&attr);
+    pthread_mutex_unlock(&s->pool_lock);
     if (rc != TG_OK) {
         s->accepting = 0;
         tg__workers_join(s);
@@ -7435,7 +8298,8 @@ static void tg__sweep_kill(tg_scheduler *s)
 static int tg__quiet(tg_scheduler *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++)
-        if (TG__LOAD_ACQUIRE(&s->workers[i]->busy)) return 0;   /* pairs with tg__run_call */
+        if (TG__LOAD_ACQUIRE(&s->workers[i]->busy)) return 0;   /* pairs with tg__busy_end */
+    if (TG__LOAD_ACQUIRE(&s->busy_other)) return 0;
     return tg__idle_ready(s);
 }
 
@@ -7484,7 +8348,7 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
 {
     if (!s || (mode != TG_DRAIN && mode != TG_CANCEL)) return TG_EINVAL;
     if (tg__fork_check(s) != TG_OK) return TG_EFORKED;
-    if (tg__current_worker(s)) return TG_EDEADLK;
+    if (tg__current_thread(s)) return TG_EDEADLK;
     int64_t deadline = tg__deadline_after(timeout_ns);
     /* the lock covers the one-time steps only: calls at once each wait
        with their own timeout (a TG_CANCEL among them cancels) */
@@ -7514,7 +8378,7 @@ TG_API void tg_destroy(tg_scheduler *s)
     /* a child of fork(): the workers are not there to join, and the memory
        is the child's copy of the parent's; it is left alone */
     if (tg__fork_check(s) != TG_OK) return;
-    if (tg__current_worker(s)) {
+    if (tg__current_thread(s)) {
         tg__log(s, TG_LOG_ERROR, "tg_destroy called from inside a task; ignored");
         return;
     }
@@ -7554,11 +8418,15 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__STAT_STORE
 #undef TG__STAT_LOAD
 #undef TG__SPIN_SOLO_NS
+#undef TG__STALL_NS
+#undef TG__ROOM_KEEP_NS
+#undef TG__TASK_SPIN_NS
 #undef TG__TIERS
 #undef TG__CONFIG_FIELD
 #undef TG__W_WAITER
 #undef TG__W_ANY
-#undef TG__W_HELPER
+#undef TG__W_TAKEN
+#undef TG__W_LISTED
 #undef TG__W_RELEASED
 #undef TG__W_HELD
 #undef TG__W_KILL
