@@ -1098,6 +1098,10 @@ static unsigned tg__fence_dummy;
 #define TG__CACHE_LINE 64
 #define TG__ALIGNED_LINE __attribute__((aligned(TG__CACHE_LINE)))
 #define TG__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define TG__UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* The steps of running a token, called from two places each (the queues
+   and a task's wait): inlined into both, as one function would be. */
+#define TG__HOT_INLINE  static inline __attribute__((always_inline))
 #define TG__UNUSED(x) ((void)(x))
 
 static inline void tg__cpu_relax(void)
@@ -1791,7 +1795,6 @@ typedef struct tg__worker {
     tg__counters counters;
     struct tg__opcount *opc;             /* a row per op entry, this worker's */
     struct tg__ophist *oph;              /* run and wait histograms per op */
-    uint64_t run_ns;                     /* summed run time of its functions */
     uint64_t sec_id[2], sec_ns[2];       /* run time by second (ended_ns / 1e9), */
                                          /* this one and the one before */
     struct tg_scheduler *sched;
@@ -1811,16 +1814,17 @@ typedef struct tg__worker {
    on without one (outside-like: its submissions go to the mailboxes, its
    counts to the shared rows) until its frames return, then waits in the
    spare pool for a core to serve. */
-enum { TG__T_IDLE, TG__T_RUNNING, TG__T_BLOCKED };   /* tg__thread.state */
 
 typedef struct tg__thread {
     uint32_t wake TG__ALIGNED_LINE;      /* futex word: bumped to hand it a core or to exit */
-    uint32_t state;                      /* TG__T_*: what the stall check reads */
+    uint32_t blocked;                    /* asleep in a task (the stall check reads it,
+                                            with depth: running = depth && !blocked) */
     struct tg__worker *core;             /* the core handed to it; NULL in the pool */
     struct tg__worker *home;             /* the core it serves or served last */
     struct tg__thread *next;             /* the pool's link (under pool_lock) */
     struct tg_scheduler *sched;
-    unsigned depth;                      /* token functions running on its stack */
+    unsigned depth;                      /* token functions running on its stack
+                                            (written by the thread, read racily) */
     uint64_t inner_ns;                   /* run time of the tokens the running one's
                                             waits ran (tg__run_call) */
     uint64_t blocked_ns;                 /* time the running function spent blocked */
@@ -2894,7 +2898,7 @@ static int64_t tg__block_begin(tg_scheduler *s, tg__thread *t)
 {
     int64_t since = tg__stamp_ns();
     if (tg__tls_worker && tg__handoff(s) && !t->coreless_since) t->coreless_since = since;
-    TG__STORE_RELAXED(&t->state, (uint32_t)TG__T_BLOCKED);
+    TG__STORE_RELAXED(&t->blocked, 1u);
     return since;
 }
 
@@ -2908,7 +2912,7 @@ static void tg__block_end(tg__thread *t, int64_t since)
     if (t->section_depth) return;
     int64_t now = tg__stamp_ns();
     if (!t->coreless_since && now > since) t->blocked_ns += (uint64_t)(now - since);
-    TG__STORE_RELAXED(&t->state, (uint32_t)(t->depth ? TG__T_RUNNING : TG__T_IDLE));
+    TG__STORE_RELAXED(&t->blocked, 0u);
 }
 
 /* Waits in the pool until a core is handed to thread t or the scheduler
@@ -2921,7 +2925,6 @@ static void tg__pool_park(tg_scheduler *s, tg__thread *t)
     s->pool = t;
     s->pool_size++;
     pthread_mutex_unlock(&s->pool_lock);
-    TG__STORE_RELAXED(&t->state, (uint32_t)TG__T_IDLE);
     for (;;) {
         /* acquire: a bump after this read makes the futex wait return */
         uint32_t seen = TG__LOAD_ACQUIRE(&t->wake);
@@ -3602,13 +3605,13 @@ static int tg__stalled_now(tg_scheduler *s)
     /* acquire: the entries below the count are started */
     uint32_t n = TG__LOAD_ACQUIRE(&s->threads_alive);
     for (uint32_t i = 0; i < n; i++)
-        if (TG__LOAD_RELAXED(&s->threads[i].state) == (uint32_t)TG__T_RUNNING) return 0;
+        if (TG__LOAD_RELAXED(&s->threads[i].depth) && !TG__LOAD_RELAXED(&s->threads[i].blocked)) return 0;
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *w = s->workers[i];
         tg__thread *owner = TG__LOAD_RELAXED(&w->owner);
         if ((tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->mailbox) ||
              tg__mailbox_nonempty(&w->pinned)) &&
-            !(owner && TG__LOAD_RELAXED(&owner->state) == (uint32_t)TG__T_BLOCKED))
+            !(owner && TG__LOAD_RELAXED(&owner->blocked)))
             return 0;
     }
     return 1;
@@ -3619,7 +3622,7 @@ static uint64_t tg__progress(tg_scheduler *s)
 {
     tg__counters sum;
     (void)tg__live_count(s, &sum);
-    return sum.executed + sum.completed + sum.failed + sum.killed + sum.timed_out + sum.freed;
+    return sum.admitted + sum.completed + sum.failed + sum.killed + sum.timed_out + sum.freed;
 }
 
 #define TG__STALL_NS 50000000   /* a stall this long is reported (TG_EDEADLK) */
@@ -4765,7 +4768,7 @@ typedef struct tg__run {
    this thread (t->inner_ns collects those) and the time it spent blocked
    (t->blocked_ns), so a core's summed busy time never exceeds the wall
    time. */
-static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg__run *run)
+TG__HOT_INLINE void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg__run *run)
 {
     tg__thread *t = tg__tls_thread;
     TG__SLOT_STORE(&sl->core, (int16_t)t->home->index);
@@ -4776,8 +4779,9 @@ static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     run->started = tg__stamp_ns();
     if (run->started < run->admitted) run->started = run->admitted;
     TG__SLOT_STORE(&sl->started_ns, run->started);
-    /* the frame below ran without a core up to here: its blocked time */
-    if (t->coreless_since && run->started > t->coreless_since)
+    /* with a core, no frame below runs without one (coreless_since 0);
+       without, the frame below ran so up to here: its blocked time */
+    if (TG__UNLIKELY(!w) && t->coreless_since && run->started > t->coreless_since)
         t->blocked_ns += (uint64_t)(run->started - t->coreless_since);
 
     tg__slot *saved_slot = tg__tls_slot;
@@ -4789,34 +4793,35 @@ static void tg__run_call(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slo
     uint32_t gen = TG__GEN(TG__LOAD_ACQUIRE(&sl->gw));
     if ((gen & 1u) == 0) gen -= 1;  /* released while queued: the handle's generation */
     tg__tls_token = tg__make_token(s, index, gen).bits;
-    if (t->depth < s->depth_hard) t->stack_tokens[t->depth] = tg__tls_token;
-    if (t->depth++ == 0) TG__STORE_RELAXED(&t->state, (uint32_t)TG__T_RUNNING);
+    t->stack_tokens[t->depth] = tg__tls_token;   /* depth <= depth_hard (tg__claimable) */
+    TG__STORE_RELAXED(&t->depth, t->depth + 1);
     t->inner_ns = 0;
     t->blocked_ns = 0;
-    t->coreless_since = w ? 0 : run->started;
+    if (TG__UNLIKELY(!w)) t->coreless_since = run->started;
 
     run->result.u = 0;
     const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
     run->rc = tg__slot_op(sl)->fn(args, &run->result);
 
-    if (t->section_depth && t->section_frame == t->depth) {   /* returned inside a section */
+    if (TG__UNLIKELY(t->section_depth) && t->section_frame == t->depth) {   /* returned in a section */
         t->section_depth = 0;
         tg__block_end(t, t->section_since);
     }
-    if (--t->depth == 0) TG__STORE_RELAXED(&t->state, (uint32_t)TG__T_IDLE);
+    TG__STORE_RELAXED(&t->depth, t->depth - 1);
     tg__busy_end(s, w);
     run->returned = tg__stamp_ns();
     if (run->returned < run->started) run->returned = run->started;
-    if (t->coreless_since && run->returned > t->coreless_since)
-        t->blocked_ns += (uint64_t)(run->returned - t->coreless_since);
+    if (TG__UNLIKELY(t->coreless_since)) {
+        if (run->returned > t->coreless_since) t->blocked_ns += (uint64_t)(run->returned - t->coreless_since);
+        /* the frame below goes on without a core from here */
+        t->coreless_since = run->returned;
+    }
     uint64_t gross = (uint64_t)(run->returned - run->started);
     uint64_t other = t->inner_ns + t->blocked_ns;
     run->own_ns = gross > other ? gross - other : 0;
     run->blocked_ns = t->blocked_ns;
     t->inner_ns = saved_inner + gross;
     t->blocked_ns = saved_blocked;
-    /* the frame below goes on without a core, if the thread has none */
-    t->coreless_since = tg__tls_worker ? 0 : run->returned;
     tg__tls_slot = saved_slot;
     tg__tls_token = saved_token;
 }
@@ -4838,21 +4843,33 @@ static void tg__run_record_other(tg_scheduler *s, const tg__run *run)
    its core's rows (one writer: release stores, paired with the acquire
    loads of tg_stats and tg__op_stats_collect); a thread without a core
    (w NULL) adds to the shared ones atomically. */
-static void tg__run_record(tg_scheduler *s, tg__worker *w, uint32_t opi, const tg__run *run)
+/* ...by a thread without a core: the shared rows, atomic adds. */
+static void tg__run_record_shared(tg_scheduler *s, uint32_t opi, const tg__run *run, uint64_t waited)
+{
+    tg__ophist *h = &s->ops[opi].hist;
+    tg__hist_add(h->exec, run->own_ns, 1);
+    tg__hist_add(h->wait, waited, 1);
+    (void)TG__FETCH_ADD_RELAXED(&s->outside.executed, 1);
+    (void)TG__FETCH_ADD_RELAXED(&h->exec_sum, run->own_ns);
+    (void)TG__FETCH_ADD_RELAXED(&h->wait_sum, waited);
+    (void)TG__FETCH_ADD_RELAXED(&h->blocked_sum, run->blocked_ns);
+    tg__run_record_other(s, run);
+}
+
+TG__HOT_INLINE void tg__run_record(tg_scheduler *s, tg__worker *w, uint32_t opi, const tg__run *run)
 {
     uint64_t waited = run->started > run->admitted ? (uint64_t)(run->started - run->admitted) : 0;
-    tg__ophist *h = w ? &w->oph[opi] : &s->ops[opi].hist;
-    tg__hist_add(h->exec, run->own_ns, !w);
-    tg__hist_add(h->wait, waited, !w);
     if (w) {
-        TG__STORE_RELAXED(&w->counters.executed, TG__LOAD_RELAXED(&w->counters.executed) + 1);
+        tg__ophist *h = &w->oph[opi];
+        tg__hist_add(h->exec, run->own_ns, 0);
+        tg__hist_add(h->wait, waited, 0);
+        /* a core's runs and run time are its rows' sums (tg__core_runs) */
         /* owner-only average (1/8 weight for the newest) for tg__recruit_mailbox */
         int64_t capped = run->own_ns < 1000000000u ? (int64_t)run->own_ns : 1000000000;
         w->run_avg_ns = (uint32_t)((int64_t)w->run_avg_ns + (capped - (int64_t)w->run_avg_ns) / 8);
         TG__STAT_STORE(&h->exec_sum, TG__LOAD_RELAXED(&h->exec_sum) + run->own_ns);
         TG__STAT_STORE(&h->wait_sum, TG__LOAD_RELAXED(&h->wait_sum) + waited);
         if (run->blocked_ns) TG__STAT_STORE(&h->blocked_sum, TG__LOAD_RELAXED(&h->blocked_sum) + run->blocked_ns);
-        TG__STAT_STORE(&w->run_ns, TG__LOAD_RELAXED(&w->run_ns) + run->own_ns);
         /* run time by the second it ended in (two seconds kept) */
         uint64_t sec = (uint64_t)run->returned / 1000000000u;
         unsigned k = (unsigned)(sec & 1u);
@@ -4862,11 +4879,7 @@ static void tg__run_record(tg_scheduler *s, tg__worker *w, uint32_t opi, const t
         }
         TG__STAT_STORE(&w->sec_ns[k], TG__LOAD_RELAXED(&w->sec_ns[k]) + run->own_ns);
     } else {
-        (void)TG__FETCH_ADD_RELAXED(&s->outside.executed, 1);
-        (void)TG__FETCH_ADD_RELAXED(&h->exec_sum, run->own_ns);
-        (void)TG__FETCH_ADD_RELAXED(&h->wait_sum, waited);
-        (void)TG__FETCH_ADD_RELAXED(&h->blocked_sum, run->blocked_ns);
-        tg__run_record_other(s, run);
+        tg__run_record_shared(s, opi, run, waited);
     }
     if (run->rc == 0) TG__COUNT_OP(s, w, opi, successes);
     else {
@@ -4881,7 +4894,7 @@ static void tg__run_record(tg_scheduler *s, tg__worker *w, uint32_t opi, const t
    A token another thread ended while it ran (its deadline, a shutdown's
    sweep) is only dropped, its holds given back now that the function
    returned. `sticky`: its sticky entry, read before the run. */
-static int tg__run_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
+TG__HOT_INLINE int tg__run_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl,
                           const tg__run *run, uint32_t sticky)
 {
     const tg_op *op = tg__slot_op(sl);
@@ -4929,12 +4942,12 @@ static int tg__run_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__sl
    the queues. A token of a storage tier blocks: its core goes to a spare
    first (section 16). The core (if any) is read again after the call: the
    function may have handed it on. */
-static void tg__run_started(tg_scheduler *s, uint32_t index, tg__slot *sl)
+TG__HOT_INLINE void tg__run_started(tg_scheduler *s, uint32_t index, tg__slot *sl, int tier)
 {
     uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
     uint32_t sticky = TG__LOAD_RELAXED(&sl->link);   /* while live: its sticky entry */
     tg__worker *w = tg__tls_worker;
-    if (w && tg__slot_op(sl)->io_tier && tg__handoff(s)) {
+    if (tier && w && tg__handoff(s)) {
         /* counted in busy_other from here (tg__handoff moved it) */
         w = NULL;
     }
@@ -4955,17 +4968,14 @@ static uint32_t tg__run_token_once(tg_scheduler *s, uint32_t index, int tier_hel
     int tier = tg__slot_op(sl)->io_tier;
     int gate = tg__run_gate(s, tg__tls_worker, index, sl, &tier_held);
     if (gate == TG__GATE_ASIDE) return TG__NO_INDEX;
-    if (gate == TG__GATE_RUN) tg__run_started(s, index, sl);
+    if (gate == TG__GATE_RUN) tg__run_started(s, index, sl, tier);
     return tier_held ? tg__tier_leave(s, tier) : TG__NO_INDEX;
 }
 
 static void tg__run_token(tg_scheduler *s, uint32_t index)
 {
-    int tier_held = 0;
-    while (index != TG__NO_INDEX) {
-        index = tg__run_token_once(s, index, tier_held);
-        tier_held = 1;
-    }
+    index = tg__run_token_once(s, index, 0);
+    while (index != TG__NO_INDEX) index = tg__run_token_once(s, index, 1);   /* set aside, its turn */
 }
 
 /* A cell of mailbox m was freed: when m is down to half full, tell outside
@@ -5381,17 +5391,19 @@ static int tg__claimable(tg_scheduler *s, tg__thread *t, tg__slot *sl, uint32_t 
 /* Void entries (of tokens a wait took, W_TAKEN) at the bottom of the
    owner's deque go at once: each keeps a slot, and one at the bottom hides
    the child a wait looks for there. */
-static void tg__deque_drop_void(tg_scheduler *s, tg__worker *w)
+static int tg__deque_drop_void(tg_scheduler *s, tg__worker *w)
 {
+    int dropped = 0;
     for (;;) {
         tg__deque *d = &w->deque;
         int64_t b = TG__LOAD_RELAXED(&d->bottom) - 1;
-        if (b < TG__LOAD_RELAXED(&d->top)) return;
+        if (b < TG__LOAD_RELAXED(&d->top)) return dropped;
         uint32_t index = TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]);
         tg__slot *sl = tg__slot_at(s, index);
         /* acquire: a taken token keeps its slot until its entry goes */
-        if (!(TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)) & TG__W_TAKEN) || !tg__deque_pop_if(d, index)) return;
+        if (!(TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)) & TG__W_TAKEN) || !tg__deque_pop_if(d, index)) return dropped;
         tg__token_untake(s, index, sl);
+        dropped = 1;
     }
 }
 
@@ -5424,22 +5436,25 @@ static int tg__wait_claim(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint64_t
 static int tg__wait_take(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slot *sl, uint64_t gw)
 {
     tg__worker *w = tg__tls_worker;
-    if (w) tg__deque_drop_void(s, w);
     /* popped, it goes through the gate like any token from a queue */
-    if (w && t->depth < s->depth_soft && !t->section_depth && tg__deque_pop_if(&w->deque, index)) {
-        tg__run_token(s, index);
-        return 1;
+    if (w && t->depth < s->depth_soft && !t->section_depth) {
+        int popped = tg__deque_pop_if(&w->deque, index);
+        if (!popped && tg__deque_drop_void(s, w)) popped = tg__deque_pop_if(&w->deque, index);
+        if (popped) {
+            tg__run_token(s, index);
+            return 1;
+        }
     }
     if (!tg__claimable(s, t, sl, TG__WORD(gw))) return 0;
     if (!tg__wait_claim(s, w, sl, gw)) return 0;
-    tg__run_started(s, index, sl);
+    tg__run_started(s, index, sl, 0);   /* never of a tier (tg__claimable) */
     return 1;
 }
 
 /* One step of a task's wait for all: runs one unfinished member it may
    run, newest first (ws->scan walks down once per round: a member seen
-   running is not looked at again before the next sleep). 1 if it ran one,
-   0 if none, or a handle's error. */
+   running, or run, is looked at again after the next sleep). 1 if it ran
+   one, 0 if none, or a handle's error. */
 static int tg__wait_help(tg__wait_set *ws, tg__thread *t)
 {
     if (ws->mode != TG__WAIT_ALL) return 0;
@@ -5450,10 +5465,7 @@ static int tg__wait_help(tg__wait_set *ws, tg__thread *t)
         uint64_t gw;
         int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &gw);
         if (rc != TG_OK) return rc;
-        if (tg__wait_take(ws->s, t, index, sl, gw)) {
-            ws->scan++;   /* it may be waited for again (a retry): look again */
-            return 1;
-        }
+        if (!TG__IS_TERMINAL(TG__WORD(gw)) && tg__wait_take(ws->s, t, index, sl, gw)) return 1;
     }
     return 0;
 }
@@ -5578,7 +5590,8 @@ TG_API int tg_wait(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *re
     rc = tg__token_read(s, t, &index, &sl, &gw);
     if (rc != TG_OK) return rc;
     if (!TG__IS_TERMINAL(TG__WORD(gw))) {
-        tg__thread *th = tg__task_thread(s);
+        /* inside a task of s (tg__tls_slot: inside some task) */
+        tg__thread *th = tg__tls_slot ? tg__current_thread(s) : NULL;
         if (th && timeout_ns < 0) {
             /* inside a task: run the awaited token itself when it is
                queued (most often at the bottom of this core's deque: the
@@ -6230,6 +6243,19 @@ static uint64_t tg__live_count(tg_scheduler *s, tg__counters *sum)
     return entered > ended ? entered - ended : 0;
 }
 
+/* Functions core w's owners ran, and their summed run time: the sums of
+   its per-op rows (each run counts one success or failure there). */
+static void tg__core_runs(tg_scheduler *s, tg__worker *w, uint64_t *runs, uint64_t *run_ns)
+{
+    uint64_t n = 0, ns = 0;
+    for (uint32_t i = 0, ops = tg__op_count(s); i < ops; i++) {
+        n += TG__STAT_LOAD(&w->opc[i].successes) + TG__STAT_LOAD(&w->opc[i].failures);
+        ns += TG__STAT_LOAD(&w->oph[i].exec_sum);
+    }
+    if (runs) *runs = n;
+    if (run_ns) *run_ns = ns;
+}
+
 /* tg_stats' uptime and concurrency ratios. */
 static void tg__stats_time(tg_scheduler *s, struct tg_stats *out)
 {
@@ -6238,7 +6264,9 @@ static void tg__stats_time(tg_scheduler *s, struct tg_stats *out)
     uint64_t run = 0, last = 0, prev = (uint64_t)now / 1000000000u - 1u;
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *w = s->workers[i];
-        run += TG__STAT_LOAD(&w->run_ns);
+        uint64_t ns;
+        tg__core_runs(s, w, NULL, &ns);
+        run += ns;
         unsigned k = (unsigned)(prev & 1u);
         /* a racy pair of reads: a second being reset reads as 0 */
         if (TG__STAT_LOAD(&w->sec_id[k]) == prev) last += TG__STAT_LOAD(&w->sec_ns[k]);
@@ -6300,8 +6328,7 @@ static void tg__stats_cores(tg_scheduler *s, struct tg_stats *out)
 {
     for (unsigned i = 0; i < s->nworkers && i < TG_MAX_WORKERS; i++) {
         tg__worker *w = s->workers[i];
-        out->cores[i].executed = TG__STAT_LOAD(&w->counters.executed);
-        out->cores[i].run_ns = TG__STAT_LOAD(&w->run_ns);
+        tg__core_runs(s, w, &out->cores[i].executed, &out->cores[i].run_ns);
         out->cores[i].stolen = TG__STAT_LOAD(&w->counters.stolen);
         out->cores[i].mailbox_depth = tg__mailbox_depth(&w->mailbox) + tg__mailbox_depth(&w->pinned) +
                                       tg__deque_depth(&w->deque);
@@ -8037,7 +8064,7 @@ static int tg__config_resolve(const tg_config *in, tg_config *out)
    KiB of stack a level. */
 static size_t tg__threads_bytes(tg_scheduler *s)
 {
-    return (sizeof(tg__thread) + sizeof(uint64_t) * s->depth_hard) * s->thread_limit + TG__CACHE_LINE;
+    return (sizeof(tg__thread) + sizeof(uint64_t) * (s->depth_hard + 2u)) * s->thread_limit + TG__CACHE_LINE;
 }
 
 static int tg__threads_init(tg_scheduler *s)
@@ -8049,7 +8076,7 @@ static int tg__threads_init(tg_scheduler *s)
     s->threads = (tg__thread *)tg__align_line(s->threads_raw);
     uint64_t *tokens = (uint64_t *)(void *)(s->threads + s->thread_limit);
     for (unsigned i = 0; i < s->thread_limit; i++) {
-        s->threads[i].stack_tokens = tokens + (size_t)i * s->depth_hard;
+        s->threads[i].stack_tokens = tokens + (size_t)i * (s->depth_hard + 2u);
         s->threads[i].cpu = -1;
         s->threads[i].sched = s;
     }
@@ -8409,6 +8436,8 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__CACHE_LINE
 #undef TG__ALIGNED_LINE
 #undef TG__LIKELY
+#undef TG__UNLIKELY
+#undef TG__HOT_INLINE
 #undef TG__UNUSED
 #undef TG__CPU_MASK_WORDS
 #undef TG__ERROR_CASE
