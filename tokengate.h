@@ -1646,7 +1646,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__STATE_MASK   0x0fu
 #define TG__W_WAITER     0x10u  /* an outside thread sleeps on this word */
 #define TG__W_ANY        0x20u  /* a tg_wait_any sleeper watches this token */
-#define TG__W_TAKEN      0x40u  /* a task's wait runs it; one queue entry is void */
+#define TG__W_TAKEN      0x40u  /* a task's wait ran it; one queue entry is void */
 #define TG__W_RELEASED   0x80u  /* the handle was given back (or detached) */
 #define TG__W_HELD       0x100u /* a queue, a list or a running worker holds the slot */
 #define TG__W_KILL       0x200u /* kill requested while running */
@@ -1669,7 +1669,7 @@ TG_API const char *tg_state_name(tg_state state)
 /* A slot returns to the free list once it is terminal, its handle released,
    and nothing inside the scheduler refers to it. */
 #define TG__FREEABLE(word) (TG__IS_TERMINAL(word) && ((word) & TG__W_RELEASED) && \
-                            !((word) & (TG__W_HELD | TG__W_NOTIFY | TG__W_TAKEN)))
+                            !((word) & (TG__W_HELD | TG__W_NOTIFY)))
 /* Holds still to give back: terminal, and no function of it runs. */
 #define TG__SETTLED(word) (TG__IS_TERMINAL(word) && !((word) & TG__W_RUNNING))
 
@@ -1680,6 +1680,18 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__CACHE_SLOTS 128      /* per-worker free-slot cache */
 #define TG__DEQUE_CAPACITY 4096  /* per-worker work-stealing deque */
 #define TG__NO_INDEX 0xffffffffu
+/* A queue entry names its token by slot index and generation pair, as a
+   handle does: (gen + 1) / 2 is the same for a live token's odd
+   generation and for the even one its handle's release gives it, and
+   differs for the slot's next token. An entry whose pair no longer
+   matches, or whose slot is free, is stale (its token was taken by a
+   wait, has ended and is gone): popped, it is dropped. Pair 0 is no
+   token's: the free ring's entries carry it. */
+#define TG__PAIR(gen)        ((uint32_t)(((uint64_t)(gen) + 1u) >> 1))
+#define TG__ENTRY(index, gw) (((uint64_t)TG__PAIR(TG__GEN(gw)) << 32) | (uint64_t)(index))
+#define TG__ENTRY_INDEX(e)   ((uint32_t)(e))
+#define TG__ENTRY_PAIR(e)    ((uint32_t)((e) >> 32))
+#define TG__NO_ENTRY         UINT64_MAX
 #define TG__ARGS_RETAIN_LIMIT ((uint64_t)64 << 20) /* argument buffers kept for reuse */
 
 typedef struct tg__slot {
@@ -1741,7 +1753,7 @@ typedef struct tg__opcount {
 
 /* A mailbox cell. seq is stored minus the cell's index, so a fresh
    mailbox is all zeros (calloc: no page is touched before it is used). */
-typedef struct tg__cell { uint32_t seq; uint32_t item; } tg__cell;
+typedef struct tg__cell { uint32_t seq; uint64_t item; } tg__cell;
 
 /* Bounded MPMC queue (per-cell sequence numbers). */
 typedef struct tg__mailbox {
@@ -1756,7 +1768,7 @@ typedef struct tg__mailbox {
 typedef struct tg__deque {
     int64_t top TG__ALIGNED_LINE;    /* thieves */
     int64_t bottom TG__ALIGNED_LINE; /* owner */
-    uint32_t items[TG__DEQUE_CAPACITY];
+    uint64_t items[TG__DEQUE_CAPACITY];   /* queue entries */
 } tg__deque;
 
 /* Counters written by one thread each (a worker, or atomically by outside
@@ -2298,7 +2310,7 @@ static void tg__freelist_push_run(tg_scheduler *s, const uint32_t *items, uint32
 }
 
 static uint32_t tg__mailbox_push_run(tg__mailbox *m, const uint32_t *items, uint32_t n);
-static int tg__mailbox_pop(tg__mailbox *m, uint32_t *item);
+static int tg__mailbox_pop(tg__mailbox *m, uint64_t *item);
 static inline void tg__mailbox_prefetch(tg_scheduler *s, tg__mailbox *m, uint32_t ahead);
 
 /* Free slots wait in the free ring, a bounded FIFO of indices (a mailbox
@@ -2341,7 +2353,9 @@ static int tg__slot_try_take(tg_scheduler *s, tg__worker *w, uint32_t *index)
         *index = w->cache[--w->cache_count];
         return TG_OK;
     }
-    if (tg__mailbox_pop(&s->free_ring, index)) {
+    uint64_t entry;
+    if (tg__mailbox_pop(&s->free_ring, &entry)) {
+        *index = TG__ENTRY_INDEX(entry);
         tg__mailbox_prefetch(s, &s->free_ring, TG__FREE_AHEAD);
         return TG_OK;
     }
@@ -2464,7 +2478,7 @@ static int tg__mailbox_init(tg_scheduler *s, tg__mailbox *m, uint32_t capacity)
 }
 
 /* 1 and the position it took (in *at_pos, may be NULL), or 0 when full. */
-static int tg__mailbox_push(tg__mailbox *m, uint32_t item, uint32_t *at_pos)
+static int tg__mailbox_push(tg__mailbox *m, uint64_t item, uint32_t *at_pos)
 {
     uint32_t pos = TG__LOAD_RELAXED(&m->tail);
     for (;;) {
@@ -2492,7 +2506,7 @@ static int tg__mailbox_push(tg__mailbox *m, uint32_t item, uint32_t *at_pos)
     }
 }
 
-static int tg__mailbox_pop(tg__mailbox *m, uint32_t *item)
+static int tg__mailbox_pop(tg__mailbox *m, uint64_t *item)
 {
     uint32_t pos = TG__LOAD_RELAXED(&m->head);
     for (;;) {
@@ -2559,7 +2573,7 @@ static inline void tg__mailbox_prefetch(tg_scheduler *s, tg__mailbox *m, uint32_
     uint32_t at = pos & m->mask;
     /* relaxed: a hint; nothing is read through it but the prefetch */
     if (TG__LOAD_RELAXED(&m->cells[at].seq) + at != pos + 1) return;
-    uint32_t index = TG__LOAD_RELAXED(&m->cells[at].item);
+    uint32_t index = TG__ENTRY_INDEX(TG__LOAD_RELAXED(&m->cells[at].item));
     if (index >= s->slot_capacity) return;
     tg__slot *chunk = TG__LOAD_ACQUIRE(&s->chunks[index >> TG__CHUNK_SHIFT]);
     if (!chunk) return;
@@ -2602,7 +2616,7 @@ static inline uint32_t tg__mailbox_depth(tg__mailbox *m)
 /* Sequentially consistent operations on top and bottom instead of stand-alone
    fences: on x86 they cost the same, and ThreadSanitizer understands them. */
 
-static int tg__deque_push(tg__deque *d, uint32_t item)
+static int tg__deque_push(tg__deque *d, uint64_t item)
 {
     int64_t b = TG__LOAD_RELAXED(&d->bottom);
     /* acquire: a thief's read of the item below top is done before we
@@ -2616,7 +2630,7 @@ static int tg__deque_push(tg__deque *d, uint32_t item)
     return 1;
 }
 
-static int tg__deque_pop(tg__deque *d, uint32_t *item)
+static int tg__deque_pop(tg__deque *d, uint64_t *item)
 {
     /* only the owner adds items and thieves only take: an empty deque seen
        here stays empty, and the fence below is skipped. Relaxed: top only
@@ -2631,7 +2645,7 @@ static int tg__deque_pop(tg__deque *d, uint32_t *item)
         TG__STORE_RELEASE(&d->bottom, b + 1);
         return 0;
     }
-    uint32_t x = TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]);
+    uint64_t x = TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]);
     if (t == b) {
         /* last item: race the thieves for it */
         int won = TG__CAS(&d->top, &t, t + 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
@@ -2644,7 +2658,7 @@ static int tg__deque_pop(tg__deque *d, uint32_t *item)
 
 /* The owner pops the bottom item if it is `want` (a task's wait for the
    child it submitted last). 1 if it took it. */
-static inline int tg__deque_pop_if(tg__deque *d, uint32_t want)
+static inline int tg__deque_pop_if(tg__deque *d, uint64_t want)
 {
     /* relaxed: the owner wrote bottom and the items; a stale top only
        sends us down the full path, as in tg__deque_pop */
@@ -2662,12 +2676,12 @@ static inline int tg__deque_pop_if(tg__deque *d, uint32_t want)
 }
 
 /* 1: took an item; 0: empty; -1: lost a race (worth retrying). */
-static int tg__deque_steal(tg__deque *d, uint32_t *item)
+static int tg__deque_steal(tg__deque *d, uint64_t *item)
 {
     int64_t t = TG__LOAD_SEQ_CST(&d->top);
     int64_t b = TG__LOAD_SEQ_CST(&d->bottom);
     if (t >= b) return 0;
-    uint32_t x = TG__LOAD_RELAXED(&d->items[t & (TG__DEQUE_CAPACITY - 1)]);
+    uint64_t x = TG__LOAD_RELAXED(&d->items[t & (TG__DEQUE_CAPACITY - 1)]);
     if (!TG__CAS(&d->top, &t, t + 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return -1;
     *item = x;
     return 1;
@@ -2976,10 +2990,12 @@ static unsigned tg__route_pick(tg_scheduler *s, unsigned lo)
    then the rest of the home range, then (unless strict) any core. */
 static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint32_t index, int pin)
 {
+    /* relaxed: the pusher's token; its pair stays while it lives */
+    uint64_t entry = TG__ENTRY(index, TG__LOAD_RELAXED(&sl->gw));
     if (pin >= 0) {
         tg__worker *v = s->workers[pin];
         TG__SLOT_STORE(&sl->core, (int16_t)pin);
-        if (tg__mailbox_push(&v->pinned, index, NULL)) {
+        if (tg__mailbox_push(&v->pinned, entry, NULL)) {
             tg__notify_work(s, v, 0);
             return 1;
         }
@@ -2991,7 +3007,7 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
     int strict = s->cfg.strict_routing;
     if (self && (!strict || self->index >= lo)) {
         TG__SLOT_STORE(&sl->core, (int16_t)self->index);
-        if (tg__deque_push(&self->deque, index)) {
+        if (tg__deque_push(&self->deque, entry)) {
             tg__notify_work(s, self, !strict);
             return 1;
         }
@@ -3005,7 +3021,7 @@ static int tg__route_push(tg_scheduler *s, tg__worker *self, tg__slot *sl, uint3
         tg__worker *v = s->workers[c];
         TG__SLOT_STORE(&sl->core, (int16_t)c);
         uint32_t pos;
-        if (tg__mailbox_push(&v->mailbox, index, &pos)) {
+        if (tg__mailbox_push(&v->mailbox, entry, &pos)) {
             /* the cell before ours shares its line: looking costs nothing */
             int backlog = tg__mailbox_full_at(&v->mailbox, pos - 1);
             tg__notify_work(s, v, !strict && !backlog);
@@ -3971,13 +3987,23 @@ static void tg__token_drop(tg_scheduler *s, uint32_t index, tg__slot *sl, int ru
     if (TG__FREEABLE(TG__WORD(desired)) && !TG__FREEABLE(TG__WORD(old))) tg__slot_recycle(s, index);
 }
 
-/* A void queue entry of a taken token was popped: W_TAKEN goes, and with
-   it the last thing keeping a released, ended token's slot. */
-static void tg__token_untake(tg_scheduler *s, uint32_t index, tg__slot *sl)
+/* Is the popped queue entry of pair `pair` void (1), or does it name the
+   token of slot sl to run (0)? *old: the slot's word, as last read. Void:
+   stale (the slot holds another token, or none: the token was taken by a
+   wait and is gone), or the token was taken by a wait (W_TAKEN), which
+   this entry then pays for: the flag goes. Pair 0 (a token from a list,
+   not a queue) is never stale. */
+static int tg__entry_void(tg__slot *sl, uint32_t pair, uint64_t *old)
 {
-    /* slot-word RMW (conventions above) */
-    uint32_t old = TG__WORD(TG__FETCH_AND(&sl->gw, ~(uint64_t)TG__W_TAKEN));
-    if (TG__FREEABLE(old & ~TG__W_TAKEN)) tg__slot_recycle(s, index);
+    for (;;) {
+        uint32_t word = TG__WORD(*old);
+        if (pair && (TG__PAIR(TG__GEN(*old)) != pair || TG__FREEABLE(word))) return 1;
+        if (!(word & TG__W_TAKEN)) return 0;
+        /* slot-word RMW (conventions above); the generation in the
+           compare keeps it off the slot's next token */
+        if (TG__CAS(&sl->gw, old, *old & ~(uint64_t)TG__W_TAKEN, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return 1;
+    }
 }
 
 /* Ends a live token in state `final` if it is in a state of `from` and
@@ -4380,8 +4406,9 @@ static int tg__submit_done(tg__submission *sub)
    flag goes here. Else (killed, a shutdown's sweep) it is abandoned. */
 static int tg__submit_moved(tg__submission *sub, int rc)
 {
-    if (!(TG__WORD(TG__LOAD_ACQUIRE(&sub->sl->gw)) & TG__W_TAKEN)) return tg__submit_abandon(sub, rc);
-    tg__token_untake(sub->s, sub->index, sub->sl);
+    uint64_t old = TG__LOAD_ACQUIRE(&sub->sl->gw);
+    if (!(TG__WORD(old) & TG__W_TAKEN)) return tg__submit_abandon(sub, rc);
+    (void)tg__entry_void(sub->sl, TG__PAIR(sub->gen), &old);   /* the entry it never had */
     return tg__submit_done(sub);
 }
 
@@ -4668,9 +4695,16 @@ static inline int tg__gate_start(tg_scheduler *s, tg__worker *w, tg__slot *sl, u
                        TG__W_RUNNING;
     /* the start is about to be stamped: an ender that claims the token
        once it is EXECUTING waits for the stamp (tg__token_settle), so no
-       end comes before the start; undone if the move fails */
+       end comes before the start; undone if the move fails. Marked only
+       over the stamp we read: a task's wait that took the token meanwhile
+       marks it itself (tg__wait_claim), and a mark of ours over its stamp
+       would never be undone. Release, like TG__SLOT_STORE */
     int64_t started_before = TG__LOAD_RELAXED(&sl->started_ns);
-    TG__SLOT_STORE(&sl->started_ns, TG__STAMP_PENDING);
+    if (started_before == TG__STAMP_PENDING ||
+        !TG__CAS(&sl->started_ns, &started_before, TG__STAMP_PENDING, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+        *old = TG__LOAD_ACQUIRE(&sl->gw);   /* taken meanwhile: the gate looks again */
+        return 0;
+    }
     /* off a tier's list: held_link counts blocked time again (the link was
        read by tg__tier_leave) */
     if (*old & TG__W_LISTED) TG__SLOT_STORE(&sl->held_link, 0u);
@@ -4701,19 +4735,19 @@ static inline int tg__gate_start(tg_scheduler *s, tg__worker *w, tg__slot *sl, u
 /* The gate: drops a token ended while queued; ends one past its deadline
    (TIMEOUT), drained or cancelled (KILLED); holds one of a paused op back;
    sets one aside at its tier's cap (TG__GATE_ASIDE); else moves it to
-   EXECUTING (TG__GATE_RUN). *tier_held: the token holds a place in its
-   tier. */
-static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, int *tier_held)
+   EXECUTING (TG__GATE_RUN); drops a void entry (tg__entry_void). pair:
+   the entry's, 0 for a token from a tier's list. *held_tier: the tier in
+   which the token holds a place, 0 if none. */
+static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, uint32_t pair, tg__slot *sl,
+                        int *held_tier)
 {
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    if (tg__entry_void(sl, pair, &old)) return TG__GATE_DONE;
     const tg_op *op = tg__slot_op(sl);
     tg__opent *e = &s->ops[TG__LOAD_RELAXED(&sl->opi)];
-    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     for (;;) {
         uint32_t word = TG__WORD(old);
-        if (word & TG__W_TAKEN) {   /* a task's wait runs it: this entry is void */
-            tg__token_untake(s, index, sl);
-            return TG__GATE_DONE;
-        }
+        if ((word & TG__W_TAKEN) && tg__entry_void(sl, pair, &old)) return TG__GATE_DONE;
         if (TG__IS_TERMINAL(word) || (word & TG__W_ENDING)) {   /* ended while queued */
             tg__token_drop(s, index, sl, 0, 0);
             return TG__GATE_DONE;
@@ -4743,9 +4777,9 @@ static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot
             return TG__GATE_DONE;
         }
         /* tokens of a tier are never taken by a wait (tg__claimable) */
-        if (op->io_tier && !*tier_held) {
+        if (op->io_tier && !*held_tier) {
             if (!tg__tier_enter(s, op->io_tier, index)) return TG__GATE_ASIDE;
-            *tier_held = 1;
+            *held_tier = op->io_tier;
         }
         if (tg__gate_start(s, w, sl, &old)) return TG__GATE_RUN;
     }
@@ -4959,23 +4993,26 @@ TG__HOT_INLINE void tg__run_started(tg_scheduler *s, uint32_t index, tg__slot *s
     if (tg__run_finish(s, w, index, sl, &run, sticky)) tg__requeue(s, w, sl, index);
 }
 
-/* Runs (or drops, holds back, sets aside) the token taken from a queue.
-   tier_held: it inherits a place in its tier. Returns a token set aside
-   that inherits the place this one leaves, or TG__NO_INDEX. */
-static uint32_t tg__run_token_once(tg_scheduler *s, uint32_t index, int tier_held)
+/* Runs (or drops, holds back, sets aside) token `index`, taken from a
+   queue (its entry's pair; 0: from a tier's waiting list). *held_tier:
+   the tier whose place it holds (set by the gate), 0 if none. Returns a
+   token set aside that inherits the place this one leaves, or
+   TG__NO_INDEX. */
+static uint32_t tg__run_token_once(tg_scheduler *s, uint32_t index, uint32_t pair, int *held_tier)
 {
     tg__slot *sl = tg__slot_at(s, index);
-    int tier = tg__slot_op(sl)->io_tier;
-    int gate = tg__run_gate(s, tg__tls_worker, index, sl, &tier_held);
+    int gate = tg__run_gate(s, tg__tls_worker, index, pair, sl, held_tier);
     if (gate == TG__GATE_ASIDE) return TG__NO_INDEX;
-    if (gate == TG__GATE_RUN) tg__run_started(s, index, sl, tier);
-    return tier_held ? tg__tier_leave(s, tier) : TG__NO_INDEX;
+    if (gate == TG__GATE_RUN) tg__run_started(s, index, sl, *held_tier != 0);
+    return *held_tier ? tg__tier_leave(s, *held_tier) : TG__NO_INDEX;
 }
 
-static void tg__run_token(tg_scheduler *s, uint32_t index)
+static void tg__run_token(tg_scheduler *s, uint64_t entry)
 {
-    index = tg__run_token_once(s, index, 0);
-    while (index != TG__NO_INDEX) index = tg__run_token_once(s, index, 1);   /* set aside, its turn */
+    int tier = 0;
+    uint32_t index = tg__run_token_once(s, TG__ENTRY_INDEX(entry), TG__ENTRY_PAIR(entry), &tier);
+    /* set aside, its turn: in the place of the same tier */
+    while (index != TG__NO_INDEX) index = tg__run_token_once(s, index, 0, &tier);
 }
 
 /* A cell of mailbox m was freed: when m is down to half full, tell outside
@@ -5026,14 +5063,15 @@ static inline void tg__recruit_mailbox(tg_scheduler *s, tg__worker *w)
 
 /* Finds a token worker w may run: own deque (newest first), own pinned
    mailbox, own mailbox, then (unless strict) the oldest from other cores'
-   deques and mailboxes (never their pinned ones). TG__NO_INDEX if none. */
-static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
+   deques and mailboxes (never their pinned ones): its queue entry, or
+   TG__NO_ENTRY if none. */
+static uint64_t tg__find_work(tg_scheduler *s, tg__worker *w)
 {
-    uint32_t item;
+    uint64_t item;
     /* acquire: pairs with tg_pause's store. A stopping scheduler drains
        whatever is queued (the gate ends it) even under a pause that is
        being taken back: a worker leaves only with its queues empty */
-    if (TG__LOAD_ACQUIRE(&s->paused) && !TG__LOAD_ACQUIRE(&s->stopping)) return TG__NO_INDEX;
+    if (TG__LOAD_ACQUIRE(&s->paused) && !TG__LOAD_ACQUIRE(&s->stopping)) return TG__NO_ENTRY;
     if (tg__deque_pop(&w->deque, &item)) {
         tg__recruit(s, w);
         return item;
@@ -5059,7 +5097,7 @@ static uint32_t tg__find_work(tg_scheduler *s, tg__worker *w)
             }
         }
     }
-    return TG__NO_INDEX;
+    return TG__NO_ENTRY;
 stolen:
     TG__STORE_RELAXED(&w->counters.stolen, TG__LOAD_RELAXED(&w->counters.stolen) + 1);
     return item;
@@ -5072,9 +5110,9 @@ from_mailbox:
 /* Runs one token if there is one. 1 if it ran something. */
 static int tg__run_one(tg_scheduler *s, tg__worker *w)
 {
-    uint32_t index = tg__find_work(s, w);
-    if (index == TG__NO_INDEX) return 0;
-    tg__run_token(s, index);
+    uint64_t entry = tg__find_work(s, w);
+    if (entry == TG__NO_ENTRY) return 0;
+    tg__run_token(s, entry);
     return 1;
 }
 
@@ -5388,9 +5426,10 @@ static int tg__claimable(tg_scheduler *s, tg__thread *t, tg__slot *sl, uint32_t 
     return 1;
 }
 
-/* Void entries (of tokens a wait took, W_TAKEN) at the bottom of the
-   owner's deque go at once: each keeps a slot, and one at the bottom hides
-   the child a wait looks for there. */
+/* Void entries (tg__entry_void) at the bottom of the owner's deque go at
+   once: one there hides the child a wait looks for. An entry that turns
+   out to name its token after all (a retry's second entry paid the debt
+   meanwhile) goes back. */
 static int tg__deque_drop_void(tg_scheduler *s, tg__worker *w)
 {
     int dropped = 0;
@@ -5398,11 +5437,17 @@ static int tg__deque_drop_void(tg_scheduler *s, tg__worker *w)
         tg__deque *d = &w->deque;
         int64_t b = TG__LOAD_RELAXED(&d->bottom) - 1;
         if (b < TG__LOAD_RELAXED(&d->top)) return dropped;
-        uint32_t index = TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]);
-        tg__slot *sl = tg__slot_at(s, index);
-        /* acquire: a taken token keeps its slot until its entry goes */
-        if (!(TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)) & TG__W_TAKEN) || !tg__deque_pop_if(d, index)) return dropped;
-        tg__token_untake(s, index, sl);
+        uint64_t entry = TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]);
+        tg__slot *sl = tg__slot_at(s, TG__ENTRY_INDEX(entry));
+        uint32_t pair = TG__ENTRY_PAIR(entry);
+        uint64_t gw = TG__LOAD_ACQUIRE(&sl->gw);
+        int stale = TG__PAIR(TG__GEN(gw)) != pair || TG__FREEABLE(TG__WORD(gw));
+        if (!stale && !(TG__WORD(gw) & TG__W_TAKEN)) return dropped;
+        if (!tg__deque_pop_if(d, entry)) return dropped;
+        if (!tg__entry_void(sl, pair, &gw)) {
+            (void)tg__deque_push(d, entry);   /* the cell it left is free */
+            return dropped;
+        }
         dropped = 1;
     }
 }
@@ -5438,10 +5483,11 @@ static int tg__wait_take(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slo
     tg__worker *w = tg__tls_worker;
     /* popped, it goes through the gate like any token from a queue */
     if (w && t->depth < s->depth_soft && !t->section_depth) {
-        int popped = tg__deque_pop_if(&w->deque, index);
-        if (!popped && tg__deque_drop_void(s, w)) popped = tg__deque_pop_if(&w->deque, index);
+        uint64_t entry = TG__ENTRY(index, gw);
+        int popped = tg__deque_pop_if(&w->deque, entry);
+        if (!popped && tg__deque_drop_void(s, w)) popped = tg__deque_pop_if(&w->deque, entry);
         if (popped) {
-            tg__run_token(s, index);
+            tg__run_token(s, entry);
             return 1;
         }
     }

@@ -7,6 +7,7 @@
    sections, and the idle scheduler afterwards. */
 #include "harness.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- helpers */
@@ -97,6 +98,73 @@ static void wt_chain_run(unsigned workers)
 TG_TEST(waits_chain_on_earlier_tokens_1_worker) { wt_chain_run(1); }
 TG_TEST(waits_chain_on_earlier_tokens_2_workers) { wt_chain_run(2); }
 TG_TEST(waits_chain_on_earlier_tokens_3_workers) { wt_chain_run(3); }
+
+/* ------------------------------------- a token a wait ran out of turn */
+
+/* A's wait runs B, queued in the core's mailbox, beneath itself; B's
+   mailbox entry stays behind A. Once B ended and its handle is released,
+   its slot is free at once: the entry left in the mailbox holds nothing
+   (it used to keep the slot until the core got to it, after A). */
+typedef struct wt_out_of_turn {
+    tg_scheduler *s;
+    tg_token b;
+    atomic_int a_running, b_ready, a_waited, go;
+    int a_rc;
+} wt_out_of_turn;
+
+static int wt_out_a(const void *args, tg_value *result)
+{
+    wt_out_of_turn *o = *(wt_out_of_turn *const *)args;
+    (void)result;
+    atomic_store(&o->a_running, 1);
+    while (!atomic_load(&o->b_ready)) sched_yield();
+    o->a_rc = tg_wait(o->s, o->b, -1, NULL);
+    atomic_store(&o->a_waited, 1);
+    while (!atomic_load(&o->go)) sched_yield();
+    return 0;
+}
+
+static int wt_out_b(const void *args, tg_value *result)
+{
+    (void)args;
+    result->i = 7;
+    return 0;
+}
+
+TG_TEST(waits_token_run_out_of_turn_frees_its_slot_at_release)
+{
+    tg_config cfg = { .workers = 1, .no_pin = 1, .max_tokens = 2, .full_policy = TG_FULL_REJECT };
+    tg_scheduler *s = NULL;
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    static const tg_op a_op = { .name = "out_a", .fn = wt_out_a };
+    static const tg_op b_op = { .name = "out_b", .fn = wt_out_b };
+    wt_out_of_turn o = { .s = s, .b = TG_TOKEN_NONE };
+    wt_out_of_turn *op = &o;
+    tg_token a, c;
+    tg_value v;
+    struct tg_stats st;
+    CHECK_RC(tg_submit(s, &a_op, &op, sizeof op, &a), TG_OK);
+    CHECK(TH_WAIT_UNTIL(atomic_load(&o.a_running), 5000));
+    CHECK_RC(tg_submit(s, &b_op, NULL, 0, &o.b), TG_OK);
+    atomic_store(&o.b_ready, 1);
+    CHECK_RC(tg_wait(s, o.b, TH_LONG_NS, &v), TG_OK);   /* run beneath A's wait */
+    CHECK_EQ(v.i, 7);
+    CHECK(TH_WAIT_UNTIL(atomic_load(&o.a_waited), 5000));
+    CHECK_EQ(o.a_rc, TG_OK);
+    CHECK_RC(tg_release(s, o.b), TG_OK);
+    CHECK_RC(tg_stats(s, &st), TG_OK);
+    CHECK_EQ(st.slots_in_use, 1);                      /* A's alone */
+    CHECK_RC(tg_submit(s, &b_op, NULL, 0, &c), TG_OK);   /* the room B left */
+    atomic_store(&o.go, 1);
+    CHECK_RC(tg_wait(s, a, TH_LONG_NS, NULL), TG_OK);
+    CHECK_RC(tg_wait(s, c, TH_LONG_NS, &v), TG_OK);
+    CHECK_EQ(v.i, 7);
+    CHECK_RC(tg_release(s, a), TG_OK);
+    CHECK_RC(tg_release(s, c), TG_OK);
+    CHECK_RC(tg_stats(s, &st), TG_OK);
+    CHECK_EQ(st.slots_in_use, 0);
+    wt_finish(s);
+}
 
 /* -------------------------------------------------------------- stencil */
 
@@ -191,6 +259,7 @@ static void wt_stencil_run(unsigned workers, int w, int steps, int from_root)
         tg_release(s, st.h[k]);
     }
     CHECK_EQ(wrong, 0);
+    if (atomic_load(&st.errors)) th_note("stencil %d x %d: last error %d", w, steps, atomic_load(&st.last_error));
     CHECK_EQ(atomic_load(&st.errors), 0);
     if (atomic_load(&st.errors))
         th_note("W %d, %d steps, from %s: last error %s", w, steps, from_root ? "a root" : "outside",
