@@ -1674,7 +1674,6 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__SETTLED(word) (TG__IS_TERMINAL(word) && !((word) & TG__W_RUNNING))
 
 #define TG__INLINE_ARGS 32 /* argument bytes kept in the slot itself */
-#define TG__STAMP_PENDING ((int64_t)-1) /* started_ns while its worker stamps it */
 #define TG__CHUNK_SHIFT 12
 #define TG__CHUNK_SLOTS (1u << TG__CHUNK_SHIFT)
 #define TG__CACHE_SLOTS 128      /* per-worker free-slot cache */
@@ -2616,7 +2615,7 @@ static inline uint32_t tg__mailbox_depth(tg__mailbox *m)
 /* Sequentially consistent operations on top and bottom instead of stand-alone
    fences: on x86 they cost the same, and ThreadSanitizer understands them. */
 
-static int tg__deque_push(tg__deque *d, uint64_t item)
+static inline int tg__deque_push(tg__deque *d, uint64_t item)
 {
     int64_t b = TG__LOAD_RELAXED(&d->bottom);
     /* acquire: a thief's read of the item below top is done before we
@@ -3898,6 +3897,17 @@ static void tg__token_wake(tg_scheduler *s, tg__slot *sl, uint32_t old)
 static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final);
 static void tg__notify_reap(tg_scheduler *s);
 
+/* Has the runner of an EXECUTING token stamped this run's start? It
+   stamps after its move, never below the run's admission (tg__run_call):
+   the first admission, or for a retry the requeue time, where an earlier
+   run's start is below (or, stamped the same nanosecond, equal). */
+static inline int tg__start_stamped(tg__slot *sl)
+{
+    int64_t started = TG__SLOT_LOAD(&sl->started_ns);
+    if (!started) return 0;
+    return !TG__LOAD_RELAXED(&sl->retries) || started >= TG__LOAD_RELAXED(&sl->ended_ns);
+}
+
 /* Ends a token the caller has claimed: stamp (ended_ns, 0: now), holds
    (unless its function still runs; `runner`: the caller is that function's
    worker, whose move ends the run too), dedupe followers, counts, the
@@ -3908,17 +3918,16 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
 {
     uint32_t opi = TG__LOAD_RELAXED(&sl->opi);
     uint32_t sticky = TG__LOAD_RELAXED(&sl->link);   /* before the completion list reuses it */
-    /* stamps taken by other threads may run up to a few hundred ns ahead
-       of this one's: the end is never before the moves it follows */
+    /* no end before a stamp it follows (stamps of other threads may run
+       up to 2 us apart): a start not stamped yet is waited for (a few
+       stores of its runner, after its move; it may be preempted there) */
+    if (!runner && TG__STATE(TG__LOAD_ACQUIRE(&sl->gw)) == (uint32_t)TG_EXECUTING)
+        while (!tg__start_stamped(sl)) sched_yield();
     int64_t ended = ended_ns ? ended_ns : tg__stamp_ns();
     /* relaxed: the stamps were written by this token's earlier movers,
-       whose moves our claim's acquire CAS followed */
-    /* no end before a stamp it follows (stamps of other threads may run
-       up to 2 us apart); a start being stamped is waited for (a few
-       stores of its worker, tg__run_gate to tg__run_call) */
-    int64_t floor_ns;
-    while ((floor_ns = TG__SLOT_LOAD(&sl->started_ns)) == TG__STAMP_PENDING) sched_yield();
-    /* the latest stamp reached (they are ordered) */
+       whose moves our claim's acquire CAS followed; the latest reached
+       (they are ordered) */
+    int64_t floor_ns = TG__SLOT_LOAD(&sl->started_ns);
     if (!floor_ns) floor_ns = TG__LOAD_RELAXED(&sl->admitted_ns);
     if (!floor_ns) floor_ns = TG__LOAD_RELAXED(&sl->waiting_ns);
     if (ended < floor_ns) ended = floor_ns;
@@ -3993,7 +4002,7 @@ static void tg__token_drop(tg_scheduler *s, uint32_t index, tg__slot *sl, int ru
    wait and is gone), or the token was taken by a wait (W_TAKEN), which
    this entry then pays for: the flag goes. Pair 0 (a token from a list,
    not a queue) is never stale. */
-static int tg__entry_void(tg__slot *sl, uint32_t pair, uint64_t *old)
+static int tg__entry_void_slow(tg__slot *sl, uint32_t pair, uint64_t *old)
 {
     for (;;) {
         uint32_t word = TG__WORD(*old);
@@ -4004,6 +4013,16 @@ static int tg__entry_void(tg__slot *sl, uint32_t pair, uint64_t *old)
         if (TG__CAS(&sl->gw, old, *old & ~(uint64_t)TG__W_TAKEN, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             return 1;
     }
+}
+
+/* The common case inline: a queued token's entry (the queue holds its
+   slot, so it is not free), not taken. */
+static inline int tg__entry_void(tg__slot *sl, uint32_t pair, uint64_t *old)
+{
+    if (TG__LIKELY((TG__WORD(*old) & (TG__W_TAKEN | TG__W_HELD)) == TG__W_HELD &&
+                   (TG__PAIR(TG__GEN(*old)) == pair || !pair)))
+        return 0;
+    return tg__entry_void_slow(sl, pair, old);
 }
 
 /* Ends a live token in state `final` if it is in a state of `from` and
@@ -4693,18 +4712,9 @@ static inline int tg__gate_start(tg_scheduler *s, tg__worker *w, tg__slot *sl, u
 {
     uint64_t desired = (*old & ~(uint64_t)(TG__STATE_MASK | TG__W_LISTED)) | (uint32_t)TG_EXECUTING |
                        TG__W_RUNNING;
-    /* the start is about to be stamped: an ender that claims the token
-       once it is EXECUTING waits for the stamp (tg__token_settle), so no
-       end comes before the start; undone if the move fails. Marked only
-       over the stamp we read: a task's wait that took the token meanwhile
-       marks it itself (tg__wait_claim), and a mark of ours over its stamp
-       would never be undone. Release, like TG__SLOT_STORE */
-    int64_t started_before = TG__LOAD_RELAXED(&sl->started_ns);
-    if (started_before == TG__STAMP_PENDING ||
-        !TG__CAS(&sl->started_ns, &started_before, TG__STAMP_PENDING, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-        *old = TG__LOAD_ACQUIRE(&sl->gw);   /* taken meanwhile: the gate looks again */
-        return 0;
-    }
+    /* no stamp before the move wins: a task's wait may take the token
+       meanwhile. The start is stamped after the move (tg__run_call), and
+       an ender waits for it (tg__start_stamped) */
     /* off a tier's list: held_link counts blocked time again (the link was
        read by tg__tier_leave) */
     if (*old & TG__W_LISTED) TG__SLOT_STORE(&sl->held_link, 0u);
@@ -4724,11 +4734,6 @@ static inline int tg__gate_start(tg_scheduler *s, tg__worker *w, tg__slot *sl, u
         return 1;
     }
     tg__busy_end(s, w);
-    /* only our own mark goes back: a task's wait that took the token
-       meanwhile (tg__wait_claim) has marked or stamped it. Release, like
-       TG__SLOT_STORE */
-    int64_t pending = TG__STAMP_PENDING;
-    (void)TG__CAS(&sl->started_ns, &pending, started_before, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -4998,7 +5003,7 @@ TG__HOT_INLINE void tg__run_started(tg_scheduler *s, uint32_t index, tg__slot *s
    the tier whose place it holds (set by the gate), 0 if none. Returns a
    token set aside that inherits the place this one leaves, or
    TG__NO_INDEX. */
-static uint32_t tg__run_token_once(tg_scheduler *s, uint32_t index, uint32_t pair, int *held_tier)
+TG__HOT_INLINE uint32_t tg__run_token_once(tg_scheduler *s, uint32_t index, uint32_t pair, int *held_tier)
 {
     tg__slot *sl = tg__slot_at(s, index);
     int gate = tg__run_gate(s, tg__tls_worker, index, pair, sl, held_tier);
@@ -5007,12 +5012,18 @@ static uint32_t tg__run_token_once(tg_scheduler *s, uint32_t index, uint32_t pai
     return *held_tier ? tg__tier_leave(s, *held_tier) : TG__NO_INDEX;
 }
 
+/* Tokens set aside at a tier's cap take their turn, one after another, in
+   the place of the tier that the one before left. */
+static __attribute__((noinline)) void tg__run_aside(tg_scheduler *s, uint32_t index, int tier)
+{
+    while (index != TG__NO_INDEX) index = tg__run_token_once(s, index, 0, &tier);
+}
+
 static void tg__run_token(tg_scheduler *s, uint64_t entry)
 {
     int tier = 0;
     uint32_t index = tg__run_token_once(s, TG__ENTRY_INDEX(entry), TG__ENTRY_PAIR(entry), &tier);
-    /* set aside, its turn: in the place of the same tier */
-    while (index != TG__NO_INDEX) index = tg__run_token_once(s, index, 0, &tier);
+    if (TG__UNLIKELY(index != TG__NO_INDEX)) tg__run_aside(s, index, tier);
 }
 
 /* A cell of mailbox m was freed: when m is down to half full, tell outside
@@ -5453,40 +5464,33 @@ static int tg__deque_drop_void(tg_scheduler *s, tg__worker *w)
 }
 
 /* A task's wait takes token sl from its queue (its word was `old`): the
-   move to EXECUTING sets W_TAKEN (the queue entry is void from here) and
-   W_STAMPING, which holds enders off until the start is marked pending.
-   Unlike the gate, it writes nothing before its move wins: several waits
-   may try the same token at once. 1 if it took it. */
+   move to EXECUTING sets W_TAKEN (the queue entry is void from here). As
+   in the gate, nothing is written before the move wins: several waits and
+   the gate may try the same token at once. 1 if it took it. */
 static int tg__wait_claim(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint64_t old)
 {
     uint64_t desired = (old & ~(uint64_t)TG__STATE_MASK) | (uint32_t)TG_EXECUTING | TG__W_RUNNING |
-                       TG__W_TAKEN | TG__W_STAMPING;
+                       TG__W_TAKEN;
     tg__busy_begin(s, w);
     /* slot-word RMW (conventions above); seq_cst as in tg__gate_start */
     if (!TG__CAS(&sl->gw, &old, desired, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
         tg__busy_end(s, w);
         return 0;
     }
-    TG__SLOT_STORE(&sl->started_ns, TG__STAMP_PENDING);
-    /* slot-word RMW: the mark is written; enders may go on */
-    (void)TG__FETCH_AND(&sl->gw, ~(uint64_t)TG__W_STAMPING);
     if (w) tg__recruit_mailbox(s, w);
     return 1;
 }
 
 /* Runs token `index` beneath the calling thread's wait if it may (above):
    from the bottom of the core's deque when it is there (the common case:
-   the child submitted last), else by taking it (W_TAKEN: its queue entry
-   becomes void). 1 if it ran. */
-static int tg__wait_take(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slot *sl, uint64_t gw)
+   the child submitted last, inline below), else by taking it (W_TAKEN:
+   its queue entry becomes void). 1 if it ran. */
+static int tg__wait_take_other(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slot *sl, uint64_t gw)
 {
     tg__worker *w = tg__tls_worker;
-    /* popped, it goes through the gate like any token from a queue */
-    if (w && t->depth < s->depth_soft && !t->section_depth) {
+    if (w && t->depth < s->depth_soft && !t->section_depth && tg__deque_drop_void(s, w)) {
         uint64_t entry = TG__ENTRY(index, gw);
-        int popped = tg__deque_pop_if(&w->deque, entry);
-        if (!popped && tg__deque_drop_void(s, w)) popped = tg__deque_pop_if(&w->deque, entry);
-        if (popped) {
+        if (tg__deque_pop_if(&w->deque, entry)) {
             tg__run_token(s, entry);
             return 1;
         }
@@ -5497,6 +5501,25 @@ static int tg__wait_take(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slo
     return 1;
 }
 
+/* The common case of tg__wait_take: the token of queue entry `entry` is
+   at the bottom of the core's deque. Popped, it goes through the gate like
+   any token from a queue (which drops the entry if it is void). */
+TG__HOT_INLINE int tg__wait_pop(tg_scheduler *s, tg__thread *t, uint64_t entry)
+{
+    tg__worker *w = tg__tls_worker;
+    if (TG__LIKELY(w && t->depth < s->depth_soft && !t->section_depth) &&
+        TG__LIKELY(tg__deque_pop_if(&w->deque, entry))) {
+        tg__run_token(s, entry);
+        return 1;
+    }
+    return 0;
+}
+
+TG__HOT_INLINE int tg__wait_take(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slot *sl, uint64_t gw)
+{
+    return tg__wait_pop(s, t, TG__ENTRY(index, gw)) || tg__wait_take_other(s, t, index, sl, gw);
+}
+
 /* One step of a task's wait for all: runs one unfinished member it may
    run, newest first (ws->scan walks down once per round: a member seen
    running, or run, is looked at again after the next sleep). 1 if it ran
@@ -5504,14 +5527,21 @@ static int tg__wait_take(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slo
 static int tg__wait_help(tg__wait_set *ws, tg__thread *t)
 {
     if (ws->mode != TG__WAIT_ALL) return 0;
+    tg_scheduler *s = ws->s;
     while (ws->scan > ws->done) {
         size_t i = --ws->scan;
+        /* the entry a member's handle names: popped if it is at the bottom
+           of the deque (the gate checks it), looked up only if not. The
+           handles were checked (tg__wait_run) */
+        tg_token h = ws->tokens[i];
+        uint64_t entry = ((uint64_t)TG__PAIR(tg__token_gen(s, h)) << 32) | (h.bits & TG__INDEX_MASK);
+        if (tg__wait_pop(s, t, entry)) return 1;
         uint32_t index;
         tg__slot *sl;
         uint64_t gw;
         int rc = tg__token_read(ws->s, ws->tokens[i], &index, &sl, &gw);
         if (rc != TG_OK) return rc;
-        if (!TG__IS_TERMINAL(TG__WORD(gw)) && tg__wait_take(ws->s, t, index, sl, gw)) return 1;
+        if (!TG__IS_TERMINAL(TG__WORD(gw)) && tg__wait_take_other(ws->s, t, index, sl, gw)) return 1;
     }
     return 0;
 }
@@ -5836,16 +5866,12 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
         uint32_t moved = ((TG__WORD(again) ^ TG__WORD(gw)) & (TG__STATE_MASK | TG__W_ENDING)) |
                          (TG__WORD(again) & TG__W_STAMPING);
         /* a worker stamps the start just after its move to EXECUTING */
-        int unstamped = (info->state == TG_EXECUTING && info->started_ns == 0) ||
-                        info->started_ns == TG__STAMP_PENDING;
+        int unstamped = info->state == TG_EXECUTING && !tg__start_stamped(sl);
         if (!moved && !unstamped) return TG_OK;
         /* a token that keeps moving (retries): after 64 reads, this one;
            a worker between its move and its stamp: until it stamps (it
            runs straight-line code, but may be preempted in it) */
-        if (attempt >= 64 && !(unstamped && attempt < 1000000)) {
-            if (info->started_ns == TG__STAMP_PENDING) info->started_ns = 0;
-            return TG_OK;
-        }
+        if (attempt >= 64 && !(unstamped && attempt < 1000000)) return TG_OK;
         gw = again;
         if ((TG__WORD(gw) & (TG__W_ENDING | TG__W_STAMPING)) || unstamped) sched_yield();   /* between two stores */
     }
@@ -8548,7 +8574,6 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__IS_TERMINAL
 #undef TG__FREEABLE
 #undef TG__INLINE_ARGS
-#undef TG__STAMP_PENDING
 #undef TG__CHUNK_SHIFT
 #undef TG__CHUNK_SLOTS
 #undef TG__CACHE_SLOTS
