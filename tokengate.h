@@ -8584,6 +8584,11 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__TOKEN_COST_NS
 #undef TG__DEQUE_CAPACITY
 #undef TG__NO_INDEX
+#undef TG__PAIR
+#undef TG__ENTRY
+#undef TG__ENTRY_INDEX
+#undef TG__ENTRY_PAIR
+#undef TG__NO_ENTRY
 #undef TG__ARGS_RETAIN_LIMIT
 #undef TG__COUNT
 #undef TG__IDLE_SPIN_NS
