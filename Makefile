@@ -82,7 +82,7 @@ test-symbols: ## every exported symbol starts with tg_
 test-lint: ## structure of tokengate.h: macros undefined, banners in the contents, atomics, function length, monitor, defaults
 	@python3 tests/lint.py tokengate.h
 
-test-taskset: ## pinning and nested waits on a single CPU (taskset -c 0)
+test-taskset: ## pinning, nested waits and waits on any graph on a single CPU (taskset -c 0)
 	@tests/checks.sh taskset
 
 test-exports: ## tg_stats_json through python3 -m json.tool, tg_stats_prometheus through promtool

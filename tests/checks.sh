@@ -6,7 +6,8 @@
 #   examples  each examples/NAME.c builds alone with `cc -O2 -pthread` and runs
 #   readme    the README's quick start block equals examples/quickstart.c, runs
 #   symbols   every symbol the implementation exports starts with tg_
-#   taskset   pinning, nested-wait, await and locality tests on one CPU (taskset -c 0)
+#   taskset   pinning, nested-wait, await, locality and waits-on-any-graph tests on one CPU
+#             (taskset -c 0)
 #   exports   tg_stats_json accepted by python3 -m json.tool, tg_stats_prometheus
 #             by promtool check metrics (tests/exports/dump_stats.c)
 # Each group ends with "N passed, N failed" and exits non-zero on a failure.
@@ -112,6 +113,9 @@ taskset_group() {
     check "await tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" await
     check "conductor tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" conductor_
     check "sticky tests under taskset -c 0" taskset -c 0 "$B/tests-taskset" sticky_
+    check "chain waits under taskset -c 0" taskset -c 0 "$B/tests-taskset" waits_chain
+    check "stencil waits under taskset -c 0" taskset -c 0 "$B/tests-taskset" waits_stencil
+    check "out-of-turn waits under taskset -c 0" taskset -c 0 "$B/tests-taskset" waits_token_run_out_of_turn
 }
 
 exports_group() {
