@@ -5221,16 +5221,24 @@ static int tg__token_read(tg_scheduler *s, tg_token t, uint32_t *index, tg__slot
     return TG_OK;
 }
 
+/* Member i of a wait that may still matter (from the first unfinished one
+   for ALL): its slot and word; 0 if its handle no longer names it. */
+static int tg__wait_member(tg__wait_set *ws, size_t i, tg__slot **sl, uint64_t *gw)
+{
+    uint32_t index;
+    return tg__slot_lookup(ws->s, ws->tokens[i], &index, sl, gw) == TG_OK;
+}
+#define TG__WAIT_FIRST(ws) ((ws)->mode == TG__WAIT_ALL ? (ws)->done : 0)
+
 /* The earliest deadline among the live tokens a wait watches (from the
    first unfinished one for ALL), or -1: a sleeping waiter wakes for it. */
 static int64_t tg__wait_expiry(tg__wait_set *ws)
 {
     int64_t first = -1;
-    for (size_t i = ws->mode == TG__WAIT_ALL ? ws->done : 0; i < ws->n; i++) {
-        uint32_t index;
+    for (size_t i = TG__WAIT_FIRST(ws); i < ws->n; i++) {
         tg__slot *sl;
         uint64_t gw;
-        if (tg__slot_lookup(ws->s, ws->tokens[i], &index, &sl, &gw) != TG_OK) continue;
+        if (!tg__wait_member(ws, i, &sl, &gw)) continue;
         uint32_t word = TG__WORD(gw);
         if (!(word & TG__W_DEADLINE) || TG__IS_TERMINAL(word)) continue;
         int64_t d = tg__token_deadline(sl);
@@ -5551,7 +5559,7 @@ static int tg__wait_help(tg__wait_set *ws, tg__thread *t)
 static int tg__wait_on_own_stack(tg__wait_set *ws, tg__thread *t)
 {
     unsigned n = t->depth < ws->s->depth_hard ? t->depth : ws->s->depth_hard;
-    for (size_t i = ws->mode == TG__WAIT_ALL ? ws->done : 0; i < ws->n; i++)
+    for (size_t i = TG__WAIT_FIRST(ws); i < ws->n; i++)
         for (unsigned k = 0; k < n; k++)
             if (ws->tokens[i].bits == t->stack_tokens[k]) return 1;
     return 0;
@@ -5560,11 +5568,10 @@ static int tg__wait_on_own_stack(tg__wait_set *ws, tg__thread *t)
 /* A member is queued, so only a run from a queue can end the wait. */
 static int tg__wait_needs_queue(tg__wait_set *ws)
 {
-    for (size_t i = ws->mode == TG__WAIT_ALL ? ws->done : 0; i < ws->n; i++) {
-        uint32_t index;
+    for (size_t i = TG__WAIT_FIRST(ws); i < ws->n; i++) {
         tg__slot *sl;
         uint64_t gw;
-        if (tg__slot_lookup(ws->s, ws->tokens[i], &index, &sl, &gw) != TG_OK) continue;
+        if (!tg__wait_member(ws, i, &sl, &gw)) continue;
         uint32_t word = TG__WORD(gw);
         if ((word & TG__STATE_MASK) == (uint32_t)TG_ADMITTED && !(word & TG__W_LISTED)) return 1;
     }
@@ -8589,6 +8596,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__ENTRY_INDEX
 #undef TG__ENTRY_PAIR
 #undef TG__NO_ENTRY
+#undef TG__WAIT_FIRST
 #undef TG__ARGS_RETAIN_LIMIT
 #undef TG__COUNT
 #undef TG__IDLE_SPIN_NS
