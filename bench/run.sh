@@ -31,16 +31,26 @@
 # their own repetitions), and gets the section "Locality and SHA-256" of
 # RESULTS.md with the medians over the rounds. They fail like the others.
 #
+# io writes its files in a fresh temporary directory under $TMPDIR (else
+# /tmp), which run.sh sets for the io programs to BENCH_IO_TMPDIR, default
+# /dev/shm (a tmpfs) when it is a writable directory; an empty
+# BENCH_IO_TMPDIR leaves $TMPDIR as it is. On ext4 without a journal a new
+# inode skips every inode freed in the last 60 s (300 s while its inode table
+# block is dirty), so the thousands of files each io run removes would make
+# the file creations of the runs after it cost up to a millisecond of kernel
+# CPU each, more with every run; on a tmpfs every run starts alike.
+#
 # --rounds N overrides the rounds (burst keeps 1 in a full run); --only
 # runs the named benchmarks, locality and sha256 included (the report then
 # covers only those).
-# Environment: CC (default cc), BENCH_TIMEOUT (seconds per program run).
+# Environment: CC (default cc), BENCH_TIMEOUT (seconds per program run),
+# BENCH_IO_TMPDIR (see io above).
 set -euo pipefail
 export LC_ALL=C
 
 cd "$(dirname "$0")/.."
 
-ALL_BENCHES=(empty spawn fib skynet pingpong waves leibniz burst memory)
+ALL_BENCHES=(empty spawn fib skynet pingpong waves leibniz burst memory io)
 ALL_TG_ONLY=(locality sha256)   # TokenGate-only, see above
 declare -A TG_ONLY_SRC=([locality]=bench/locality.c [sha256]=bench/tokengate/sha256.c)
 QUICK_ARG=--quick         # what every program takes for its quick sizes
@@ -75,6 +85,9 @@ OUT_MD=bench/RESULTS.md
 CHANGELOG=bench/CHANGELOG.md
 NA_MD=bench/peers/NA.md
 if [ "$quick" = 1 ]; then timeout_s=${BENCH_TIMEOUT:-30}; else timeout_s=${BENCH_TIMEOUT:-180}; fi
+# TMPDIR of the io programs (see the header): empty keeps the caller's
+io_tmpdir=${BENCH_IO_TMPDIR-/dev/shm}
+if [ -n "$io_tmpdir" ] && ! { [ -d "$io_tmpdir" ] && [ -w "$io_tmpdir" ]; }; then io_tmpdir=""; fi
 
 note() { printf '%s\n' "$*" >&2; }
 
@@ -253,9 +266,11 @@ for ((round = 1; round <= max_rounds; round++)); do
         for ((i = 0; i < n; i++)); do order+=("${impls[$(((i + round - 1) % n))]}"); done
         mkdir -p "$RAW/$b"
         cmds=()
+        env_prefix=""
+        [ "$b" = io ] && [ -n "$io_tmpdir" ] && env_prefix="TMPDIR=$io_tmpdir "
         for impl in "${order[@]}"; do
             o=$RAW/$b/$impl.r$round
-            cmds+=(-n "$impl" "timeout -k 5 $timeout_s $BIN/$impl-$b $qarg >$o.out 2>$o.err")
+            cmds+=(-n "$impl" "${env_prefix}timeout -k 5 $timeout_s $BIN/$impl-$b $qarg >$o.out 2>$o.err")
         done
         json=$RAW/$b/hyperfine.r$round.json
         if ! hyperfine --warmup "$(bench_warmup "$b")" --runs 1 -i --style none \
@@ -302,7 +317,7 @@ note "== runs done [${run_s} s], writing $OUT_MD"
 # The primary figure of each benchmark (bench=key), whether lower or higher
 # is better, and the secondary figures shown beside it.
 PRIMARY="empty=tokens_per_s spawn=tokens_per_s fib=seconds skynet=seconds pingpong=median_us
-         waves=seconds leibniz=seconds burst=sustained_ratio memory=bytes_per_token"
+         waves=seconds leibniz=seconds burst=sustained_ratio memory=bytes_per_token io=seconds"
 DIRECTION="tokens_per_s=higher seconds=lower median_us=lower sustained_ratio=higher
            bytes_per_token=lower"
 declare -A METRIC=() BETTER=()
@@ -310,7 +325,7 @@ for kv in $PRIMARY; do METRIC[${kv%%=*}]=${kv#*=}; done
 for kv in $DIRECTION; do BETTER[${kv%%=*}]=${kv#*=}; done
 declare -A EXTRAS=([empty]=seconds [spawn]=seconds [fib]=value [skynet]=value
     [pingpong]="p99_us on_worker" [leibniz]="pi error" [burst]=burst_ratio
-    [memory]=max_rss_kb [waves]=tokens_per_s)
+    [memory]=max_rss_kb [waves]=tokens_per_s [io]="ideal_ratio ideal_s peak_json peak_log peak_blob")
 declare -A TITLE=(
     [empty]="one outside thread submits 1,000,000 empty tasks, then waits for all"
     [spawn]="1,010,101 tasks in a fan-out tree of width 100, each submitted from inside its running parent, which waits for its children"
@@ -320,7 +335,8 @@ declare -A TITLE=(
     [waves]="15 doubling waves of 4 ... 65,536 mixed tasks (primes, string, sort, SHA-256 chain), 131,068 in all"
     [leibniz]="1,000,000 term tasks -> 1,000 chunks -> 10 partials -> 1"
     [burst]="8 medium tasks released at once (burst_ratio), then a 10 s window of random mixed bursts (sustained_ratio)"
-    [memory]="1,000,000 live (unfinished) tasks at once")
+    [memory]="1,000,000 live (unfinished) tasks at once"
+    [io]="4,000 JSON file writes read back, 4,000 log-line appends and 400 64 KiB blob writes, each with a modelled device latency (a sleep of 2, 0.5 and 5 ms), and 2,000 CPU tasks of about 200 us, 10,400 tasks submitted at once")
 
 # One pass over every run. Prints, tab-separated:
 #   S bench impl status ok_runs runs median_round   (status: ok or the first failure)
@@ -337,7 +353,7 @@ aggregate() {
         if (v == "") return "-"
         if (isnum(v)) v = v + 0
         if (k == "tokens_per_s") return (v >= 1e6) ? sprintf("%.2f M/s", v / 1e6) : sprintf("%.1f k/s", v / 1e3)
-        if (k == "seconds" || k == "wall") return (v < 1) ? sprintf("%.1f ms", v * 1e3) : sprintf("%.3f s", v)
+        if (k == "seconds" || k == "wall" || k == "ideal_s") return (v < 1) ? sprintf("%.1f ms", v * 1e3) : sprintf("%.3f s", v)
         if (k ~ /_us$/) return sprintf("%.2f us", v)
         if (k ~ /ratio$/) return sprintf("%.2fx", v)
         if (k == "on_worker") return sprintf("%.0f%%", v * 100)
@@ -613,6 +629,20 @@ tg_only_report() {
     echo
 }
 
+# The notes under the io table: the ideal bound, the peaks and where the
+# files were written.
+io_report() {
+    local dir=${io_tmpdir:-${TMPDIR:-/tmp}}
+    echo "ideal_s is the bound \`wl_io_ideal_s\` (bench/common/workload.h) computes: each I/O kind"
+    echo "with as many ops in flight as its TokenGate tier allows (JSON 10, log 50, blob 25:"
+    echo "ceil(ops / cap) x its sleep) and the CPU tasks spread over the cores (tasks x one"
+    echo "task's time measured before the run / cores), the largest of these; ideal_ratio is"
+    echo "seconds / ideal_s. peak_json, peak_log, peak_blob: the most ops of the kind seen"
+    echo "running at the same instant (TokenGate: up to its tier's cap; a pool whose threads"
+    echo "block: at most its threads). The files were written under $dir ($(stat -f -c %T "$dir" 2>/dev/null || echo '?'))."
+    echo
+}
+
 mapfile -t IMPLS < <(all_impls)
 
 # waves: "wave tokens impl tokens_per_s" of each implementation's median run
@@ -728,6 +758,7 @@ done
             fi
         done
         echo
+        [ "$b" = io ] && io_report
         if [ "$b" = waves ]; then
             r=${MROUND[waves,tokengate]:-}
             if [ -n "$r" ]; then

@@ -36,6 +36,9 @@
  *        tokens_per_s=<r> latency_us=<l> concurrency=<c> overlap=<o>
  *                  (wave counts from 1 to 15 there; definitions under
  *                  "waves" below)
+ *   io             ops=<n> ideal_s=<s> ideal_ratio=<seconds / ideal_s>
+ *                  cpu_us=<us> peak_json=<n> peak_log=<n> peak_blob=<n>
+ *                  checksum=<hex>  (definitions under "io" below)
  * A program whose result is wrong prints ok=0 and exits non-zero
  * (wl_exit_code()).
  *
@@ -142,6 +145,43 @@
  *          submit and after the last; bytes_per_token =
  *          (after - before) * 1024 / MEMORY_N.  Then the gate is opened, all
  *          are waited and the run count must equal MEMORY_N.
+ *
+ * io       An I/O-bound mix in a fresh temporary directory (mkdtemp under
+ *          $TMPDIR, else /tmp; removed at the end, and at exit on an early
+ *          one), every op submitted at once by the outside thread in one
+ *          order, then all waited:
+ *            JSON  IO_JSON_OPS = 4,000 [400] ops: op i writes its JSON-like
+ *                  text (wl_io_json_text, about 4 KB) as a new file (write +
+ *                  close, no fsync), sleeps 2 ms, reads it back; the bytes
+ *                  read must equal the text's length
+ *            log   IO_LOG_OPS = 4,000 [400] ops: op i appends its line (180
+ *                  .. 220 bytes) to log file i % 8 (O_APPEND, write, close),
+ *                  sleeps 0.5 ms
+ *            blob  IO_BLOB_OPS = 400 [40] ops: op i writes 64 KiB of
+ *                  pseudo-random bytes as a new file, sleeps 5 ms
+ *            CPU   IO_CPU_TOKENS = 2,000 [200] tokens: token i runs
+ *                  wl_io_cpu(i), IO_CPU_ITERS steps of one dependent
+ *                  arithmetic chain (about 200 us)
+ *          The sleeps model the device's latency, so that the run is bound
+ *          by how many ops of a kind are in flight at once.  The order
+ *          (wl_io_schedule) interleaves the four kinds evenly.  Use
+ *          wl_io_setup, wl_io_run as the task body of each wl_io_item of
+ *          io.order, wl_io_finish and wl_io_free.
+ *          Definitions (wl_io_finish):
+ *            seconds      wall from before the first submit to after the
+ *                         wait for all returned
+ *            ideal_s      the largest of: for each I/O kind, ceil(ops /
+ *                         cap) * its sleep, cap being TokenGate's default
+ *                         tier cap of the kind (JSON 10, log 50, blob 25);
+ *                         and CPU tokens * cpu_us / cores (wl_cpu_count)
+ *            cpu_us       the median time of one CPU token, measured
+ *                         serially before the run
+ *            peak_<kind>  the most ops of the kind seen running at once
+ *          ok: every op ran exactly once with the expected result, every
+ *          JSON and blob file holds exactly its text or bytes, every log file
+ *          exactly its lines (in any order, each whole), and the checksum of
+ *          the CPU results (wl_waves_checksum_add over all tokens) equals
+ *          IO_CPU_CHECKSUM [IO_CPU_CHECKSUM_QUICK].
  */
 #ifndef BENCH_WORKLOAD_H
 #define BENCH_WORKLOAD_H
@@ -150,6 +190,9 @@
 #define _GNU_SOURCE 1
 #endif
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <sched.h>
@@ -202,6 +245,32 @@ extern "C" {
 
 #define MEMORY_N          1000000u
 #define MEMORY_N_QUICK    100000u
+
+#define IO_JSON_OPS         4000u     /* JSON-like file writes, each read back */
+#define IO_JSON_OPS_QUICK   400u
+#define IO_LOG_OPS          4000u     /* line appends to one of the log files  */
+#define IO_LOG_OPS_QUICK    400u
+#define IO_BLOB_OPS         400u      /* 64 KiB blob files                     */
+#define IO_BLOB_OPS_QUICK   40u
+#define IO_CPU_TOKENS       2000u     /* CPU tokens alongside                  */
+#define IO_CPU_TOKENS_QUICK 200u
+#define IO_JSON_BYTES       4096u     /* a JSON text is 4,048 .. 4,160 bytes   */
+#define IO_LOG_FILES        8u
+#define IO_LOG_LINE_MIN     180u      /* a log line is 180 .. 220 bytes        */
+#define IO_BLOB_BYTES       65536u
+#define IO_JSON_SLEEP_NS    2000000L  /* the modelled device latency of an op  */
+#define IO_LOG_SLEEP_NS     500000L
+#define IO_BLOB_SLEEP_NS    5000000L
+#define IO_CPU_ITERS        130000u   /* about 200 us on the reference VM      */
+/* Operations of a kind in flight at once in the ideal bound: the caps that
+   TokenGate's default config gives the tiers of these kinds (tier_caps of
+   TG_IO_SLOW, TG_IO_FAST, TG_IO_MODERATE). */
+#define IO_JSON_CAP         10u
+#define IO_LOG_CAP          50u
+#define IO_BLOB_CAP         25u
+/* wl_io_cpu_reference_checksum(IO_CPU_TOKENS) and (IO_CPU_TOKENS_QUICK) */
+#define IO_CPU_CHECKSUM       0xec95489298b92b81ull
+#define IO_CPU_CHECKSUM_QUICK 0x73fbfd0befc028c3ull
 
 /* Kinds of the waves tokens and their weights (as in the original demo). */
 enum { WL_PRIMES = 0, WL_STRING = 1, WL_SORT = 2, WL_SHA = 3 };
@@ -957,6 +1026,487 @@ static inline int wl_burst_finish(const char *impl, int threads, const wl_wave_r
     return bench_print("burst", impl, threads, burst_wall, good,
                        "burst_ratio=%.3f sustained_ratio=%.3f window_s=%.3f window_tokens=%llu",
                        br, sr, window_wall, (unsigned long long)win->n);
+}
+
+/* ------------------------------------------------------------- io */
+
+/* The kinds of io operations, in the order of wl_io.n and wl_io.rec. */
+enum { WL_IO_JSON = 0, WL_IO_LOG = 1, WL_IO_BLOB = 2, WL_IO_CPU = 3, WL_IO_KINDS = 4 };
+
+#define WL_IO_DIR_MAX   400u                   /* the temporary directory's path  */
+#define WL_IO_PATH_MAX  (WL_IO_DIR_MAX + 32u)  /* a file's path in it             */
+#define WL_IO_JSON_CAP  (IO_JSON_BYTES + 256u) /* room for a JSON text            */
+#define WL_IO_LINE_CAP  256u                   /* room for a log line             */
+
+static inline unsigned wl_io_ops(const wl_args *a, int kind)
+{
+    static const unsigned full[WL_IO_KINDS] = { IO_JSON_OPS, IO_LOG_OPS, IO_BLOB_OPS, IO_CPU_TOKENS };
+    static const unsigned quick[WL_IO_KINDS] = { IO_JSON_OPS_QUICK, IO_LOG_OPS_QUICK,
+                                                 IO_BLOB_OPS_QUICK, IO_CPU_TOKENS_QUICK };
+    return a->quick ? quick[kind] : full[kind];
+}
+
+/* Modelled device latency and ideal-bound cap of an I/O kind (0 for CPU). */
+static inline long wl_io_sleep_ns(int kind)
+{
+    static const long ns[WL_IO_KINDS] = { IO_JSON_SLEEP_NS, IO_LOG_SLEEP_NS, IO_BLOB_SLEEP_NS, 0 };
+    return ns[kind];
+}
+
+static inline unsigned wl_io_cap(int kind)
+{
+    static const unsigned cap[WL_IO_KINDS] = { IO_JSON_CAP, IO_LOG_CAP, IO_BLOB_CAP, 0 };
+    return cap[kind];
+}
+
+/* One operation: its kind (WL_IO_*) and its index among the ops of that kind. */
+typedef struct wl_io_item {
+    uint32_t kind;
+    uint32_t index;
+} wl_io_item;
+
+/* The whole run.  rec[k][i] is the record of op i of kind k: result, start
+   and end stamps and run count, written by the op (wl_io_run) and read after
+   the implementation's wait. */
+typedef struct wl_io {
+    char dir[WL_IO_DIR_MAX];         /* the temporary directory              */
+    unsigned n[WL_IO_KINDS];         /* ops of each kind                     */
+    size_t total;                    /* their sum                            */
+    wl_io_item *order;               /* submission order: every op once      */
+    wl_wave_rec *rec[WL_IO_KINDS];   /* records, per kind by index           */
+    uint64_t cpu_ns;                 /* measured time of one CPU token, ns   */
+} wl_io;
+
+/* The text JSON op i writes, into buf (WL_IO_JSON_CAP bytes): an object with
+   the op's id and name and an array of records {"k":j,"v":<u64>,"tag":"..."}
+   that grows until the text passes IO_JSON_BYTES - 48 bytes.  Returns its
+   length (4,048 .. 4,160). */
+static inline size_t wl_io_json_text(uint32_t i, char *buf)
+{
+    uint64_t st = wl_mix64(i ^ 0x6a736f6eull);
+    size_t n = (size_t)snprintf(buf, WL_IO_JSON_CAP, "{\"id\":%u,\"name\":\"record-%05u\",\"items\":[", i, i);
+    unsigned j = 0, c;
+    while (n < IO_JSON_BYTES - 48) {
+        uint64_t v = wl_splitmix64(&st);
+        char tag[9];
+        for (c = 0; c < 8; c++) tag[c] = (char)('a' + (v >> (6 * c)) % 26);
+        tag[8] = '\0';
+        n += (size_t)snprintf(buf + n, WL_IO_JSON_CAP - n, "%s{\"k\":%u,\"v\":%llu,\"tag\":\"%s\"}",
+                              j ? "," : "", j, (unsigned long long)v, tag);
+        j++;
+    }
+    n += (size_t)snprintf(buf + n, WL_IO_JSON_CAP - n, "],\"count\":%u}\n", j);
+    return n;
+}
+
+/* The line log op i appends to log file i % IO_LOG_FILES, into buf
+   (WL_IO_LINE_CAP bytes): its index, its file and pseudo-random letters,
+   180 .. 220 bytes in all with the closing '\n'.  Returns its length. */
+static inline size_t wl_io_log_line(uint32_t i, char *buf)
+{
+    uint64_t st = wl_mix64(i ^ 0x6c6f67ull);
+    size_t len = IO_LOG_LINE_MIN + (size_t)(wl_splitmix64(&st) % 41);
+    size_t n = (size_t)snprintf(buf, WL_IO_LINE_CAP, "%010u level=info file=%u msg=", i, i % IO_LOG_FILES);
+    while (n < len - 1) buf[n++] = (char)('a' + wl_splitmix64(&st) % 26);
+    buf[n++] = '\n';
+    return n;
+}
+
+/* The IO_BLOB_BYTES bytes blob op i writes, into buf. */
+static inline void wl_io_blob_fill(uint32_t i, uint64_t *buf)
+{
+    uint64_t st = wl_mix64(i ^ 0x626c6f62ull);
+    size_t k;
+    for (k = 0; k < IO_BLOB_BYTES / 8; k++) buf[k] = wl_splitmix64(&st);
+}
+
+/* CPU token i: IO_CPU_ITERS steps of a xorshift64 generator folded into an
+   FNV-style accumulator, one dependent chain (about 200 us). */
+static inline uint64_t wl_io_cpu(uint32_t i)
+{
+    uint64_t x = wl_mix64(i ^ 0x637075ull) | 1, acc = 0;
+    unsigned k;
+    for (k = 0; k < IO_CPU_ITERS; k++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        acc = (acc ^ x) * 0x100000001b3ull + k;
+    }
+    return acc ^ x;
+}
+
+/* The expected checksum of CPU tokens [0, n), computed serially (the
+   constants IO_CPU_CHECKSUM and IO_CPU_CHECKSUM_QUICK). */
+static inline uint64_t wl_io_cpu_reference_checksum(uint32_t n)
+{
+    uint64_t sum = 0;
+    uint32_t i;
+    for (i = 0; i < n; i++) sum = wl_waves_checksum_add(sum, i, wl_io_cpu(i));
+    return sum;
+}
+
+/* Path of the file op i of an I/O kind writes (a log op: its log file). */
+static inline void wl_io_path(const wl_io *io, int kind, uint32_t i, char *out)
+{
+    if (kind == WL_IO_JSON) snprintf(out, WL_IO_PATH_MAX, "%s/json-%05u.json", io->dir, i);
+    else if (kind == WL_IO_LOG) snprintf(out, WL_IO_PATH_MAX, "%s/log-%u.log", io->dir, i % IO_LOG_FILES);
+    else snprintf(out, WL_IO_PATH_MAX, "%s/blob-%04u.bin", io->dir, i);
+}
+
+/* Writes n bytes to fd (short writes and EINTR retried); 0 or -1. */
+static inline int wl_io_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = (const char *)p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads up to cap bytes of the file at path into buf; the count or -1. */
+static inline ssize_t wl_io_read_file(const char *path, void *buf, size_t cap)
+{
+    char *c = (char *)buf;
+    size_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    while (n < cap) {
+        ssize_t r = read(fd, c + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { close(fd); return -1; }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    return (ssize_t)n;
+}
+
+/* Writes n bytes as the file at path (flags: O_TRUNC or O_APPEND); 0 or -1. */
+static inline int wl_io_write_file(const char *path, int flags, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644), rc;
+    if (fd < 0) return -1;
+    rc = wl_io_write_all(fd, p, n);
+    if (close(fd) != 0) rc = -1;
+    return rc;
+}
+
+/* The modelled device latency: sleeps ns nanoseconds (EINTR resumed). */
+static inline void wl_io_sleep(long ns)
+{
+    struct timespec ts, rem;
+    ts.tv_sec = ns / 1000000000L;
+    ts.tv_nsec = ns % 1000000000L;
+    while (nanosleep(&ts, &rem) != 0 && errno == EINTR) ts = rem;
+}
+
+/* JSON op i: writes its text as a new file (write + close, no fsync),
+   sleeps, reads the file back; *result = bytes read, which must equal the
+   text's length. */
+static inline int wl_io_json_op(const wl_io *io, uint32_t i, uint64_t *result)
+{
+    char text[WL_IO_JSON_CAP], back[WL_IO_JSON_CAP], path[WL_IO_PATH_MAX];
+    size_t n = wl_io_json_text(i, text);
+    ssize_t got;
+    wl_io_path(io, WL_IO_JSON, i, path);
+    if (wl_io_write_file(path, O_TRUNC, text, n) != 0) return -1;
+    wl_io_sleep(IO_JSON_SLEEP_NS);
+    got = wl_io_read_file(path, back, sizeof back);
+    if (got != (ssize_t)n) return -1;
+    *result = (uint64_t)got;
+    return 0;
+}
+
+/* Log op i: appends its line to its log file (O_APPEND, write, close) and
+   sleeps; *result = the line's length. */
+static inline int wl_io_log_op(const wl_io *io, uint32_t i, uint64_t *result)
+{
+    char line[WL_IO_LINE_CAP], path[WL_IO_PATH_MAX];
+    size_t n = wl_io_log_line(i, line);
+    wl_io_path(io, WL_IO_LOG, i, path);
+    if (wl_io_write_file(path, O_APPEND, line, n) != 0) return -1;
+    wl_io_sleep(IO_LOG_SLEEP_NS);
+    *result = n;
+    return 0;
+}
+
+/* Blob op i: writes its IO_BLOB_BYTES bytes as a new file and sleeps;
+   *result = IO_BLOB_BYTES. */
+static inline int wl_io_blob_op(const wl_io *io, uint32_t i, uint64_t *result)
+{
+    char path[WL_IO_PATH_MAX];
+    uint64_t *blob = (uint64_t *)malloc(IO_BLOB_BYTES);
+    int rc;
+    if (!blob) return -1;
+    wl_io_blob_fill(i, blob);
+    wl_io_path(io, WL_IO_BLOB, i, path);
+    rc = wl_io_write_file(path, O_TRUNC, blob, IO_BLOB_BYTES);
+    free(blob);
+    if (rc != 0) return -1;
+    wl_io_sleep(IO_BLOB_SLEEP_NS);
+    *result = IO_BLOB_BYTES;
+    return 0;
+}
+
+/* The task body of op it: runs it, stamps its record and stores its result
+   there (0 when a system call failed).  Returns 0, or -1 on such a failure. */
+static inline int wl_io_run(const wl_io *io, wl_io_item it)
+{
+    wl_wave_rec *r = &io->rec[it.kind][it.index];
+    uint64_t v = 0;
+    int rc = 0;
+    r->start_ns = wl_now_ns();
+    switch (it.kind) {
+    case WL_IO_JSON: rc = wl_io_json_op(io, it.index, &v); break;
+    case WL_IO_LOG:  rc = wl_io_log_op(io, it.index, &v); break;
+    case WL_IO_BLOB: rc = wl_io_blob_op(io, it.index, &v); break;
+    default:         v = wl_io_cpu(it.index); break;
+    }
+    r->result = rc == 0 ? v : 0;
+    r->end_ns = wl_now_ns();
+    r->runs++;
+    return rc;
+}
+
+/* Removes every file of directory dir, then dir itself. */
+static inline void wl_io_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (d) {
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* The directory removed at exit if the program ends before wl_io_free. */
+static char wl_io_exit_dir_[WL_IO_DIR_MAX];
+
+static inline void wl_io_atexit_(void)
+{
+    if (wl_io_exit_dir_[0]) wl_io_remove_dir(wl_io_exit_dir_);
+}
+
+/* Fills io->order with every op once, the kinds interleaved evenly: op j of
+   kind k at (j + 1/2) / n[k] of the way through (ties: the lower kind). */
+static inline void wl_io_schedule(wl_io *io)
+{
+    unsigned next[WL_IO_KINDS] = { 0, 0, 0, 0 };
+    size_t p;
+    int k;
+    for (p = 0; p < io->total; p++) {
+        int best = -1;
+        for (k = 0; k < WL_IO_KINDS; k++) {
+            if (next[k] >= io->n[k]) continue;
+            if (best < 0 || (uint64_t)(2 * next[k] + 1) * io->n[best] <
+                                (uint64_t)(2 * next[best] + 1) * io->n[k])
+                best = k;
+        }
+        io->order[p].kind = (uint32_t)best;
+        io->order[p].index = next[best]++;
+    }
+}
+
+/* Run time of one CPU token on this machine: the median of 15 runs (of
+   indices the workload does not use). */
+static inline uint64_t wl_io_calibrate(void)
+{
+    uint64_t t[15];
+    volatile uint64_t sink;   /* keeps the runs */
+    unsigned k;
+    for (k = 0; k < 15; k++) {
+        uint64_t t0 = wl_now_ns();
+        sink = wl_io_cpu(0x80000000u + k);
+        t[k] = wl_now_ns() - t0;
+    }
+    (void)sink;
+    return wl_percentile_u64(t, 15, 50.0);
+}
+
+/* Creates the run's temporary directory (mkdtemp under $TMPDIR or /tmp,
+   removed by wl_io_free or at exit), the records and the order, and measures
+   the CPU token.  Returns 0, or -1 with a message on stderr. */
+static inline int wl_io_setup(wl_io *io, const wl_args *a)
+{
+    const char *tmp = getenv("TMPDIR");
+    int k;
+    memset(io, 0, sizeof *io);
+    if (!tmp || !*tmp) tmp = "/tmp";
+    if (snprintf(io->dir, WL_IO_DIR_MAX, "%s/tokengate-io-XXXXXX", tmp) >= (int)WL_IO_DIR_MAX ||
+        !mkdtemp(io->dir)) {
+        fprintf(stderr, "io: cannot create a directory under %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    memcpy(wl_io_exit_dir_, io->dir, WL_IO_DIR_MAX);
+    atexit(wl_io_atexit_);
+    for (k = 0; k < WL_IO_KINDS; k++) {
+        io->n[k] = wl_io_ops(a, k);
+        io->total += io->n[k];
+        io->rec[k] = (wl_wave_rec *)calloc(io->n[k], sizeof *io->rec[k]);
+        if (!io->rec[k]) return -1;
+    }
+    io->order = (wl_io_item *)malloc(io->total * sizeof *io->order);
+    if (!io->order) return -1;
+    wl_io_schedule(io);
+    io->cpu_ns = wl_io_calibrate();
+    return 0;
+}
+
+/* Removes the directory and frees the records. */
+static inline void wl_io_free(wl_io *io)
+{
+    int k;
+    wl_io_remove_dir(io->dir);
+    wl_io_exit_dir_[0] = '\0';
+    for (k = 0; k < WL_IO_KINDS; k++) free(io->rec[k]);
+    free(io->order);
+}
+
+/* The ideal bound in seconds: each I/O kind with its cap of ops in flight,
+   ceil(n / cap) * sleep, and the CPU tokens spread over `cores`, n *
+   cpu_ns / cores; the largest of the four. */
+static inline double wl_io_ideal_s(const wl_io *io, int cores)
+{
+    double ideal = (double)io->n[WL_IO_CPU] * (double)io->cpu_ns * 1e-9 / (cores > 0 ? cores : 1);
+    int k;
+    for (k = 0; k < WL_IO_CPU; k++) {
+        double t = ceil((double)io->n[k] / (double)wl_io_cap(k)) * (double)wl_io_sleep_ns(k) * 1e-9;
+        if (t > ideal) ideal = t;
+    }
+    return ideal;
+}
+
+/* Every op ran exactly once with the expected result: the length of its
+   text (JSON, log) or IO_BLOB_BYTES (a CPU token: the checksum checks it). */
+static inline int wl_io_check_records(const wl_io *io)
+{
+    char buf[WL_IO_JSON_CAP];
+    uint32_t i;
+    int k;
+    for (k = 0; k < WL_IO_KINDS; k++)
+        for (i = 0; i < io->n[k]; i++) {
+            const wl_wave_rec *r = &io->rec[k][i];
+            uint64_t want;
+            if (r->runs != 1) return 0;
+            if (k == WL_IO_JSON) want = wl_io_json_text(i, buf);
+            else if (k == WL_IO_LOG) want = wl_io_log_line(i, buf);
+            else if (k == WL_IO_BLOB) want = IO_BLOB_BYTES;
+            else continue;
+            if (r->result != want) return 0;
+        }
+    return 1;
+}
+
+/* Every JSON and blob file holds exactly what its op wrote. */
+static inline int wl_io_check_files(const wl_io *io)
+{
+    char text[WL_IO_JSON_CAP], back[WL_IO_JSON_CAP], path[WL_IO_PATH_MAX];
+    uint64_t *blob = (uint64_t *)malloc(IO_BLOB_BYTES), *got = (uint64_t *)malloc(IO_BLOB_BYTES + 8);
+    uint32_t i;
+    int ok = blob && got;
+    for (i = 0; ok && i < io->n[WL_IO_JSON]; i++) {
+        size_t n = wl_io_json_text(i, text);
+        wl_io_path(io, WL_IO_JSON, i, path);
+        ok = wl_io_read_file(path, back, sizeof back) == (ssize_t)n && memcmp(text, back, n) == 0;
+    }
+    for (i = 0; ok && i < io->n[WL_IO_BLOB]; i++) {
+        wl_io_blob_fill(i, blob);
+        wl_io_path(io, WL_IO_BLOB, i, path);
+        ok = wl_io_read_file(path, got, IO_BLOB_BYTES + 8) == (ssize_t)IO_BLOB_BYTES &&
+             memcmp(blob, got, IO_BLOB_BYTES) == 0;
+    }
+    free(blob);
+    free(got);
+    return ok;
+}
+
+/* A log line's term in its file's order-independent sum. */
+static inline uint64_t wl_io_line_hash(const char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        h ^= (uint8_t)p[i];
+        h *= 0x100000001b3ull;
+    }
+    return wl_mix64(h);
+}
+
+/* Every log file holds exactly the lines appended to it, each whole, in any
+   order: its size is their total length and the sum of its lines' hashes
+   (wl_io_line_hash, each line with its '\n') is theirs. */
+static inline int wl_io_check_logs(const wl_io *io)
+{
+    uint64_t want_sum[IO_LOG_FILES], want_len[IO_LOG_FILES];
+    char line[WL_IO_LINE_CAP], path[WL_IO_PATH_MAX];
+    uint32_t i, f;
+    memset(want_sum, 0, sizeof want_sum);
+    memset(want_len, 0, sizeof want_len);
+    for (i = 0; i < io->n[WL_IO_LOG]; i++) {
+        size_t n = wl_io_log_line(i, line);
+        want_len[i % IO_LOG_FILES] += n;
+        want_sum[i % IO_LOG_FILES] += wl_io_line_hash(line, n);
+    }
+    for (f = 0; f < IO_LOG_FILES; f++) {
+        char *buf, *p, *end;
+        uint64_t sum = 0;
+        ssize_t got;
+        if (want_len[f] == 0) continue;
+        if (!(buf = (char *)malloc(want_len[f] + 1))) return 0;
+        wl_io_path(io, WL_IO_LOG, f, path);
+        got = wl_io_read_file(path, buf, want_len[f] + 1);
+        for (p = buf, end = buf + (got > 0 ? got : 0); p < end;) {
+            char *nl = (char *)memchr(p, '\n', (size_t)(end - p));
+            char *stop = nl ? nl + 1 : end;
+            sum += wl_io_line_hash(p, (size_t)(stop - p));
+            p = stop;
+        }
+        free(buf);
+        if (got != (ssize_t)want_len[f] || sum != want_sum[f]) return 0;
+    }
+    return 1;
+}
+
+/* The expected checksum of n CPU tokens: the constants for the two sizes. */
+static inline uint64_t wl_io_cpu_expected(uint32_t n)
+{
+    if (n == IO_CPU_TOKENS) return IO_CPU_CHECKSUM;
+    if (n == IO_CPU_TOKENS_QUICK) return IO_CPU_CHECKSUM_QUICK;
+    return wl_io_cpu_reference_checksum(n);
+}
+
+/* Verifies the records, the files and the CPU checksum and prints the
+   RESULT line of io; seconds: from the first submission to the end of the
+   wait for all.  Returns ok. */
+static inline int wl_io_finish(const char *impl, int threads, const wl_io *io, double seconds)
+{
+    int recs_ok = wl_io_check_records(io), files_ok = wl_io_check_files(io);
+    int logs_ok = wl_io_check_logs(io), sum_ok, ok;
+    double ideal = wl_io_ideal_s(io, wl_cpu_count());
+    uint64_t sum = 0;
+    uint32_t i;
+    for (i = 0; i < io->n[WL_IO_CPU]; i++) sum = wl_waves_checksum_add(sum, i, io->rec[WL_IO_CPU][i].result);
+    sum_ok = sum == wl_io_cpu_expected(io->n[WL_IO_CPU]);
+    ok = recs_ok && files_ok && logs_ok && sum_ok;
+    if (!recs_ok) wl_fail("io", "an operation did not run exactly once or its I/O failed");
+    if (!files_ok) wl_fail("io", "a JSON or blob file does not hold what its op wrote");
+    if (!logs_ok) wl_fail("io", "a log file does not hold exactly the lines appended to it");
+    if (!sum_ok) wl_fail("io", "the checksum of the CPU tokens differs from the reference");
+    return bench_print("io", impl, threads, seconds, ok,
+                       "ops=%llu ideal_s=%.6f ideal_ratio=%.3f cpu_us=%.1f peak_json=%d peak_log=%d "
+                       "peak_blob=%d checksum=%016llx",
+                       (unsigned long long)io->total, ideal, seconds / ideal, (double)io->cpu_ns * 1e-3,
+                       wl_peak_concurrency(io->rec[WL_IO_JSON], io->n[WL_IO_JSON]),
+                       wl_peak_concurrency(io->rec[WL_IO_LOG], io->n[WL_IO_LOG]),
+                       wl_peak_concurrency(io->rec[WL_IO_BLOB], io->n[WL_IO_BLOB]),
+                       (unsigned long long)sum);
 }
 
 /* --------------------------------------------------- other finishers */
