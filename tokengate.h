@@ -5873,7 +5873,9 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
         uint32_t moved = ((TG__WORD(again) ^ TG__WORD(gw)) & (TG__STATE_MASK | TG__W_ENDING)) |
                          (TG__WORD(again) & TG__W_STAMPING);
         /* a worker stamps the start just after its move to EXECUTING */
-        int unstamped = info->state == TG_EXECUTING && !tg__start_stamped(sl);
+        int unstamped = info->state == TG_EXECUTING &&
+                        (!info->started_ns ||   /* as tg__start_stamped, on what was read */
+                         (info->retries && info->started_ns < TG__LOAD_RELAXED(&sl->ended_ns)));
         if (!moved && !unstamped) return TG_OK;
         /* a token that keeps moving (retries): after 64 reads, this one;
            a worker between its move and its stamp: until it stamps (it
