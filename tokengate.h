@@ -509,7 +509,8 @@ int main(void)
      (touched only as it is used);
    - a blocking tg_submit that found no room for 1 ms.
    What a wait runs beneath itself: only the tokens it waits for (those of
-   tg_wait and tg_wait_all, none of tg_wait_any's), when they are queued:
+   tg_wait and tg_wait_all, and tg_wait_any's while none has ended), when
+   they are queued:
    from the bottom of its core's deque (the child submitted last) or taken
    from whichever queue holds them. Whatever runs beneath a wait thus waits,
    if it waits at all, on tokens that are not on that thread's stack or on
@@ -522,8 +523,11 @@ int main(void)
    wait keeps its core while it sleeps (the other cores and the spares
    already running go on); it still runs the tokens it waits for, then up
    to stack_size / 16 KiB deep and from any core. Should nothing in the
-   scheduler be able to move while such a wait needs a queued token, it
-   returns TG_EDEADLK after 50 ms.
+   scheduler be able to move while such a wait needs a queued token (one
+   it waits for, or the queued leader of a dedupe follower it waits for),
+   it returns TG_EDEADLK after 50 ms; one such wait giving up often lets
+   the others go on. A wait for a token held by a pause waits for the
+   resume.
    TG_EDEADLK also reports: a task waiting on itself, or on a token whose
    function runs beneath it on the same thread (a cycle of waits); and a
    blocking tg_submit in a task once nothing in the scheduler has run for
@@ -756,7 +760,9 @@ TG_API int tg_poll(tg_scheduler *s, tg_token t, tg_state *state);
    TG_OK: COMPLETED, *result set (result may be NULL); TG_EFAILED; TG_EKILLED;
    TG_EDEADLINE (TIMEOUT); TG_ETIMEDOUT: this wait ran out, the token is live;
    TG_ESTALE (released, also when released while this wait slept);
-   TG_EDEADLK: a task waits on itself. The handle stays valid. */
+   TG_EDEADLK: a task waits on itself (or on a token running beneath it on
+   its thread), or waits past the spare limit with nothing able to move
+   (section 21). The handle stays valid. */
 TG_API int tg_wait(tg_scheduler *s, tg_token t, int64_t timeout_ns,
                    tg_value *result);
 
@@ -1826,10 +1832,13 @@ typedef struct tg__worker {
    counts to the shared rows) until its frames return, then waits in the
    spare pool for a core to serve. */
 
+#define TG__BLOCKED_ASLEEP  1u  /* a wait or a submission: moves when others do */
+#define TG__BLOCKED_SECTION 2u  /* a blocking section: moves on its own */
+
 typedef struct tg__thread {
     uint32_t wake TG__ALIGNED_LINE;      /* futex word: bumped to hand it a core or to exit */
-    uint32_t blocked;                    /* asleep in a task (the stall check reads it,
-                                            with depth: running = depth && !blocked) */
+    uint32_t blocked;                    /* TG__BLOCKED_*: the stall check reads it, with
+                                            depth (moving: depth && blocked != ASLEEP) */
     struct tg__worker *core;             /* the core handed to it; NULL in the pool */
     struct tg__worker *home;             /* the core it serves or served last */
     struct tg__thread *next;             /* the pool's link (under pool_lock) */
@@ -2911,7 +2920,7 @@ static int64_t tg__block_begin(tg_scheduler *s, tg__thread *t)
 {
     int64_t since = tg__stamp_ns();
     if (tg__tls_worker && tg__handoff(s) && !t->coreless_since) t->coreless_since = since;
-    TG__STORE_RELAXED(&t->blocked, 1u);
+    TG__STORE_RELAXED(&t->blocked, t->section_depth ? TG__BLOCKED_SECTION : TG__BLOCKED_ASLEEP);
     return since;
 }
 
@@ -3611,22 +3620,25 @@ static inline int tg__expired(int64_t deadline)
 }
 
 /* The stall check. Nothing in the scheduler can move when no thread runs
-   a function (each is blocked, idle or in the pool) and no token waits in
-   a run queue whose core's owner could take it (one that is not blocked);
-   only an outside thread could then free what a blocked task waits for.
+   a function (each is asleep in a wait or a submission, idle or in the
+   pool; a blocking section moves on its own) and no token waits in a run
+   queue whose core's owner could take it (one that is not asleep); only
+   an outside thread could then free what a blocked task waits for.
    Racy reads: the callers ask again over TG__STALL_NS. */
 static int tg__stalled_now(tg_scheduler *s)
 {
     /* acquire: the entries below the count are started */
     uint32_t n = TG__LOAD_ACQUIRE(&s->threads_alive);
     for (uint32_t i = 0; i < n; i++)
-        if (TG__LOAD_RELAXED(&s->threads[i].depth) && !TG__LOAD_RELAXED(&s->threads[i].blocked)) return 0;
+        if (TG__LOAD_RELAXED(&s->threads[i].depth) &&
+            TG__LOAD_RELAXED(&s->threads[i].blocked) != TG__BLOCKED_ASLEEP)
+            return 0;
     for (unsigned i = 0; i < s->nworkers; i++) {
         tg__worker *w = s->workers[i];
         tg__thread *owner = TG__LOAD_RELAXED(&w->owner);
         if ((tg__deque_depth(&w->deque) || tg__mailbox_nonempty(&w->mailbox) ||
              tg__mailbox_nonempty(&w->pinned)) &&
-            !(owner && TG__LOAD_RELAXED(&owner->blocked)))
+            !(owner && TG__LOAD_RELAXED(&owner->blocked) == TG__BLOCKED_ASLEEP))
             return 0;
     }
     return 1;
@@ -5397,7 +5409,7 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
 
 /* ---- waits inside a task ----
    A task's wait may run beneath itself only the tokens it waits for (the
-   members of tg_wait's or tg_wait_all's set, not tg_wait_any's), found at
+   members of its set; tg_wait_any's too, rather than sleep), found at
    the bottom of its core's deque or taken by state from whatever queue
    holds them (W_TAKEN). Whatever it runs then waits only on tokens that
    either are not on this thread's stack or close a cycle through every
@@ -5528,13 +5540,13 @@ TG__HOT_INLINE int tg__wait_take(tg_scheduler *s, tg__thread *t, uint32_t index,
     return tg__wait_pop(s, t, TG__ENTRY(index, gw)) || tg__wait_take_other(s, t, index, sl, gw);
 }
 
-/* One step of a task's wait for all: runs one unfinished member it may
-   run, newest first (ws->scan walks down once per round: a member seen
+/* One step of a task's wait (for all, or for any: instead of sleeping,
+   it runs a member too): runs one unfinished member it may run, newest
+   first (ws->scan walks down once per round: a member seen
    running, or run, is looked at again after the next sleep). 1 if it ran
    one, 0 if none, or a handle's error. */
 static int tg__wait_help(tg__wait_set *ws, tg__thread *t)
 {
-    if (ws->mode != TG__WAIT_ALL) return 0;
     tg_scheduler *s = ws->s;
     while (ws->scan > ws->done) {
         size_t i = --ws->scan;
@@ -5554,18 +5566,51 @@ static int tg__wait_help(tg__wait_set *ws, tg__thread *t)
     return 0;
 }
 
-/* Is an unfinished member of the wait a function on this thread's own
-   stack? It cannot end before the wait returns: TG_EDEADLK. */
-static int tg__wait_on_own_stack(tg__wait_set *ws, tg__thread *t)
+/* Is member i a function on this thread's own stack? */
+static int tg__on_own_stack(tg__wait_set *ws, tg__thread *t, size_t i)
 {
     unsigned n = t->depth < ws->s->depth_hard ? t->depth : ws->s->depth_hard;
-    for (size_t i = TG__WAIT_FIRST(ws); i < ws->n; i++)
-        for (unsigned k = 0; k < n; k++)
-            if (ws->tokens[i].bits == t->stack_tokens[k]) return 1;
+    for (unsigned k = 0; k < n; k++)
+        if (ws->tokens[i].bits == t->stack_tokens[k]) return 1;
     return 0;
 }
 
-/* A member is queued, so only a run from a queue can end the wait. */
+/* Can the wait not end before it returns: TG_EDEADLK? For all, when an
+   unfinished member is a function on this thread's own stack; for any,
+   when every member is (none has ended: it was checked). */
+static int tg__wait_on_own_stack(tg__wait_set *ws, tg__thread *t)
+{
+    for (size_t i = TG__WAIT_FIRST(ws); i < ws->n; i++) {
+        int on = tg__on_own_stack(ws, t, i);
+        if (on && ws->mode == TG__WAIT_ALL) return 1;
+        if (!on && ws->mode == TG__WAIT_ANY) return 0;
+    }
+    return ws->mode == TG__WAIT_ANY;
+}
+
+/* Is token sl, on a held list, a dedupe follower whose leader is queued?
+   Its leader is the live one of its entry (a follower's leader outlives
+   it); a token of the op that runs alone, or the leader itself, is not. */
+static int tg__leader_queued(tg_scheduler *s, tg__slot *sl)
+{
+    const tg_op *op = tg__slot_op(sl);
+    if (!(op->flags & TG_OP_DEDUPE)) return 0;
+    const void *args = sl->args_size > TG__INLINE_ARGS ? sl->args.heap.ptr : (const void *)sl->args.bytes;
+    uint64_t hash = tg__dedupe_hash(op, args, sl->args_size);
+    tg__dedupe *e = &s->dedupe[hash & s->dedupe_mask];
+    int queued = 0;
+    pthread_mutex_lock(tg__dedupe_lock(s, hash));
+    if (e->leader && e->hash == hash && tg__slot_at(s, e->leader - 1) != sl) {
+        uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&tg__slot_at(s, e->leader - 1)->gw));
+        queued = (word & TG__STATE_MASK) == (uint32_t)TG_ADMITTED && !(word & TG__W_LISTED);
+    }
+    pthread_mutex_unlock(tg__dedupe_lock(s, hash));
+    return queued;
+}
+
+/* A member is queued, or follows a queued dedupe leader: only a run from
+   a queue can end the wait (a member held by a pause waits for a resume,
+   one set aside at a tier's cap for the tier's running tokens). */
 static int tg__wait_needs_queue(tg__wait_set *ws)
 {
     for (size_t i = TG__WAIT_FIRST(ws); i < ws->n; i++) {
@@ -5573,38 +5618,67 @@ static int tg__wait_needs_queue(tg__wait_set *ws)
         uint64_t gw;
         if (!tg__wait_member(ws, i, &sl, &gw)) continue;
         uint32_t word = TG__WORD(gw);
-        if ((word & TG__STATE_MASK) == (uint32_t)TG_ADMITTED && !(word & TG__W_LISTED)) return 1;
+        if ((word & TG__STATE_MASK) != (uint32_t)TG_ADMITTED) continue;
+        if (!(word & TG__W_LISTED) || tg__leader_queued(ws->s, sl)) return 1;
     }
     return 0;
 }
 
+/* What a task's wait has seen of a stall: since when (-1: none), the
+   progress count then, and how long its next sleep lasts. */
+typedef struct tg__stall_watch {
+    int64_t since;
+    uint64_t progress;
+    int64_t nap_ns;
+} tg__stall_watch;
+
+#define TG__NAP_MIN_NS 1000000    /* a wait's first sleep between stall checks */
+#define TG__NAP_MAX_NS 100000000  /* and its longest, without a core */
+
+/* Past every limit, no silent hang: a wait that needs a queued token
+   (tg__wait_needs_queue) while nothing in the scheduler can move
+   (tg__stalled_now) and nothing has moved for TG__STALL_NS gets
+   TG_EDEADLK. */
+static int tg__wait_stalled(tg__wait_set *ws, tg__stall_watch *sw)
+{
+    tg_scheduler *s = ws->s;
+    if (!tg__stalled_now(s) || !tg__wait_needs_queue(ws)) {
+        sw->since = -1;
+        return 0;
+    }
+    int64_t now = tg__now_ns();
+    uint64_t progress = tg__progress(s);
+    if (sw->since < 0 || progress != sw->progress) {
+        sw->since = now;
+        sw->progress = progress;
+        return 0;
+    }
+    return now - sw->since >= TG__STALL_NS;
+}
+
 /* One sleep of a task's wait: its core goes to a spare (tg__block_begin),
    then it sleeps as an outside waiter does. Holding its core (no spare
-   could be had), it wakes every millisecond to try again. */
-static int tg__wait_task_sleep(tg__wait_set *ws, tg__thread *t, int64_t deadline, int64_t *stalled_at)
+   could be had), it wakes every millisecond to try again; without, its
+   sleeps between stall checks grow from 1 to 100 ms. */
+static int tg__wait_task_sleep(tg__wait_set *ws, tg__thread *t, int64_t deadline, tg__stall_watch *sw)
 {
     tg_scheduler *s = ws->s;
     int64_t since = tg__block_begin(s, t);
     int kept = tg__tls_worker != NULL;
-    int64_t until = tg__earlier(deadline, tg__now_ns() + (kept ? 1000000 : 100000000));
+    int64_t nap = kept ? TG__NAP_MIN_NS : sw->nap_ns;
+    if (!kept && sw->nap_ns < TG__NAP_MAX_NS) sw->nap_ns *= 2;
+    int64_t until = tg__earlier(deadline, tg__now_ns() + nap);
     int r = ws->mode == TG__WAIT_ANY ? tg__wait_sleep_any(ws, until) : tg__wait_sleep_all(ws, until);
+    /* still counted asleep: the check counts this thread as stuck */
+    if (r == 0 && tg__wait_stalled(ws, sw)) r = TG_EDEADLK;
     tg__block_end(t, since);
-    if (r < 0 || !kept) return r;
-    /* past every limit: no silent hang when nothing can move */
-    if (!tg__stalled_now(s) || !tg__wait_needs_queue(ws)) {
-        *stalled_at = -1;
-    } else if (*stalled_at < 0) {
-        *stalled_at = tg__now_ns();
-    } else if (tg__now_ns() - *stalled_at >= TG__STALL_NS) {
-        return TG_EDEADLK;
-    }
-    return 0;
+    return r;
 }
 
 /* Inside a task: run the members it may run, else sleep (above). */
 static int tg__wait_task(tg__wait_set *ws, tg__thread *t, int64_t deadline)
 {
-    int64_t stalled_at = -1;
+    tg__stall_watch sw = { -1, 0, TG__NAP_MIN_NS };
     ws->scan = ws->n;
     for (;;) {
         int r = tg__wait_check(ws);
@@ -5619,7 +5693,7 @@ static int tg__wait_task(tg__wait_set *ws, tg__thread *t, int64_t deadline)
             for (int i = 0; i < 32; i++) tg__cpu_relax();
         if (r) continue;
         if (tg__wait_on_own_stack(ws, t)) return TG_EDEADLK;
-        r = tg__wait_task_sleep(ws, t, deadline, &stalled_at);
+        r = tg__wait_task_sleep(ws, t, deadline, &sw);
         if (r < 0) return r;
         ws->scan = ws->n;
     }
@@ -8529,6 +8603,10 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__STAT_LOAD
 #undef TG__SPIN_SOLO_NS
 #undef TG__STALL_NS
+#undef TG__NAP_MIN_NS
+#undef TG__NAP_MAX_NS
+#undef TG__BLOCKED_ASLEEP
+#undef TG__BLOCKED_SECTION
 #undef TG__ROOM_KEEP_NS
 #undef TG__TASK_SPIN_NS
 #undef TG__TIERS

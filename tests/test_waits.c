@@ -581,6 +581,111 @@ static void wt_many_on_leader(unsigned workers)
 TG_TEST(waits_many_on_one_dedupe_leader_1_worker) { wt_many_on_leader(1); }
 TG_TEST(waits_many_on_one_dedupe_leader_2_workers) { wt_many_on_leader(2); }
 
+/* The same with tg_wait_any and only 2 spares: every thread soon waits on
+   a dedupe token, and the leader one of them submitted sits in a queue.
+   A task's wait_any runs a queued member instead of sleeping, so the
+   waiter that leads runs its leader (it used to sleep: every core's owner
+   asleep, the leader never ran). */
+static int wt_follow_any(const void *args, tg_value *result)
+{
+    wt_many *m = *(wt_many *const *)args;
+    int key = 7;
+    tg_token t;
+    size_t which = 99;
+    (void)result;
+    atomic_fetch_add(&m->ran, 1);
+    if (tg_submit(m->s, &wt_leader_op, &key, sizeof key, &t) != TG_OK) return 1;
+    tg_value v = { 0 };
+    if (tg_wait_any(m->s, &t, 1, -1, &which) == TG_OK && which == 0 && tg_wait(m->s, t, 0, &v) == TG_OK &&
+        v.i == 42)
+        atomic_fetch_add(&m->ok, 1);
+    tg_release(m->s, t);
+    return 0;
+}
+
+TG_TEST(waits_any_on_dedupe_tokens_past_the_spare_limit)
+{
+    static const tg_op follow_op = { .name = "follow_any", .fn = wt_follow_any };
+    int n = (int)th_env_long("TG_WAITERS", 10000) / 5;
+    tg_scheduler *s = wt_create(2, 2);
+    REQUIRE(s);
+    wt_many m = { .s = s };
+    wt_many *mp = &m;
+    for (int i = 0; i < n; i++) CHECK_RC(tg_submit(s, &follow_op, &mp, sizeof mp, NULL), TG_OK);
+    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+    CHECK_EQ(atomic_load(&m.ran), n);
+    CHECK_EQ(atomic_load(&m.ok), n);
+    struct tg_stats st;
+    tg_stats(s, &st);
+    CHECK(st.spares_peak <= 2);
+    wt_finish(s);
+}
+
+/* Past the spare limit, a wait on a dedupe follower whose leader is
+   queued behind cores whose owners all sleep gets TG_EDEADLK (nothing can
+   move), whether the waiting thread kept its core or handed it on; it
+   used to hang. The leader, of a paused op, is resumed once both waiters
+   sleep; once a wait gave up, it runs. */
+typedef struct wt_stuck {
+    tg_scheduler *s;
+    atomic_int waiting, edeadlk, ok, other;
+} wt_stuck;
+
+static int wt_paused_leader_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    result->i = 42;
+    return 0;
+}
+
+static const tg_op wt_paused_leader = { .name = "paused_leader", .fn = wt_paused_leader_fn,
+                                        .flags = TG_OP_DEDUPE };
+
+static int wt_stuck_waiter(const void *args, tg_value *result)
+{
+    wt_stuck *k = *(wt_stuck *const *)args;
+    int key = 3;
+    tg_token t;
+    (void)result;
+    if (tg_submit(k->s, &wt_paused_leader, &key, sizeof key, &t) != TG_OK) return 1;
+    atomic_fetch_add(&k->waiting, 1);
+    int rc = tg_wait(k->s, t, -1, NULL);
+    atomic_fetch_add(rc == TG_EDEADLK ? &k->edeadlk : rc == TG_OK ? &k->ok : &k->other, 1);
+    tg_release(k->s, t);
+    return 0;
+}
+
+TG_TEST(waits_on_a_follower_of_a_stuck_leader_are_edeadlk)
+{
+    static const tg_op waiter_op = { .name = "stuck_waiter", .fn = wt_stuck_waiter };
+    tg_scheduler *s = wt_create(1, 1);
+    REQUIRE(s);
+    wt_stuck k = { .s = s };
+    wt_stuck *kp = &k;
+    int key = 3;
+    tg_token lead;
+    tg_value v;
+    int other_key = 4;   /* the op must be known to be paused: one token first */
+    CHECK_RC(tg_submit(s, &wt_paused_leader, &other_key, sizeof other_key, NULL), TG_OK);
+    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+    CHECK_RC(tg_op_pause(s, "paused_leader"), TG_OK);
+    CHECK_RC(tg_submit(s, &wt_paused_leader, &key, sizeof key, &lead), TG_OK);
+    for (int i = 0; i < 2; i++) CHECK_RC(tg_submit(s, &waiter_op, &kp, sizeof kp, NULL), TG_OK);
+    CHECK(TH_WAIT_UNTIL(atomic_load(&k.waiting) == 2, 5000));
+    th_sleep_ms(20);   /* both asleep in their waits: one coreless, one holding the core */
+    CHECK_RC(tg_op_resume(s, "paused_leader"), TG_OK);
+    CHECK_RC(tg_wait(s, lead, TH_LONG_NS, &v), TG_OK);
+    CHECK_EQ(v.i, 42);
+    CHECK_RC(tg_release(s, lead), TG_OK);
+    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+    /* the first to see the stall gives up; its thread then runs the leader,
+       and the other may still see it end */
+    CHECK(atomic_load(&k.edeadlk) >= 1);
+    CHECK_EQ(atomic_load(&k.edeadlk) + atomic_load(&k.ok), 2);
+    CHECK_EQ(atomic_load(&k.other), 0);
+    wt_finish(s);
+}
+
 /* Many tasks each wait for a child of a paused op; the op is resumed once
    every core is taken. Each waiter sleeps (its child is on the held list),
    and past the spare limit keeps its core; after the resume the children
