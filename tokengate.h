@@ -715,8 +715,10 @@ TG_API int tg_create(const tg_config *cfg, tg_scheduler **out);
 /* Stops accepting outside submissions (TG_ESHUTDOWN from then on; tokens
    submitted by running tasks are still accepted under TG_DRAIN) and then
    TG_DRAIN: runs every admitted token to its end;
-   TG_CANCEL: kills every token that has not started, and asks running ones
-   to stop (tg_should_stop): they end KILLED, their results discarded.
+   TG_CANCEL: kills every token that has not started, at once (its waiters
+   return TG_EKILLED without waiting for a worker to get to it), and asks
+   running ones to stop (tg_should_stop): they end KILLED, their results
+   discarded.
    Waits up to timeout_ns (negative: forever) for running functions to
    return; past it, the tokens still running are marked KILLED for their
    waiters, their results will be discarded, no further token starts, and
@@ -8456,9 +8458,12 @@ TG_API unsigned tg_worker_count(const tg_scheduler *s)
 }
 
 /* At a shutdown's deadline: every admitted or running token ends KILLED for
-   its waiters. Queued ones are dropped when popped; running ones keep their
-   slot until their function returns, and their result is discarded. */
-static void tg__sweep_kill(tg_scheduler *s)
+   its waiters (from: TG__FROM_VISIBLE); at a cancelling shutdown's start,
+   every token not started (TG__FROM_QUEUED), at once, even while every
+   worker is asleep in a task's wait. Queued ones are dropped when popped;
+   running ones keep their slot until their function returns, and their
+   result is discarded. */
+static void tg__sweep_kill(tg_scheduler *s, uint32_t from)
 {
     uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
     if (fresh > s->slot_capacity) fresh = s->slot_capacity;
@@ -8469,7 +8474,7 @@ static void tg__sweep_kill(tg_scheduler *s)
         /* held by a queue, a list or a run: ended here unless it is being
            set up (CREATED) or moved by its submitter (WAITING) */
         if (!(word & TG__W_HELD)) continue;
-        (void)tg__token_end(s, NULL, i, sl, 0, TG__FROM_VISIBLE, TG_KILLED, 0);
+        (void)tg__token_end(s, NULL, i, sl, 0, from, TG_KILLED, 0);
     }
 }
 
@@ -8514,7 +8519,7 @@ static int tg__shutdown_wait(tg_scheduler *s, int64_t deadline)
             tg__wake_all_workers(s);
             int64_t settle_until = tg__now_ns() + 100000000;
             do {
-                tg__sweep_kill(s);
+                tg__sweep_kill(s, TG__FROM_VISIBLE);
                 if (tg__idle_ready(s)) break;
                 tg__sleep_ns(50000);
             } while (tg__now_ns() < settle_until);
@@ -8545,6 +8550,7 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
     }
     pthread_mutex_unlock(&s->shutdown_lock);
     if (done) return TG_OK;
+    if (mode == TG_CANCEL) tg__sweep_kill(s, TG__FROM_QUEUED);
     int rc = tg__shutdown_wait(s, deadline);
     pthread_mutex_lock(&s->shutdown_lock);
     TG__STORE_SEQ_CST(&s->stopping, 1u);

@@ -421,7 +421,16 @@ static void lc_waiters_released(int mode)
         CHECK_RC(w[i].rc, mode == TG_DRAIN ? TG_OK : TG_EKILLED);
     CHECK_RC(w[NT].rc, TG_OK);     /* wait_all: every token is terminal */
     CHECK_RC(w[NT + 1].rc, TG_OK); /* wait_any */
-    CHECK_EQ(w[NT + 1].index, 0);
+    if (mode == TG_DRAIN) {
+        CHECK_EQ(w[NT + 1].index, 0);   /* the running token ends first */
+    } else {
+        /* the tokens not started are killed at once, the running one when it
+           stops: whichever it saw first had ended */
+        tg_state st = TG_CREATED;
+        CHECK(w[NT + 1].index < NT);
+        CHECK_RC(tg_poll(s, t[w[NT + 1].index < NT ? w[NT + 1].index : 0], &st), TG_OK);
+        CHECK_EQ(st, TG_KILLED);
+    }
     CHECK_EQ(lc_ran_total(), mode == TG_DRAIN ? NT - 1 : 0);
     if (mode == TG_CANCEL) CHECK_EQ(atomic_load(&g.stopped), 1);
     CHECK_EQ(atomic_load(&g.expired), 0);
@@ -432,6 +441,60 @@ static void lc_waiters_released(int mode)
 TG_TEST(lifecycle_shutdown_cancel_releases_waiters)
 {
     lc_waiters_released(TG_CANCEL);
+}
+
+/* TG_CANCEL kills the tokens not started at once, not when a worker gets
+   to them: here the only worker runs a token that does not look at
+   tg_should_stop, and the queued ones behind it read KILLED while it
+   still runs (they used to stay ADMITTED until it returned). */
+static atomic_int lc_stubborn_go;
+
+static int lc_stubborn_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    int64_t end = th_now_ns() + 5000 * TH_MS;
+    while (!atomic_load(&lc_stubborn_go) && th_now_ns() < end) th_sleep_ms(1);
+    result->i = 1;
+    return 0;
+}
+
+typedef struct lc_shut { tg_scheduler *s; int rc; } lc_shut;
+
+static void *lc_shut_main(void *arg)
+{
+    lc_shut *sh = arg;
+    sh->rc = tg_shutdown(sh->s, TG_CANCEL, TH_LONG_NS);
+    return NULL;
+}
+
+TG_TEST(lifecycle_shutdown_cancel_kills_queued_tokens_at_once)
+{
+    static const tg_op stubborn = { .name = "stubborn", .fn = lc_stubborn_fn };
+    tg_config cfg = { .workers = 1, .no_pin = 1 };
+    tg_scheduler *s = NULL;
+    tg_token run, q[4];
+    tg_state st = TG_CREATED;
+    pthread_t th;
+    atomic_store(&lc_stubborn_go, 0);
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    CHECK_RC(tg_submit(s, &stubborn, NULL, 0, &run), TG_OK);
+    CHECK(TH_WAIT_UNTIL((tg_poll(s, run, &st), st == TG_EXECUTING), 5000));
+    for (int i = 0; i < 4; i++) CHECK_RC(tg_submit(s, &lc_count_op, &i, sizeof i, &q[i]), TG_OK);
+    lc_shut sh = { s, 12345 };
+    REQUIRE(pthread_create(&th, NULL, lc_shut_main, &sh) == 0);
+    for (int i = 0; i < 4; i++) {
+        CHECK(TH_WAIT_UNTIL((tg_poll(s, q[i], &st), st == TG_KILLED), 1000));
+        CHECK_EQ(st, TG_KILLED);
+    }
+    CHECK_RC(tg_poll(s, run, &st), TG_OK);
+    CHECK_EQ(st, TG_EXECUTING);   /* still running: the kills did not wait for it */
+    atomic_store(&lc_stubborn_go, 1);
+    pthread_join(th, NULL);
+    CHECK_RC(sh.rc, TG_OK);
+    CHECK_RC(tg_wait(s, run, 0, NULL), TG_EKILLED);
+    for (int i = 0; i < 4; i++) CHECK_RC(tg_release(s, q[i]), TG_OK);
+    CHECK_RC(tg_release(s, run), TG_OK);
+    tg_destroy(s);
 }
 
 TG_TEST(lifecycle_shutdown_drain_releases_waiters)
