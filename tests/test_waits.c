@@ -559,23 +559,32 @@ static int wt_follow(const void *args, tg_value *result)
     return 0;
 }
 
+/* n tasks of follow_op, each joining the dedupe key: every one ran and
+   saw the leader's result; the scheduler's stats in *st. */
+static void wt_run_followers(unsigned workers, unsigned spares, const tg_op *follow_op, int n,
+                             struct tg_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    tg_scheduler *s = wt_create(workers, spares);
+    REQUIRE(s);
+    wt_many m = { .s = s };
+    wt_many *mp = &m;
+    for (int i = 0; i < n; i++) CHECK_RC(tg_submit(s, follow_op, &mp, sizeof mp, NULL), TG_OK);
+    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+    CHECK_EQ(atomic_load(&m.ran), n);
+    CHECK_EQ(atomic_load(&m.ok), n);
+    tg_stats(s, st);
+    wt_finish(s);
+}
+
 static void wt_many_on_leader(unsigned workers)
 {
     static const tg_op follow_op = { .name = "follow", .fn = wt_follow };
     int n = (int)th_env_long("TG_WAITERS", 10000);
-    tg_scheduler *s = wt_create(workers, 0);
-    REQUIRE(s);
-    wt_many m = { .s = s };
-    wt_many *mp = &m;
-    for (int i = 0; i < n; i++) CHECK_RC(tg_submit(s, &follow_op, &mp, sizeof mp, NULL), TG_OK);
-    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
-    CHECK_EQ(atomic_load(&m.ran), n);
-    CHECK_EQ(atomic_load(&m.ok), n);
     struct tg_stats st;
-    tg_stats(s, &st);
+    wt_run_followers(workers, 0, &follow_op, n, &st);
     CHECK_EQ(st.completed, (uint64_t)n * 2);   /* the tasks, and their leaders or followers */
     CHECK(st.dedupe_joined > 0);
-    wt_finish(s);
 }
 
 TG_TEST(waits_many_on_one_dedupe_leader_1_worker) { wt_many_on_leader(1); }
@@ -606,19 +615,9 @@ static int wt_follow_any(const void *args, tg_value *result)
 TG_TEST(waits_any_on_dedupe_tokens_past_the_spare_limit)
 {
     static const tg_op follow_op = { .name = "follow_any", .fn = wt_follow_any };
-    int n = (int)th_env_long("TG_WAITERS", 10000) / 5;
-    tg_scheduler *s = wt_create(2, 2);
-    REQUIRE(s);
-    wt_many m = { .s = s };
-    wt_many *mp = &m;
-    for (int i = 0; i < n; i++) CHECK_RC(tg_submit(s, &follow_op, &mp, sizeof mp, NULL), TG_OK);
-    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
-    CHECK_EQ(atomic_load(&m.ran), n);
-    CHECK_EQ(atomic_load(&m.ok), n);
     struct tg_stats st;
-    tg_stats(s, &st);
+    wt_run_followers(2, 2, &follow_op, (int)th_env_long("TG_WAITERS", 10000) / 5, &st);
     CHECK(st.spares_peak <= 2);
-    wt_finish(s);
 }
 
 /* Past the spare limit, a wait on a dedupe follower whose leader is
