@@ -31,7 +31,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: help test test-plain test-native test-asan test-tsan test-cxx test-compile \
         test-examples test-readme test-symbols test-taskset test-exports test-lint test-browser fuzz soak examples dashboard demo \
-        bench bench-quick bench-locality bench-peers install uninstall clean
+        bench bench-quick bench-ab bench-locality bench-peers install uninstall clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -120,6 +120,9 @@ bench: ## benchmarks vs peers at -O2, interleaved (writes bench/RESULTS.md)
 
 bench-quick: ## the benchmarks at their quick sizes, 1 round (about a minute)
 	@bench/run.sh --quick
+
+bench-ab: ## fib and skynet against tokengate.h at REV (make bench-ab REV=...), interleaved
+	@bench/ab.sh $(REV) $(or $(ROUNDS),11)
 
 bench-locality: ## sticky keys against free routing (bench/locality.c), printed only
 	@mkdir -p $(BUILD)/bench
