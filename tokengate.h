@@ -8478,6 +8478,18 @@ static void tg__sweep_kill(tg_scheduler *s, uint32_t from)
     }
 }
 
+/* Every run queue is empty: no entry, even one of an ended token, holds
+   a slot. */
+static int tg__queues_empty(tg_scheduler *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tg__worker *w = s->workers[i];
+        if (tg__deque_depth(&w->deque) || tg__mailbox_depth(&w->mailbox) || tg__mailbox_depth(&w->pinned))
+            return 0;
+    }
+    return 1;
+}
+
 /* No function runs and no token is live (a function may outlive its
    token: a deadline ends a running token), nor is one half-way through
    its end. The functions first: one that returns after submitting a
@@ -8557,6 +8569,13 @@ TG_API int tg_shutdown(tg_scheduler *s, int mode, int64_t timeout_ns)
     tg__wake_all_workers(s);
     s->shut_done = 1;
     pthread_mutex_unlock(&s->shutdown_lock);
+    /* tokens ended while queued (the sweeps) keep their slots until their
+       entries are popped: the workers drop them now (bounded: 100 ms) */
+    int64_t until = tg__now_ns() + 100000000;
+    while (!tg__queues_empty(s) && tg__now_ns() < until) {
+        tg__wake_all_workers(s);
+        tg__sleep_ns(50000);
+    }
     return rc;
 }
 

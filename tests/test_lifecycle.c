@@ -494,6 +494,10 @@ TG_TEST(lifecycle_shutdown_cancel_kills_queued_tokens_at_once)
     CHECK_RC(tg_wait(s, run, 0, NULL), TG_EKILLED);
     for (int i = 0; i < 4; i++) CHECK_RC(tg_release(s, q[i]), TG_OK);
     CHECK_RC(tg_release(s, run), TG_OK);
+    /* the queue entries of the killed tokens went before tg_shutdown returned */
+    struct tg_stats stats;
+    CHECK_RC(tg_stats(s, &stats), TG_OK);
+    CHECK_EQ(stats.slots_in_use, 0);
     tg_destroy(s);
 }
 
