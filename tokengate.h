@@ -3453,12 +3453,24 @@ static uint32_t tg__op_insert(tg_scheduler *s, const char *name, int *rc)
     return i + 1;
 }
 
+/* Two names equal: inline, as the names of ops are short and this runs
+   on every submission (a library strcmp call costs more than the loop). */
+static inline int tg__name_eq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        if (*a != *b) return 0;
+        if (!*a) return 1;
+    }
+}
+
 /* The entry of op's name, claimed on first sight. TG_EOPLIMIT past
-   max_ops names, TG_ENOMEM. */
+   max_ops names, TG_ENOMEM. The thread's last op is remembered; its name
+   is compared again (a freed tg_op's address may come back with another
+   name). */
 static int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
 {
     if (TG__LIKELY(tg__tls_op.op == op && tg__tls_op.serial == s->serial &&
-                   strcmp(s->ops[tg__tls_op.opi].name, op->name) == 0)) {
+                   tg__name_eq(s->ops[tg__tls_op.opi].name, op->name))) {
         *opi = tg__tls_op.opi;
         return TG_OK;
     }
@@ -4757,8 +4769,8 @@ static inline int tg__gate_start(tg_scheduler *s, tg__worker *w, tg__slot *sl, u
    EXECUTING (TG__GATE_RUN); drops a void entry (tg__entry_void). pair:
    the entry's, 0 for a token from a tier's list. *held_tier: the tier in
    which the token holds a place, 0 if none. */
-static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, uint32_t pair, tg__slot *sl,
-                        int *held_tier)
+static __attribute__((noinline)) int tg__run_gate_slow(tg_scheduler *s, tg__worker *w, uint32_t index,
+                                                      uint32_t pair, tg__slot *sl, int *held_tier)
 {
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     if (tg__entry_void(sl, pair, &old)) return TG__GATE_DONE;
@@ -4802,6 +4814,27 @@ static int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, uint32_t
         }
         if (tg__gate_start(s, w, sl, &old)) return TG__GATE_RUN;
     }
+}
+
+/* The gate's common case inline: the entry names its token, ADMITTED and
+   nothing else to decide (no deadline, no tier, no pause, cancel, stop or
+   drain). Anything else, or a move that fails, takes the full gate. */
+TG__HOT_INLINE int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, uint32_t pair, tg__slot *sl,
+                                int *held_tier)
+{
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    const uint32_t look = TG__STATE_MASK | TG__W_TAKEN | TG__W_HELD | TG__W_DEADLINE | TG__W_ENDING |
+                          TG__W_LISTED;
+    if (TG__LIKELY((TG__WORD(old) & look) == (TG__W_HELD | (uint32_t)TG_ADMITTED) &&
+                   TG__PAIR(TG__GEN(old)) == pair)) {
+        tg__opent *e = &s->ops[TG__LOAD_RELAXED(&sl->opi)];
+        if (TG__LIKELY(!tg__slot_op(sl)->io_tier && !TG__LOAD_RELAXED(&e->paused) &&
+                       !TG__LOAD_ACQUIRE(&s->cancelling) && !TG__LOAD_ACQUIRE(&s->stopping) &&
+                       TG__LOAD_RELAXED(&sl->epoch) >= TG__LOAD_ACQUIRE(&e->drain_mark)) &&
+            TG__LIKELY(tg__gate_start(s, w, sl, &old)))
+            return TG__GATE_RUN;
+    }
+    return tg__run_gate_slow(s, w, index, pair, sl, held_tier);
 }
 
 /* What one run of a function produced. */
