@@ -3453,16 +3453,6 @@ static uint32_t tg__op_insert(tg_scheduler *s, const char *name, int *rc)
     return i + 1;
 }
 
-/* Two names equal: inline, as the names of ops are short and this runs
-   on every submission (a library strcmp call costs more than the loop). */
-static inline int tg__name_eq(const char *a, const char *b)
-{
-    for (;; a++, b++) {
-        if (*a != *b) return 0;
-        if (!*a) return 1;
-    }
-}
-
 /* The entry of op's name, claimed on first sight. TG_EOPLIMIT past
    max_ops names, TG_ENOMEM. The thread's last op is remembered; its name
    is compared again (a freed tg_op's address may come back with another
@@ -3470,7 +3460,7 @@ static inline int tg__name_eq(const char *a, const char *b)
 static int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
 {
     if (TG__LIKELY(tg__tls_op.op == op && tg__tls_op.serial == s->serial &&
-                   tg__name_eq(s->ops[tg__tls_op.opi].name, op->name))) {
+                   strcmp(s->ops[tg__tls_op.opi].name, op->name) == 0)) {
         *opi = tg__tls_op.opi;
         return TG_OK;
     }
