@@ -778,6 +778,24 @@ TG_API int tg_wait_all(tg_scheduler *s, const tg_token *t, size_t n,
 TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n,
                        int64_t timeout_ns, size_t *index);
 
+/* Waits until all n tokens ended (tg_wait_all), then writes each one's
+   outcome: codes[i] is what tg_wait would return for t[i] (TG_OK,
+   TG_EFAILED, TG_EKILLED, TG_EDEADLINE, TG_ESTALE if another thread
+   released it meanwhile) and values[i] its result (zero unless TG_OK);
+   values and codes may be NULL. Returns TG_OK once all ended, whatever
+   their outcomes; TG_ETIMEDOUT (nothing written) or the first handle's
+   error (TG_ESTALE, TG_EINVAL, TG_EDEADLK) as tg_wait_all. n == 0:
+   TG_OK. The handles stay valid. */
+TG_API int tg_gather(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns,
+                     tg_value *values, int *codes);
+/* tg_wait, then, once the token has ended (any of TG_OK, TG_EFAILED,
+   TG_EKILLED, TG_EDEADLINE), tg_release: the common path in one call.
+   On TG_ETIMEDOUT or a handle's error the handle is kept. */
+TG_API int tg_wait_release(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *result);
+/* tg_gather, then, when it returns TG_OK, tg_release of every handle. */
+TG_API int tg_gather_release(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns,
+                             tg_value *values, int *codes);
+
 /* Waits until no token of the scheduler is live (every token submitted so
    far, detached ones included, has ended): the counterpart of a thread
    pool's "wait for all". Tokens submitted meanwhile by other threads count
@@ -819,6 +837,7 @@ TG_API size_t tg_completions(tg_scheduler *s, tg_token *out, size_t cap);
 /* ------------------------------------------------------------ inside a task */
 
 TG_API tg_token tg_self(void);        /* running token, TG_TOKEN_NONE outside */
+TG_API tg_scheduler *tg_current_scheduler(void); /* the running task's, NULL outside */
 TG_API int tg_current_core(void);     /* worker index, -1 outside a task's worker */
 /* Around code of a task that blocks (a system call, a sleep, a lock held
    elsewhere): the task's core goes to a spare worker meanwhile, so other
@@ -5840,6 +5859,52 @@ TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n, int64_t tim
     return rc;
 }
 
+/* What tg_wait(..., 0, ...) says of an ended token, and its value. */
+static int tg__outcome(tg_scheduler *s, tg_token t, tg_value *value)
+{
+    tg_value v;
+    v.u = 0;
+    int rc = tg_wait(s, t, 0, &v);
+    if (rc == TG_ETIMEDOUT) rc = TG_EINVAL;   /* not ended: cannot be after a wait that returned */
+    if (rc != TG_OK) v.u = 0;
+    if (value) *value = v;
+    return rc;
+}
+
+TG_API int tg_gather(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns,
+                     tg_value *values, int *codes)
+{
+    int rc = tg_wait_all(s, t, n, timeout_ns);
+    if (rc != TG_OK) return rc;
+    for (size_t i = 0; i < n; i++) {
+        int code = tg__outcome(s, t[i], values ? &values[i] : NULL);
+        if (codes) codes[i] = code;
+    }
+    return TG_OK;
+}
+
+/* Has tg_wait's code said the token ended? */
+static int tg__wait_ended(int rc)
+{
+    return rc == TG_OK || rc == TG_EFAILED || rc == TG_EKILLED || rc == TG_EDEADLINE;
+}
+
+TG_API int tg_wait_release(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *result)
+{
+    int rc = tg_wait(s, t, timeout_ns, result);
+    if (tg__wait_ended(rc)) (void)tg_release(s, t);
+    return rc;
+}
+
+TG_API int tg_gather_release(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns,
+                             tg_value *values, int *codes)
+{
+    int rc = tg_gather(s, t, n, timeout_ns, values, codes);
+    if (rc == TG_OK)
+        for (size_t i = 0; i < n; i++) (void)tg_release(s, t[i]);
+    return rc;
+}
+
 /* No token is live, and none is half-way through its end. */
 static int tg__idle_ready(void *ctx)
 {
@@ -6090,6 +6155,12 @@ TG_API tg_token tg_self(void)
     tg_token t;
     t.bits = tg__tls_slot ? tg__tls_token : 0;
     return t;
+}
+
+TG_API tg_scheduler *tg_current_scheduler(void)
+{
+    tg__thread *t = tg__tls_thread;
+    return t && tg__tls_slot ? t->sched : NULL;
 }
 
 TG_API int tg_current_core(void)
