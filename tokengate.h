@@ -755,6 +755,15 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
 TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,
                              size_t args_size, tg_token *out, int64_t timeout_ns);
 
+/* count tokens of op whose arguments are the consecutive args_size-byte
+   blocks at args, submitted in order as by tg_submit. out: NULL (all
+   detached) or an array of count handles. Stops at the first error (the
+   full policy's TG_EBUSY, TG_ESHUTDOWN, ...), which it returns:
+   *submitted (may be NULL) says how many of the first ones went in, and
+   out[i] is TG_TOKEN_NONE from there on. count == 0: TG_OK. */
+TG_API int tg_submit_batch(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size,
+                           size_t count, tg_token *out, size_t *submitted);
+
 /* Current state, never blocks. TG_OK, TG_ESTALE, TG_EINVAL. */
 TG_API int tg_poll(tg_scheduler *s, tg_token t, tg_state *state);
 
@@ -4496,72 +4505,114 @@ static int tg__submit_wait_room(tg__submission *sub)
     }
 }
 
-static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
-                      size_t args_size, tg_token *out, int64_t deadline)
+/* The checks of a submission that hold for a whole batch (steps 1 and
+   the op's entry), filling *sub but for its arguments and handle. */
+static int tg__submit_prepare(tg__submission *sub, tg_scheduler *s, const tg_op *op, const void *args,
+                              size_t args_size, int64_t deadline)
 {
-    if (out) *out = TG_TOKEN_NONE;
     int rc = tg__submit_validate(s, op, args, args_size);
     if (rc != TG_OK) return rc;
     rc = tg__fork_check(s);
     if (rc != TG_OK) return rc;
-    tg__submission sub;
-    sub.s = s;
-    sub.w = tg__current_worker(s);
-    sub.op = op;
-    sub.args = args;
-    sub.size = args_size;
-    sub.deadline = deadline;
-    sub.pin = -1;
-    sub.out = out;
+    sub->s = s;
+    sub->op = op;
+    sub->size = args_size;
+    sub->deadline = deadline;
     if (!tg__accepting(s)) return TG_ESHUTDOWN;
-    rc = tg__op_lookup(s, op, &sub.opi);
+    rc = tg__op_lookup(s, op, &sub->opi);
     if (rc != TG_OK) return rc;
     /* acquire: pairs with the guard's release store */
-    if (tg__guard_blocked(&s->ops[sub.opi].guard)) return TG_EBLOCKED;
-    rc = tg__submit_take(&sub);
-    if (rc != TG_OK) return rc;
+    if (tg__guard_blocked(&s->ops[sub->opi].guard)) return TG_EBLOCKED;
+    return TG_OK;
+}
 
-    sub.gen = TG__GEN(TG__LOAD_RELAXED(&sub.sl->gw)) + 1;   /* even -> odd: valid */
-    sub.word = TG__W_HELD | (out ? 0u : TG__W_RELEASED) |
-               ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u) |
-               (op->max_live ? TG__W_LIMITED : 0u) | (op->timeout_ns > 0 ? TG__W_DEADLINE : 0u);
+/* One token of a prepared submission (sub->args and sub->out set): steps
+   2 to 5. */
+static int tg__submit_one(tg__submission *sub)
+{
+    tg_scheduler *s = sub->s;
+    const tg_op *op = sub->op;
+    tg_token *out = sub->out;
+    sub->w = tg__current_worker(s);
+    sub->pin = -1;
+    int rc = tg__submit_take(sub);
+    if (rc != TG_OK) return rc;
+    sub->gen = TG__GEN(TG__LOAD_RELAXED(&sub->sl->gw)) + 1;   /* even -> odd: valid */
+    sub->word = TG__W_HELD | (out ? 0u : TG__W_RELEASED) |
+                ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u) |
+                (op->max_live ? TG__W_LIMITED : 0u) | (op->timeout_ns > 0 ? TG__W_DEADLINE : 0u);
     if (op->flags & TG_OP_DEDUPE) {
-        tg__submit_publish(&sub, TG_CREATED, 0);
-        if (tg__submit_dedupe(&sub)) {
-            TG__COUNT(s, sub.w, submitted);
-            if (out) *out = tg__make_token(s, sub.index, sub.gen);
+        tg__submit_publish(sub, TG_CREATED, 0);
+        if (tg__submit_dedupe(sub)) {
+            TG__COUNT(s, sub->w, submitted);
+            if (out) *out = tg__make_token(s, sub->index, sub->gen);
             return TG_OK;
         }
         /* pins are taken while it is CREATED, which only this thread ends */
-        tg__submit_place(&sub);
-        if (sub.word & TG__W_STICKY)
-            sub.word = TG__WORD(TG__FETCH_OR(&sub.sl->gw, (uint64_t)TG__W_STICKY)) | TG__W_STICKY;
-        TG__STORE_RELAXED(&sub.sl->admitted_ns, tg__stamp_ns());
-        if (!tg__submit_move(&sub, TG_CREATED, TG_ADMITTED)) return tg__submit_abandon(&sub, TG_ESHUTDOWN);
+        tg__submit_place(sub);
+        if (sub->word & TG__W_STICKY)
+            sub->word = TG__WORD(TG__FETCH_OR(&sub->sl->gw, (uint64_t)TG__W_STICKY)) | TG__W_STICKY;
+        TG__STORE_RELAXED(&sub->sl->admitted_ns, tg__stamp_ns());
+        if (!tg__submit_move(sub, TG_CREATED, TG_ADMITTED)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
     } else {
         /* pins are taken before anyone can see the token */
-        tg__submit_place(&sub);
-        tg__submit_publish(&sub, TG_ADMITTED, 0);
+        tg__submit_place(sub);
+        tg__submit_publish(sub, TG_ADMITTED, 0);
     }
     if (!TG__LOAD_SEQ_CST(&s->accepting) && !tg__task_thread(s)) {
         /* shutdown began between our check and our count: the seq_cst
            count and this seq_cst load pair with tg_shutdown's store and
            fence, so either it waits for this token or we back out here */
-        return tg__submit_abandon(&sub, TG_ESHUTDOWN);
+        return tg__submit_abandon(sub, TG_ESHUTDOWN);
     }
-    if (TG__LIKELY(tg__route_push(s, sub.w, sub.sl, sub.index, sub.pin))) {
-        TG__COUNT(s, sub.w, admitted);
-        TG__COUNT(s, sub.w, submitted);
-        if (out) *out = tg__make_token(s, sub.index, sub.gen);
+    if (TG__LIKELY(tg__route_push(s, sub->w, sub->sl, sub->index, sub->pin))) {
+        TG__COUNT(s, sub->w, admitted);
+        TG__COUNT(s, sub->w, submitted);
+        if (out) *out = tg__make_token(s, sub->index, sub->gen);
         return TG_OK;
     }
-    return tg__submit_wait_room(&sub);
+    return tg__submit_wait_room(sub);
+}
+
+static int tg__submit(tg_scheduler *s, const tg_op *op, const void *args,
+                      size_t args_size, tg_token *out, int64_t deadline)
+{
+    if (out) *out = TG_TOKEN_NONE;
+    tg__submission sub;
+    int rc = tg__submit_prepare(&sub, s, op, args, args_size, deadline);
+    if (rc != TG_OK) return rc;
+    sub.args = args;
+    sub.out = out;
+    return tg__submit_one(&sub);
 }
 
 TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
                      size_t args_size, tg_token *out)
 {
     return tg__submit(s, op, args, args_size, out, -1);
+}
+
+TG_API int tg_submit_batch(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size,
+                           size_t count, tg_token *out, size_t *submitted)
+{
+    if (submitted) *submitted = 0;
+    if (out)
+        for (size_t i = 0; i < count; i++) out[i] = TG_TOKEN_NONE;
+    if (count && args_size && SIZE_MAX / args_size < count) return TG_EINVAL;
+    if (!args && args_size && count) return TG_EINVAL;
+    tg__submission sub;
+    int rc = tg__submit_prepare(&sub, s, op, args, args_size, -1);
+    for (size_t i = 0; rc == TG_OK && i < count; i++) {
+        if (i && !tg__accepting(s)) {
+            rc = TG_ESHUTDOWN;
+            break;
+        }
+        sub.args = args ? (const unsigned char *)args + i * args_size : NULL;
+        sub.out = out ? &out[i] : NULL;
+        rc = tg__submit_one(&sub);
+        if (rc == TG_OK && submitted) *submitted = i + 1;
+    }
+    return rc;
 }
 
 TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,

@@ -3,6 +3,8 @@
    outside tasks. */
 #include "harness.h"
 
+#include <sched.h>
+
 /* An op whose outcome its argument picks: 0 completes with 1000 + id, 1
    fails, 2 waits on the gate then completes (to be killed or timed out). */
 typedef struct gr_args { int id, how; th_gate *gate; } gr_args;
@@ -260,4 +262,151 @@ TG_TEST(graph_current_scheduler_names_the_running_tasks)
     CHECK(tg_current_scheduler() == NULL);
     tg_destroy(s2);
     tg_destroy(s1);
+}
+
+/* ----------------------------------------------------------------- batches */
+
+static atomic_llong gr_batch_sum;
+static atomic_llong gr_batch_runs;
+
+static int gr_batch_fn(const void *args, tg_value *result)
+{
+    int64_t v = *(const int64_t *)args;
+    atomic_fetch_add(&gr_batch_sum, v);
+    atomic_fetch_add(&gr_batch_runs, 1);
+    result->i = v * 2;
+    return 0;
+}
+static const tg_op gr_batch_op = { .name = "gr_batch", .fn = gr_batch_fn };
+
+TG_TEST(graph_batch_arguments_are_the_consecutive_blocks)
+{
+    tg_config cfg = { .workers = 2, .no_pin = 1 };
+    tg_scheduler *s = NULL;
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    enum { N = 5000 };
+    static int64_t args[N];
+    static tg_token t[N];
+    static tg_value v[N];
+    static int codes[N];
+    for (int i = 0; i < N; i++) args[i] = i * 7 + 1;
+    atomic_store(&gr_batch_sum, 0);
+    atomic_store(&gr_batch_runs, 0);
+    size_t submitted = 12345;
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, args, sizeof args[0], N, t, &submitted), TG_OK);
+    CHECK_EQ(submitted, N);
+    CHECK_RC(tg_gather_release(s, t, N, 10 * TH_SEC, v, codes), TG_OK);
+    int right = 0;
+    for (int i = 0; i < N; i++) right += codes[i] == TG_OK && v[i].i == 2 * args[i];
+    CHECK_EQ(right, N);
+    CHECK_EQ(atomic_load(&gr_batch_runs), N);
+    /* detached: out NULL, submitted NULL */
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, args, sizeof args[0], N, NULL, NULL), TG_OK);
+    CHECK_RC(tg_wait_idle(s, 10 * TH_SEC), TG_OK);
+    CHECK_EQ(atomic_load(&gr_batch_runs), 2 * N);
+    int64_t want = 0;
+    for (int i = 0; i < N; i++) want += args[i];
+    CHECK_EQ(atomic_load(&gr_batch_sum), 2 * want);
+    /* count 0 and bad input */
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, args, sizeof args[0], 0, t, &submitted), TG_OK);
+    CHECK_EQ(submitted, 0);
+    CHECK_RC(tg_submit_batch(NULL, &gr_batch_op, args, sizeof args[0], 4, t, &submitted), TG_EINVAL);
+    CHECK_EQ(t[0].bits, TG_TOKEN_NONE.bits);
+    CHECK_RC(tg_submit_batch(s, NULL, args, sizeof args[0], 4, t, &submitted), TG_EINVAL);
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, NULL, sizeof args[0], 4, t, &submitted), TG_EINVAL);
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, args, SIZE_MAX / 2, 4, t, &submitted), TG_EINVAL);
+    CHECK_EQ(submitted, 0);
+    CHECK_EQ(th_stat_slots_in_use(s), 0);
+    CHECK_RC(tg_shutdown(s, TG_DRAIN, -1), TG_OK);
+    tg_destroy(s);
+}
+
+/* Under TG_FULL_REJECT with max_tokens slots and the one worker held: the
+   batch stops exactly where the slots ran out, and says so. */
+TG_TEST(graph_batch_stops_where_the_full_policy_refuses)
+{
+    tg_config cfg = { .workers = 1, .no_pin = 1, .max_tokens = 64, .full_policy = TG_FULL_REJECT };
+    tg_scheduler *s = NULL;
+    th_gate g;
+    tg_token gate_t;
+    th_gate_init(&g, 0);
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    REQUIRE(th_submit_gate(s, &th_gate_op, &g, &gate_t) == TG_OK);
+    CHECK(th_gate_wait_entered(&g, 1));
+    enum { N = 200 };
+    int64_t args[N];
+    tg_token t[N];
+    for (int i = 0; i < N; i++) args[i] = i;
+    atomic_store(&gr_batch_runs, 0);
+    atomic_store(&gr_batch_sum, 0);
+    size_t submitted = 0;
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, args, sizeof args[0], N, t, &submitted), TG_EBUSY);
+    CHECK_EQ(submitted, 63);             /* 64 slots less the gate's */
+    tg_state st;
+    int valid = 0, none = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (i < submitted) valid += tg_poll(s, t[i], &st) == TG_OK;
+        else none += t[i].bits == TG_TOKEN_NONE.bits;
+    }
+    CHECK_EQ(valid, (long long)submitted);
+    CHECK_EQ(none, N - (long long)submitted);
+    th_gate_open(&g);
+    CHECK_RC(tg_wait_release(s, gate_t, -1, NULL), TG_OK);
+    CHECK_RC(tg_gather_release(s, t, submitted, 10 * TH_SEC, NULL, NULL), TG_OK);
+    CHECK_EQ(atomic_load(&gr_batch_runs), (long long)submitted);
+    CHECK_EQ(atomic_load(&gr_batch_sum), (long long)(submitted * (submitted - 1) / 2));
+    CHECK_EQ(th_stat_slots_in_use(s), 0);
+    CHECK_RC(tg_shutdown(s, TG_DRAIN, -1), TG_OK);
+    tg_destroy(s);
+}
+
+/* 1,000,000 tokens in batches of random sizes from 1 to 65,536 (seeded),
+   under each full policy, with tiny mailboxes and few slots, held and
+   detached: every token runs exactly once; a refused batch goes on from
+   where it stopped. */
+TG_TEST(graph_batch_a_million_in_random_batches)
+{
+    long total = th_env_long("TG_STRESS_TOKENS", 1000000);
+    static int64_t args[65536];
+    static tg_token t[65536];
+    for (int i = 0; i < 65536; i++) args[i] = 1;
+    for (int policy = 0; policy < 2; policy++) {
+        tg_config cfg = { .workers = 2, .no_pin = 1, .mailbox_capacity = 8, .max_tokens = 4096,
+                          .full_policy = policy ? TG_FULL_REJECT : TG_FULL_BLOCK };
+        tg_scheduler *s = NULL;
+        REQUIRE(tg_create(&cfg, &s) == TG_OK);
+        atomic_store(&gr_batch_runs, 0);
+        uint64_t seed = 0x5eed0000u + (uint64_t)policy;
+        long sent = 0, refusals = 0, bad = 0;
+        while (sent < total) {
+            size_t n = (size_t)(th_rand(&seed) % 65536u) + 1;
+            if ((long)n > total - sent) n = (size_t)(total - sent);
+            int held = (int)(th_rand(&seed) & 1u) && n <= 4096;
+            size_t done = 0;
+            while (done < n) {
+                size_t k = 0;
+                int rc = tg_submit_batch(s, &gr_batch_op, args, sizeof args[0], n - done,
+                                         held ? t + done : NULL, &k);
+                done += k;
+                if (rc == TG_EBUSY && policy) {
+                    refusals++;
+                    sched_yield();
+                } else if (rc != TG_OK) {
+                    bad++;
+                    break;
+                }
+            }
+            if (held && tg_gather_release(s, t, done, 60 * TH_SEC, NULL, NULL) != TG_OK) bad++;
+            sent += (long)done;
+            if (bad) break;
+        }
+        CHECK_EQ(bad, 0);
+        CHECK_RC(tg_wait_idle(s, 60 * TH_SEC), TG_OK);
+        CHECK_EQ(atomic_load(&gr_batch_runs), sent);
+        CHECK_EQ(sent, total);
+        if (policy) th_note("TG_FULL_REJECT: %ld refused batches resumed", refusals);
+        CHECK_EQ(th_stat_slots_in_use(s), 0);
+        CHECK_RC(tg_shutdown(s, TG_DRAIN, -1), TG_OK);
+        tg_destroy(s);
+    }
 }
