@@ -99,6 +99,7 @@ int main(void)
      >>ends       Token ends: one claim, one terminal move, holds given back once
      >>dedupe     Dedupe: equal live submissions of a TG_OP_DEDUPE op share one run
      >>submit     Submitting
+     >>deps       Dependencies: tokens admitted when the tokens they follow end
      >>tiers      Storage tiers: at most a tier's cap of its tokens run at once
      >>workers    Workers: finding work, running tokens, ending them
      >>await      Await and poll
@@ -599,13 +600,14 @@ extern "C" {
     X(TG_ENOOP,      -15,  "no operation of that name was ever submitted")    \
     X(TG_EOPLIMIT,   -16,  "more distinct operations than max_ops")          \
     X(TG_ERANGE,     -17,  "buffer too small; *len holds the size needed")       \
-    X(TG_EFORKED,    -18,  "scheduler inherited across fork(): unusable here")
+    X(TG_EFORKED,    -18,  "scheduler inherited across fork(): unusable here") \
+    X(TG_EDEPENDENCY, -19, "a dependency did not complete: the token never ran")
 
 typedef enum tg_error {
 #define TG__ERROR_ENUM(name, value, message) name = value,
     TG_ERROR_LIST(TG__ERROR_ENUM)
 #undef TG__ERROR_ENUM
-    TG__ERROR_LAST = -18      /* the last code of the list */
+    TG__ERROR_LAST = -19      /* the last code of the list */
 } tg_error;
 
 TG_API const char *tg_strerror(int code);
@@ -643,7 +645,8 @@ enum {
 
 enum {
     TG_OP_NOTIFY = 1u << 0,   /* ended tokens are reported on the completion fd */
-    TG_OP_DEDUPE = 1u << 1    /* equal live submissions share one run (section 17) */
+    TG_OP_DEDUPE = 1u << 1,   /* equal live submissions share one run (section 17) */
+    TG_OP_ALWAYS_RUN = 1u << 2 /* runs after its dependencies whatever their outcome */
 };
 
 typedef struct tg_op {
@@ -755,6 +758,18 @@ TG_API int tg_submit(tg_scheduler *s, const tg_op *op, const void *args,
 TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,
                              size_t args_size, tg_token *out, int64_t timeout_ns);
 
+/* tg_submit of a token admitted only once every token of after[] has
+   ended (after_count 0: tg_submit). No thread waits for that: the end of
+   the last dependency admits it. Until then it is WAITING, in no queue.
+   If a dependency did not end COMPLETED, it never runs and ends KILLED
+   (tg_wait: TG_EDEPENDENCY; tg_info.dependency names it), unless its op
+   has TG_OP_ALWAYS_RUN. The after[] handles are the caller's still (it may
+   release them right after the call); an ended one counts as ended. A
+   stale or forged one: TG_ESTALE / TG_EINVAL, nothing submitted. An op
+   with TG_OP_DEDUPE: TG_EINVAL. Other errors as tg_submit. */
+TG_API int tg_submit_after(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size,
+                           const tg_token *after, size_t after_count, tg_token *out);
+
 /* count tokens of op whose arguments are the consecutive args_size-byte
    blocks at args, submitted in order as by tg_submit. out: NULL (all
    detached) or an array of count handles. Stops at the first error (the
@@ -798,7 +813,7 @@ TG_API int tg_wait_any(tg_scheduler *s, const tg_token *t, size_t n,
 TG_API int tg_gather(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeout_ns,
                      tg_value *values, int *codes);
 /* tg_wait, then, once the token has ended (any of TG_OK, TG_EFAILED,
-   TG_EKILLED, TG_EDEADLINE), tg_release: the common path in one call.
+   TG_EKILLED, TG_EDEADLINE, TG_EDEPENDENCY), tg_release: the common path in one call.
    On TG_ETIMEDOUT or a handle's error the handle is kept. */
 TG_API int tg_wait_release(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *result);
 /* tg_gather, then, when it returns TG_OK, tg_release of every handle. */
@@ -833,6 +848,9 @@ typedef struct tg_token_info {
     int64_t blocked_ns;          /* of its runs so far, the time spent blocked
                                   (section 21), to the microsecond */
     char seed[65];               /* domain seed in hex, "" if none */
+    tg_token dependency;         /* KILLED because this dependency did not
+                                    complete (tg_wait: TG_EDEPENDENCY);
+                                    else TG_TOKEN_NONE */
 } tg_token_info;
 
 TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info);
@@ -1093,6 +1111,7 @@ int tg__implementation_defined_once = 1;
 #define TG__STORE_SEQ_CST(p, v)  __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 #define TG__EXCHANGE(p, v)       __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 #define TG__FETCH_ADD(p, v)      __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
+#define TG__FETCH_SUB(p, v)      __atomic_fetch_sub((p), (v), __ATOMIC_ACQ_REL)
 #define TG__FETCH_ADD_SEQ_CST(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
 #define TG__FETCH_SUB_SEQ_CST(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
 #define TG__FETCH_OR(p, v)       __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
@@ -1696,6 +1715,9 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_RUNNING    0x20000u /* its function runs (set with EXECUTING) */
 #define TG__W_STAMPING   0x40000u /* its submitter writes a stamp: enders wait */
 #define TG__W_LISTED     0x80000u /* on a held list (pause, tier, followers), not queued */
+#define TG__W_SUCC       0x100000u /* tokens wait for its end: the dependency table has edges */
+#define TG__W_DEPS       0x200000u /* WAITING for its dependencies (their record holds it) */
+#define TG__W_DEPFAIL    0x400000u /* KILLED as a dependency did not complete (result: its handle) */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY)
 
 #define TG__GEN(gw)  ((uint32_t)((gw) >> 32))
@@ -1918,6 +1940,8 @@ struct tg_scheduler {
     uint32_t paused;             /* tg_pause */
     struct tg__tier *tiers;      /* TG__TIERS, by TG_IO_*; [0] unused */
     struct tg__dedupe *dedupe;   /* dedupe_capacity entries */
+    struct tg__deptab *deptab;   /* dependency edges; made by the first tg_submit_after */
+    pthread_mutex_t deptab_lock; /* makes it */
     uint32_t dedupe_mask;
     pthread_mutex_t *dedupe_locks; /* TG__DEDUPE_STRIPES, by entry index */
     uint64_t dedupe_joined, dedupe_overflow;
@@ -3940,6 +3964,7 @@ static void tg__token_wake(tg_scheduler *s, tg__slot *sl, uint32_t old)
 
 static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final);
 static void tg__notify_reap(tg_scheduler *s);
+static void tg__deps_ended(tg_scheduler *s, tg__worker *w, uint32_t index, uint32_t pair, tg_state final);
 
 /* Has the runner of an EXECUTING token stamped this run's start? It
    stamps after its move, never below the run's admission (tg__run_call):
@@ -3993,7 +4018,7 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     uint64_t desired;
     for (;;) {
         uint32_t word = TG__WORD(old);
-        uint32_t keep = word & ~(TG__STATE_MASK | TG__WAKE_FLAGS | TG__W_ENDING);
+        uint32_t keep = word & ~(TG__STATE_MASK | TG__WAKE_FLAGS | TG__W_ENDING | TG__W_DEPS);
         if (release_hold) keep &= ~TG__W_HELD;
         if (runner) keep &= ~TG__W_RUNNING;
         if ((word & TG__W_NOTIFY_OP) && !(word & TG__W_RELEASED)) keep |= TG__W_NOTIFY;
@@ -4007,9 +4032,13 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
             holds = 1;
         }
     }
-    tg__ending_done(s, w);
     uint32_t before = TG__WORD(old), after = TG__WORD(desired);
     tg__token_wake(s, sl, before);
+    /* its successors counted inside the end's window: a tg_wait_idle that
+       saw this end sees them admitted, or ended with their slots given
+       back */
+    if (before & TG__W_SUCC) tg__deps_ended(s, w, index, TG__PAIR(TG__GEN(desired)), final);
+    tg__ending_done(s, w);
     if ((after & TG__W_NOTIFY) && !(before & TG__W_NOTIFY)) {
         tg__notify_push(s, index);
         /* full fence: our push before our look at RELEASED; a tg_release
@@ -4308,7 +4337,7 @@ static void tg__submit_publish(tg__submission *sub, tg_state state, uint32_t ded
     /* a token that finds room at once passes WAITING and ADMITTED at its
        creation; the slow path and a dedupe submission stamp them again */
     TG__STORE_RELAXED(&sl->waiting_ns, now);
-    TG__STORE_RELAXED(&sl->admitted_ns, now);
+    TG__STORE_RELAXED(&sl->admitted_ns, state == TG_WAITING ? (int64_t)0 : now);
     TG__STORE_RELAXED(&sl->started_ns, (int64_t)0);
     TG__STORE_RELAXED(&sl->ended_ns, (int64_t)0);
     /* counted before anyone can end it, so no end is counted before its
@@ -4620,6 +4649,353 @@ TG_API int tg_submit_timeout(tg_scheduler *s, const tg_op *op, const void *args,
 {
     int64_t deadline = timeout_ns < 0 ? -1 : timeout_ns == 0 ? 0 : tg__deadline_after(timeout_ns);
     return tg__submit(s, op, args, args_size, out, deadline);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dependencies: tokens admitted when the tokens they follow end            */
+/* ------------------------------------------------------------------------ */
+/* >>deps */
+
+/* tg_submit_after: a successor waits, WAITING with W_DEPS and in no
+   queue, until every token it follows (its dependencies) has ended. No
+   thread waits for that: each dependency's end counts its successors
+   down, and the one that reaches zero admits the successor into the
+   queues (its own deque first: a continuation, where the inputs are still
+   in cache), or ends it KILLED with W_DEPFAIL when a dependency did not
+   complete and its op lacks TG_OP_ALWAYS_RUN.
+
+   The successor's record (tg__deps) holds its slot, as a queue entry does,
+   until the count reaches zero; it carries one edge per dependency. An
+   edge waits in the dependency table, a hash of chains by the
+   dependency's slot index under striped locks. A dependency's word has
+   W_SUCC once an edge waits for it: set under the stripe lock after the
+   edge is in, by a CAS that fails once the token is terminal (then the
+   edge comes out again and the dependency counts as ended). Its ender's
+   terminal move reads W_SUCC, then takes its edges out under the same
+   lock: whichever of the two CASes comes first, every edge is counted
+   exactly once. */
+
+typedef struct tg__deps tg__deps;
+
+static void tg__requeue(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint32_t index);
+
+typedef struct tg__edge {
+    struct tg__edge *next;   /* in its chain */
+    tg__deps *succ;          /* whose count it is part of */
+    uint64_t dep_bits;       /* the dependency's handle, as given */
+    uint32_t dep_index, dep_pair; /* its slot and generation pair (a release keeps the pair) */
+} tg__edge;
+
+struct tg__deps {
+    uint32_t pending;        /* dependencies not ended, + 1 while linking */
+    uint32_t index, gen;     /* the successor */
+    uint32_t count;          /* edges (after_count) */
+    uint64_t failed;         /* the first dependency that did not complete: its handle bits */
+    tg__edge *edges;         /* count, just after this record */
+};
+
+#define TG__DEP_BUCKETS 65536u
+#define TG__DEP_STRIPES 64u
+
+typedef struct tg__deptab {
+    tg__edge *chain[TG__DEP_BUCKETS];
+    pthread_mutex_t lock[TG__DEP_STRIPES];
+} tg__deptab;
+
+static inline uint32_t tg__dep_bucket(uint32_t index) { return index & (TG__DEP_BUCKETS - 1u); }
+
+static inline pthread_mutex_t *tg__dep_lock(tg__deptab *t, uint32_t index)
+{
+    return &t->lock[tg__dep_bucket(index) % TG__DEP_STRIPES];
+}
+
+/* The table, made on first use. acquire: pairs with the release store
+   below (the zeroed chains and the locks before the pointer). */
+static tg__deptab *tg__deptab_get(tg_scheduler *s)
+{
+    tg__deptab *t = TG__LOAD_ACQUIRE(&s->deptab);
+    if (TG__LIKELY(t != NULL)) return t;
+    pthread_mutex_lock(&s->deptab_lock);
+    t = TG__LOAD_RELAXED(&s->deptab);
+    if (!t) {
+        t = (tg__deptab *)tg__alloc_zero(s, sizeof(tg__deptab));
+        if (t) {
+            for (unsigned i = 0; i < TG__DEP_STRIPES; i++) pthread_mutex_init(&t->lock[i], NULL);
+            TG__STORE_RELEASE(&s->deptab, t);
+        }
+    }
+    pthread_mutex_unlock(&s->deptab_lock);
+    return t;
+}
+
+static size_t tg__deps_bytes(size_t count) { return sizeof(tg__deps) + count * sizeof(tg__edge); }
+
+static void tg__deps_free(tg_scheduler *s, tg__deps *d)
+{
+    tg__free(s, d, tg__deps_bytes(d->count));
+}
+
+/* At tg_destroy every token has ended, so no edge is left; a record
+   whose count never reached zero would be freed here all the same. */
+static void tg__deptab_free(tg_scheduler *s)
+{
+    tg__deptab *t = s->deptab;
+    if (t) {
+        for (unsigned b = 0; b < TG__DEP_BUCKETS; b++) {
+            for (tg__edge *e = t->chain[b], *next; e; e = next) {
+                next = e->next;
+                if (TG__FETCH_SUB(&e->succ->pending, 1u) == 1u) tg__deps_free(s, e->succ);
+            }
+        }
+        for (unsigned i = 0; i < TG__DEP_STRIPES; i++) pthread_mutex_destroy(&t->lock[i]);
+        tg__free(s, t, sizeof(tg__deptab));
+    }
+    pthread_mutex_destroy(&s->deptab_lock);
+}
+
+/* The successor's record reached zero: admit it, or end it KILLED for a
+   dependency that did not complete; either way the record's hold on the
+   slot passes on (to the queue entry, or to the end). A successor that
+   ended meanwhile (killed, expired, a shutdown's sweep) only loses that
+   hold. */
+static void tg__deps_release(tg_scheduler *s, tg__worker *w, tg__deps *d)
+{
+    uint32_t index = d->index, gen = d->gen;
+    uint64_t failed = TG__LOAD_RELAXED(&d->failed);
+    tg__deps_free(s, d);
+    tg__slot *sl = tg__slot_at(s, index);
+    if (failed && !(tg__slot_op(sl)->flags & TG_OP_ALWAYS_RUN)) {
+        uint64_t seen;
+        /* gen 0: the record holds the slot, whose handle may be released */
+        if (tg__token_claim(sl, 0, TG__FROM(TG_WAITING), &seen) == TG__CLAIM_WON) {
+            TG__STORE_RELAXED(&sl->result.u, failed);
+            /* slot-word RMW: the end is ours (W_ENDING); settle keeps it */
+            (void)TG__FETCH_OR(&sl->gw, (uint64_t)TG__W_DEPFAIL);
+            tg__token_settle(s, w, index, sl, TG_KILLED, 0, 1, 0);
+        } else {
+            tg__token_drop(s, index, sl, 0, 0);
+        }
+        return;
+    }
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    for (;;) {
+        uint32_t word = TG__WORD(old);
+        if (TG__PAIR(TG__GEN(old)) != TG__PAIR(gen) || (word & TG__STATE_MASK) != (uint32_t)TG_WAITING ||
+            (word & TG__W_ENDING)) {
+            tg__token_drop(s, index, sl, 0, 0);
+            return;
+        }
+        TG__SLOT_STORE(&sl->admitted_ns, tg__stamp_ns());
+        uint64_t desired = (old & ~(uint64_t)(TG__STATE_MASK | TG__W_DEPS)) | (uint32_t)TG_ADMITTED;
+        /* slot-word RMW (conventions above); release: the stamp first */
+        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+    }
+    TG__COUNT(s, w, admitted);
+    int pin = (TG__WORD(old) & TG__W_STICKY) || TG__LOAD_RELAXED(&sl->domain) ? TG__SLOT_LOAD(&sl->core) : -1;
+    if (tg__route_push(s, w, sl, index, pin)) {
+        if (TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)) & TG__W_WAITER) tg__futex_wake(tg__slot_futex(sl), INT_MAX);
+    } else {
+        tg__requeue(s, w, sl, index);   /* waits for room; wakes waiters */
+    }
+}
+
+/* One dependency of record d ended in state `final` (dep_bits: its
+   handle). */
+static void tg__deps_count(tg_scheduler *s, tg__worker *w, tg__deps *d, tg_state final, uint64_t dep_bits)
+{
+    if (final != TG_COMPLETED) {
+        uint64_t none = 0;
+        (void)TG__CAS(&d->failed, &none, dep_bits, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    }
+    /* acq_rel: every count's failure record before the last one's release */
+    if (TG__FETCH_SUB(&d->pending, 1u) == 1u) tg__deps_release(s, w, d);
+}
+
+/* The ender of token (index, generation pair), whose word had W_SUCC: its edges out
+   of the table, each counted. */
+static void tg__deps_ended(tg_scheduler *s, tg__worker *w, uint32_t index, uint32_t pair, tg_state final)
+{
+    tg__deptab *t = TG__LOAD_ACQUIRE(&s->deptab);
+    tg__edge *mine = NULL;
+    pthread_mutex_lock(tg__dep_lock(t, index));
+    for (tg__edge **at = &t->chain[tg__dep_bucket(index)]; *at;) {
+        tg__edge *e = *at;
+        if (e->dep_index == index && e->dep_pair == pair) {
+            *at = e->next;
+            e->next = mine;
+            mine = e;
+        } else {
+            at = &e->next;
+        }
+    }
+    pthread_mutex_unlock(tg__dep_lock(t, index));
+    while (mine) {
+        tg__edge *e = mine;
+        mine = e->next;   /* read before the count: the last one frees the record */
+        tg__deps_count(s, w, e->succ, final, e->dep_bits);
+    }
+}
+
+/* Links edge e to its dependency, or, if that has ended (or its handle
+   went stale meanwhile: released by another thread, its outcome lost),
+   counts it at once. */
+static void tg__deps_link(tg_scheduler *s, tg__worker *w, tg__deptab *t, tg__edge *e)
+{
+    tg__slot *dsl = tg__slot_at(s, e->dep_index);
+    tg_state ended = TG_CREATED;   /* none */
+    pthread_mutex_t *lock = tg__dep_lock(t, e->dep_index);
+    pthread_mutex_lock(lock);
+    uint64_t old = TG__LOAD_ACQUIRE(&dsl->gw);
+    if (TG__PAIR(TG__GEN(old)) != e->dep_pair) ended = TG_KILLED;
+    else if (TG__IS_TERMINAL(TG__WORD(old))) ended = (tg_state)TG__STATE(old);
+    if (ended == TG_CREATED) {
+        tg__edge **chain = &t->chain[tg__dep_bucket(e->dep_index)];
+        e->next = *chain;
+        *chain = e;
+        /* slot-word RMW with the generation: fails once it is terminal */
+        while (!(TG__WORD(old) & TG__W_SUCC) &&
+               !TG__CAS(&dsl->gw, &old, old | TG__W_SUCC, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            if (TG__PAIR(TG__GEN(old)) != e->dep_pair || TG__IS_TERMINAL(TG__WORD(old))) {
+                ended = TG__PAIR(TG__GEN(old)) != e->dep_pair ? TG_KILLED : (tg_state)TG__STATE(old);
+                *chain = e->next;   /* still first: the lock is ours */
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(lock);
+    if (ended != TG_CREATED) tg__deps_count(s, w, e->succ, ended, e->dep_bits);
+}
+
+/* The record for a successor of n dependencies, their handles checked:
+   TG_EINVAL, TG_ESTALE (the caller's error), TG_ENOMEM. */
+static int tg__deps_make(tg_scheduler *s, const tg_token *after, size_t n, tg__deps **out)
+{
+    *out = NULL;
+    if (n > UINT32_MAX - 1u) return TG_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t index;
+        tg__slot *sl;
+        int rc = tg__slot_lookup(s, after[i], &index, &sl, NULL);
+        if (rc != TG_OK) return rc;
+    }
+    if (!tg__deptab_get(s)) return TG_ENOMEM;
+    tg__deps *d = (tg__deps *)tg__alloc(s, tg__deps_bytes(n));
+    if (!d) return TG_ENOMEM;
+    d->pending = (uint32_t)n + 1u;
+    d->count = (uint32_t)n;
+    d->failed = 0;
+    d->edges = (tg__edge *)(void *)(d + 1);
+    for (size_t i = 0; i < n; i++) {
+        tg__edge *e = &d->edges[i];
+        e->next = NULL;
+        e->succ = d;
+        e->dep_bits = after[i].bits;
+        e->dep_index = (uint32_t)after[i].bits & TG__INDEX_MASK;
+        e->dep_pair = TG__PAIR(tg__token_gen(s, after[i]));
+    }
+    *out = d;
+    return TG_OK;
+}
+
+/* The successor's own end of the count: all its dependencies had ended by
+   the time it was linked. It goes on as a plain submission would (the full
+   policy applies), or ends KILLED for a dependency that did not complete. */
+static int tg__submit_unlinked(tg__submission *sub, uint64_t failed)
+{
+    tg_scheduler *s = sub->s;
+    tg__slot *sl = sub->sl;
+    uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    if (failed && !(sub->op->flags & TG_OP_ALWAYS_RUN)) {
+        uint64_t seen;
+        if (tg__token_claim(sl, sub->gen, TG__FROM(TG_WAITING), &seen) == TG__CLAIM_WON) {
+            TG__STORE_RELAXED(&sl->result.u, failed);
+            (void)TG__FETCH_OR(&sl->gw, (uint64_t)TG__W_DEPFAIL);   /* slot-word RMW, the end ours */
+            tg__token_settle(s, sub->w, sub->index, sl, TG_KILLED, 0, 1, 0);
+        } else {
+            tg__token_drop(s, sub->index, sl, 0, 0);   /* a shutdown's sweep ended it */
+        }
+        TG__COUNT(s, sub->w, submitted);
+        if (sub->out) *sub->out = tg__make_token(s, sub->index, sub->gen);
+        return TG_OK;
+    }
+    for (;;) {
+        uint32_t word = TG__WORD(old);
+        if ((word & TG__STATE_MASK) != (uint32_t)TG_WAITING || (word & TG__W_ENDING)) {
+            tg__submit_wait_ended(sl);   /* a shutdown's sweep: the submission stands */
+            tg__token_drop(s, sub->index, sl, 0, 0);
+            TG__COUNT(s, sub->w, submitted);
+            if (sub->out) *sub->out = tg__make_token(s, sub->index, sub->gen);
+            return TG_OK;
+        }
+        TG__SLOT_STORE(&sl->admitted_ns, tg__stamp_ns());
+        uint64_t desired = (old & ~(uint64_t)(TG__STATE_MASK | TG__W_DEPS)) | (uint32_t)TG_ADMITTED;
+        /* slot-word RMW (conventions above) */
+        if (TG__CAS(&sl->gw, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            sub->word = TG__WORD(desired);
+            break;
+        }
+    }
+    if (TG__LIKELY(tg__route_push(s, sub->w, sl, sub->index, sub->pin))) return tg__submit_done(sub);
+    return tg__submit_wait_room(sub);
+}
+
+/* A successor's slot and arguments are taken: publish it WAITING for its
+   dependencies and link its edges (record d). */
+static int tg__submit_linked(tg__submission *sub, tg__deps *d)
+{
+    tg_scheduler *s = sub->s;
+    const tg_op *op = sub->op;
+    sub->gen = TG__GEN(TG__LOAD_RELAXED(&sub->sl->gw)) + 1;   /* even -> odd: valid */
+    sub->word = TG__W_HELD | TG__W_DEPS | (sub->out ? 0u : TG__W_RELEASED) |
+                ((op->flags & TG_OP_NOTIFY) ? TG__W_NOTIFY_OP : 0u) |
+                (op->max_live ? TG__W_LIMITED : 0u) | (op->timeout_ns > 0 ? TG__W_DEADLINE : 0u);
+    tg__submit_place(sub);
+    tg__submit_publish(sub, TG_WAITING, 0);
+    /* where a pinned one goes once admitted (tg__deps_release) */
+    if (sub->pin >= 0) TG__SLOT_STORE(&sub->sl->core, (int16_t)sub->pin);
+    if (!TG__LOAD_SEQ_CST(&s->accepting) && !tg__task_thread(s)) {
+        /* as in tg__submit_one: shutdown began meanwhile */
+        tg__deps_free(s, d);
+        return tg__submit_abandon(sub, TG_ESHUTDOWN);
+    }
+    d->index = sub->index;
+    d->gen = sub->gen;
+    tg__deptab *t = TG__LOAD_ACQUIRE(&s->deptab);
+    for (uint32_t i = 0; i < d->count; i++) tg__deps_link(s, sub->w, t, &d->edges[i]);
+    /* acq_rel, as every count: our links before the last count */
+    if (TG__FETCH_SUB(&d->pending, 1u) != 1u) {
+        /* an ender of the last dependency admits it */
+        TG__COUNT(s, sub->w, submitted);
+        if (sub->out) *sub->out = tg__make_token(s, sub->index, sub->gen);
+        return TG_OK;
+    }
+    uint64_t failed = TG__LOAD_RELAXED(&d->failed);
+    tg__deps_free(s, d);
+    return tg__submit_unlinked(sub, failed);
+}
+
+TG_API int tg_submit_after(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size,
+                           const tg_token *after, size_t after_count, tg_token *out)
+{
+    if (out) *out = TG_TOKEN_NONE;
+    if (after_count == 0) return tg_submit(s, op, args, args_size, out);
+    if (!s || !after || !op) return TG_EINVAL;
+    if (op->flags & TG_OP_DEDUPE) return TG_EINVAL;   /* a follower would share a leader's run */
+    tg__submission sub;
+    int rc = tg__submit_prepare(&sub, s, op, args, args_size, -1);
+    if (rc != TG_OK) return rc;
+    tg__deps *d;
+    rc = tg__deps_make(s, after, after_count, &d);
+    if (rc != TG_OK) return rc;
+    sub.args = args;
+    sub.out = out;
+    sub.w = tg__current_worker(s);
+    rc = tg__submit_take(&sub);
+    if (rc != TG_OK) {
+        tg__deps_free(s, d);
+        return rc;
+    }
+    return tg__submit_linked(&sub, d);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -5713,6 +6089,7 @@ static int tg__wait_needs_queue(tg__wait_set *ws)
         uint64_t gw;
         if (!tg__wait_member(ws, i, &sl, &gw)) continue;
         uint32_t word = TG__WORD(gw);
+        if (word & TG__W_DEPS) return 1;   /* its dependencies may need one */
         if ((word & TG__STATE_MASK) != (uint32_t)TG_ADMITTED) continue;
         if (!(word & TG__W_LISTED) || tg__leader_queued(ws->s, sl)) return 1;
     }
@@ -5877,7 +6254,7 @@ ended:;
     case TG_COMPLETED: if (result) *result = v; return TG_OK;
     case TG_FAILED: return TG_EFAILED;
     case TG_TIMEOUT: return TG_EDEADLINE;
-    default: return TG_EKILLED;
+    default: return (TG__WORD(gw) & TG__W_DEPFAIL) ? TG_EDEPENDENCY : TG_EKILLED;
     }
 }
 
@@ -5937,7 +6314,8 @@ TG_API int tg_gather(tg_scheduler *s, const tg_token *t, size_t n, int64_t timeo
 /* Has tg_wait's code said the token ended? */
 static int tg__wait_ended(int rc)
 {
-    return rc == TG_OK || rc == TG_EFAILED || rc == TG_EKILLED || rc == TG_EDEADLINE;
+    return rc == TG_OK || rc == TG_EFAILED || rc == TG_EKILLED || rc == TG_EDEADLINE ||
+           rc == TG_EDEPENDENCY;
 }
 
 TG_API int tg_wait_release(tg_scheduler *s, tg_token t, int64_t timeout_ns, tg_value *result)
@@ -6058,6 +6436,8 @@ static void tg__info_read(tg_scheduler *s, tg__slot *sl, uint64_t gw, tg_token_i
     info->ended_ns = TG__IS_TERMINAL(TG__WORD(gw)) ? TG__SLOT_LOAD(&sl->ended_ns) : 0;
     /* held_link holds it while the token is on no held list (tg__slot_blocked_add) */
     info->blocked_ns = (TG__WORD(gw) & TG__W_LISTED) ? 0 : (int64_t)TG__SLOT_LOAD(&sl->held_link) * 1000;
+    /* a W_DEPFAIL token's result field names the dependency */
+    info->dependency.bits = (TG__WORD(gw) & TG__W_DEPFAIL) ? TG__LOAD_RELAXED(&sl->result.u) : 0;
     info->seed[0] = '\0';
     uint32_t domain = TG__SLOT_LOAD(&sl->domain);
     if (domain) {
@@ -8428,6 +8808,7 @@ static void tg__scheduler_free(tg_scheduler *s)
     pthread_mutex_destroy(&s->ops_lock);
     tg__tiers_free(s);
     tg__dedupe_free(s);
+    tg__deptab_free(s);
     tg__free(s, s->on_list, 2u * (size_t)s->cfg.max_tokens);
     tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
     tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
@@ -8484,6 +8865,7 @@ static tg_scheduler *tg__scheduler_new(const tg_config *c)
     pthread_mutex_init(&s->shutdown_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
     pthread_mutex_init(&s->ops_lock, NULL);
+    pthread_mutex_init(&s->deptab_lock, NULL);
     return s;
 }
 
@@ -8755,6 +9137,7 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__FETCH_ADD_RELAXED
 #undef TG__FETCH_SUB_RELAXED
 #undef TG__FETCH_SUB_RELEASE
+#undef TG__FETCH_SUB
 #undef TG__CAS
 #undef TG__FENCE_SEQ_CST
 #undef TG__THREAD_LOCAL
@@ -8785,6 +9168,9 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_ANY
 #undef TG__W_TAKEN
 #undef TG__W_LISTED
+#undef TG__W_SUCC
+#undef TG__W_DEPS
+#undef TG__W_DEPFAIL
 #undef TG__W_RELEASED
 #undef TG__W_HELD
 #undef TG__W_KILL
@@ -8810,6 +9196,8 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__INDEX_MASK
 #undef TG__TEXT_HEADROOM
 #undef TG__DEDUPE_STRIPES
+#undef TG__DEP_BUCKETS
+#undef TG__DEP_STRIPES
 #undef TG__STICKY_ONE
 #undef TG__STICKY_CORE
 #undef TG__STICKY_COUNT
