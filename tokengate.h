@@ -103,6 +103,7 @@ int main(void)
      >>tiers      Storage tiers: at most a tier's cap of its tokens run at once
      >>workers    Workers: finding work, running tokens, ending them
      >>await      Await and poll
+     >>groups     Groups: a scope's tokens and their descendants, waited for as one
      >>notify     Completion fd
      >>task       Inside a task
      >>control    Control: global and per-op pause, drain, kill, unblock
@@ -778,6 +779,44 @@ TG_API int tg_submit_after(tg_scheduler *s, const tg_op *op, const void *args, s
    out[i] is TG_TOKEN_NONE from there on. count == 0: TG_OK. */
 TG_API int tg_submit_batch(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size,
                            size_t count, tg_token *out, size_t *submitted);
+
+/* Groups (structured concurrency): a scope whose wait covers its members
+   and every token they submit, at any depth.
+   tg_group_create: a new group of s. Made inside a task that is itself a
+     member of a group, it is that group's child: while it has live
+     members it counts as one member of the parent (the parent's wait and
+     cancel cover it). TG_EINVAL, TG_ENOMEM, TG_EFORKED.
+   tg_group_submit: as tg_submit, the token a member of g (out may be
+     NULL: detached, the group's to wait for). Tokens that a member's
+     function submits (tg_submit, tg_submit_batch, tg_submit_after) join
+     the member's group too. A cancelled or destroyed group: TG_EKILLED,
+     nothing submitted (so is a submission from inside one of its members).
+   tg_group_wait: until every member and descendant has ended (timeout_ns
+     -1: forever, 0: a poll). TG_OK if every member of g completed, else
+     the code of the first one that did not (TG_EFAILED, TG_EKILLED,
+     TG_EDEADLINE, TG_EDEPENDENCY; members of a child group report to that
+     group's wait); it stays until the group is destroyed. TG_ETIMEDOUT:
+     members are still live. Inside a task it runs members queued on its
+     core beneath itself and otherwise sleeps with its core handed to a
+     spare, as tg_wait; a task that is (or runs beneath) a member of g or
+     of a descendant gets TG_EDEADLK. The group can take more members
+     after a wait.
+   tg_group_cancel: no member of g or of its descendants starts from here:
+     unstarted ones end KILLED, running ones are asked to stop
+     (tg_should_stop), and later submissions into g get TG_EKILLED. TG_OK.
+   tg_group_destroy: the caller is done with g. Members still live are
+     cancelled (as tg_group_cancel) and the group's memory goes back once
+     the last has ended; destroy itself returns at once. Destroy every
+     group before tg_destroy of its scheduler; g is invalid afterwards
+     (a call with it gets TG_EINVAL until its memory serves a new group).
+   g NULL, or not a group in use: TG_EINVAL. */
+typedef struct tg_group tg_group;
+TG_API int tg_group_create(tg_scheduler *s, tg_group **out);
+TG_API int tg_group_submit(tg_group *g, const tg_op *op, const void *args, size_t args_size,
+                           tg_token *out);
+TG_API int tg_group_wait(tg_group *g, int64_t timeout_ns);
+TG_API int tg_group_cancel(tg_group *g);
+TG_API void tg_group_destroy(tg_group *g);
 
 /* Current state, never blocks. TG_OK, TG_ESTALE, TG_EINVAL. */
 TG_API int tg_poll(tg_scheduler *s, tg_token t, tg_state *state);
@@ -1718,6 +1757,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_SUCC       0x100000u /* tokens wait for its end: the dependency table has edges */
 #define TG__W_DEPS       0x200000u /* WAITING for its dependencies (their record holds it) */
 #define TG__W_DEPFAIL    0x400000u /* KILLED as a dependency did not complete (result: its handle) */
+#define TG__W_GROUP      0x800000u /* a member of a group (s->group_of names it) */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY)
 
 #define TG__GEN(gw)  ((uint32_t)((gw) >> 32))
@@ -1942,6 +1982,10 @@ struct tg_scheduler {
     struct tg__dedupe *dedupe;   /* dedupe_capacity entries */
     struct tg__deptab *deptab;   /* dependency edges; made by the first tg_submit_after */
     pthread_mutex_t deptab_lock; /* makes it */
+    struct tg_group **group_of;  /* a member's group by slot; made by the first group */
+    struct tg_group *groups;     /* every group made (freed by tg_destroy) */
+    struct tg_group *group_pool; /* groups free for reuse */
+    pthread_mutex_t group_lock;  /* the three above */
     uint32_t dedupe_mask;
     pthread_mutex_t *dedupe_locks; /* TG__DEDUPE_STRIPES, by entry index */
     uint64_t dedupe_joined, dedupe_overflow;
@@ -1972,7 +2016,7 @@ struct tg_scheduler {
     pthread_mutex_t pool_lock;
     tg__thread *pool;                    /* LIFO through next */
     uint32_t threads_alive;              /* written under pool_lock */
-    uint32_t pool_size;                  /* written under pool_lock */
+    uint32_t pool_size;                  /* written under pool_lock, atomically */
     uint32_t spares_peak;                /* written under pool_lock */
     uint64_t handoffs;                   /* cores handed to a spare */
     uint32_t stall_epoch;                /* bumped when a stall is reported */
@@ -2908,7 +2952,8 @@ static tg__thread *tg__spare_take(tg_scheduler *s, tg__worker *w)
     if (*at) {
         t = *at;
         *at = t->next;
-        s->pool_size--;
+        /* relaxed store: tg__spares_exhausted reads it without the lock */
+        TG__STORE_RELAXED(&s->pool_size, s->pool_size - 1);
     } else if (s->threads_alive < s->thread_limit) {
         t = &s->threads[s->threads_alive];
         t->sched = s;
@@ -2999,7 +3044,7 @@ static void tg__pool_park(tg_scheduler *s, tg__thread *t)
     t->core = NULL;
     t->next = s->pool;
     s->pool = t;
-    s->pool_size++;
+    TG__STORE_RELAXED(&s->pool_size, s->pool_size + 1);   /* read unlocked too */
     pthread_mutex_unlock(&s->pool_lock);
     for (;;) {
         /* acquire: a bump after this read makes the futex wait return */
@@ -3965,6 +4010,10 @@ static void tg__token_wake(tg_scheduler *s, tg__slot *sl, uint32_t old)
 static void tg__dedupe_finish(tg_scheduler *s, tg__worker *w, uint32_t index, tg__slot *sl, tg_state final);
 static void tg__notify_reap(tg_scheduler *s);
 static void tg__deps_ended(tg_scheduler *s, tg__worker *w, uint32_t index, uint32_t pair, tg_state final);
+static inline tg_group *tg__group_of(tg_scheduler *s, uint32_t index);
+static void tg__group_ended(tg_group *g, tg_state final, uint32_t word);
+static void tg__group_leave(tg_group *g);
+static int tg__group_stopped(const tg_group *m);
 
 /* Has the runner of an EXECUTING token stamped this run's start? It
    stamps after its move, never below the run's admission (tg__run_call):
@@ -4002,6 +4051,8 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     if (ended < floor_ns) ended = floor_ns;
     TG__SLOT_STORE(&sl->ended_ns, ended);
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
+    /* read while the slot is surely this token's */
+    tg_group *group = (TG__WORD(old) & TG__W_GROUP) ? tg__group_of(s, index) : NULL;
     /* only the worker clears RUNNING, and never sets it again on a claimed
        token: once read clear it stays clear */
     int holds = runner || !(TG__WORD(old) & TG__W_RUNNING);
@@ -4018,7 +4069,7 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
     uint64_t desired;
     for (;;) {
         uint32_t word = TG__WORD(old);
-        uint32_t keep = word & ~(TG__STATE_MASK | TG__WAKE_FLAGS | TG__W_ENDING | TG__W_DEPS);
+        uint32_t keep = word & ~(TG__STATE_MASK | TG__WAKE_FLAGS | TG__W_ENDING | TG__W_DEPS | TG__W_GROUP);
         if (release_hold) keep &= ~TG__W_HELD;
         if (runner) keep &= ~TG__W_RUNNING;
         if ((word & TG__W_NOTIFY_OP) && !(word & TG__W_RELEASED)) keep |= TG__W_NOTIFY;
@@ -4038,6 +4089,8 @@ static void tg__token_settle(tg_scheduler *s, tg__worker *w, uint32_t index, tg_
        saw this end sees them admitted, or ended with their slots given
        back */
     if (before & TG__W_SUCC) tg__deps_ended(s, w, index, TG__PAIR(TG__GEN(desired)), final);
+    /* a group's wait that sees its members gone sees this end */
+    if (group) tg__group_ended(group, final, before);
     tg__ending_done(s, w);
     if ((after & TG__W_NOTIFY) && !(before & TG__W_NOTIFY)) {
         tg__notify_push(s, index);
@@ -4259,7 +4312,11 @@ typedef struct tg__submission {
     tg__slot *sl;
     int pin;                 /* core of a pinned token, -1: free routing */
     tg_token *out;           /* the caller's handle, NULL: detached */
+    struct tg_group *group;  /* the group it joins, or NULL */
 } tg__submission;
+
+static int tg__group_inherit(tg__submission *sub);
+static void tg__group_admit(tg__submission *sub);
 
 /* Step 1: the op and the arguments are well formed; the scheduler takes
    submissions from this thread. */
@@ -4322,6 +4379,7 @@ static void tg__submit_publish(tg__submission *sub, tg_state state, uint32_t ded
     tg_scheduler *s = sub->s;
     tg__slot *sl = sub->sl;
     int64_t now = tg__stamp_ns();
+    if (TG__UNLIKELY(sub->group != NULL)) tg__group_admit(sub);
     sub->word = (sub->word & ~TG__STATE_MASK) | (uint32_t)state | dedupe_flag;
     TG__STORE_RELAXED(&sl->op, sub->op);
     TG__STORE_RELAXED(&sl->opi, sub->opi);
@@ -4461,6 +4519,7 @@ static int tg__submit_abandon(tg__submission *sub, int rc)
     if (tg__token_claim(sl, 0, TG__FROM_LIVE, &seen) == TG__CLAIM_WON) {
         tg__token_holds_return(s, sl, TG__WORD(seen), TG__LOAD_RELAXED(&sl->link));
         if (TG__WORD(seen) & TG__W_DEDUPE) tg__dedupe_finish(s, sub->w, sub->index, sl, TG_KILLED);
+        if (TG__WORD(seen) & TG__W_GROUP) tg__group_leave(sub->group);   /* never submitted */
         tg__ending_begin(s, sub->w);
         TG__COUNT(s, sub->w, abandoned);
     } else {
@@ -4552,6 +4611,9 @@ static int tg__submit_prepare(tg__submission *sub, tg_scheduler *s, const tg_op 
     if (rc != TG_OK) return rc;
     /* acquire: pairs with the guard's release store */
     if (tg__guard_blocked(&s->ops[sub->opi].guard)) return TG_EBLOCKED;
+    sub->group = NULL;
+    /* inside a task, once groups exist: a member's submissions join its group */
+    if (TG__UNLIKELY(tg__tls_slot != NULL) && TG__LOAD_RELAXED(&s->group_of)) return tg__group_inherit(sub);
     return TG_OK;
 }
 
@@ -5229,7 +5291,8 @@ static __attribute__((noinline)) int tg__run_gate_slow(tg_scheduler *s, tg__work
             if (hold == 2) continue;
             if (hold > 0) return TG__GATE_DONE;                /* the held list has it */
             if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) || TG__LOAD_ACQUIRE(&s->stopping) ||
-                TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark))
+                TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark) ||
+                ((word & TG__W_GROUP) && tg__group_stopped(tg__group_of(s, index))))
                 end = TG_KILLED;
         }
         if (end != TG_CREATED) {
@@ -5260,7 +5323,7 @@ TG__HOT_INLINE int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, 
 {
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     const uint32_t look = TG__STATE_MASK | TG__W_TAKEN | TG__W_HELD | TG__W_DEADLINE | TG__W_ENDING |
-                          TG__W_LISTED;
+                          TG__W_LISTED | TG__W_GROUP;
     if (TG__LIKELY((TG__WORD(old) & look) == (TG__W_HELD | (uint32_t)TG_ADMITTED) &&
                    TG__PAIR(TG__GEN(old)) == pair)) {
         tg__opent *e = &s->ops[TG__LOAD_RELAXED(&sl->opi)];
@@ -5903,7 +5966,7 @@ static inline int tg__spares_exhausted(tg_scheduler *s)
    depth_hard once no spare can be had). A token pinned to another core
    (sticky, domain) or outside the home range of a strict router is left
    to its core, unless no spare can be had. */
-static int tg__claimable(tg_scheduler *s, tg__thread *t, tg__slot *sl, uint32_t word)
+static int tg__claimable(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slot *sl, uint32_t word)
 {
     if ((word & TG__STATE_MASK) != (uint32_t)TG_ADMITTED ||
         (word & (TG__W_TAKEN | TG__W_LISTED | TG__W_STAMPING | TG__W_ENDING)))
@@ -5915,6 +5978,7 @@ static int tg__claimable(tg_scheduler *s, tg__thread *t, tg__slot *sl, uint32_t 
         TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark))
         return 0;
     if ((word & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(sl)) return 0;
+    if ((word & TG__W_GROUP) && tg__group_stopped(tg__group_of(s, index))) return 0;
     if (t->section_depth) return 0;   /* a blocking section runs nothing beneath it */
     int exhausted = -1;   /* not read yet */
     if (t->depth >= s->depth_soft) {
@@ -5986,7 +6050,7 @@ static int tg__wait_take_other(tg_scheduler *s, tg__thread *t, uint32_t index, t
             return 1;
         }
     }
-    if (!tg__claimable(s, t, sl, TG__WORD(gw))) return 0;
+    if (!tg__claimable(s, t, index, sl, TG__WORD(gw))) return 0;
     if (!tg__wait_claim(s, w, sl, gw)) return 0;
     tg__run_started(s, index, sl, 0);   /* never of a tier (tg__claimable) */
     return 1;
@@ -6079,19 +6143,31 @@ static int tg__leader_queued(tg_scheduler *s, tg__slot *sl)
     return queued;
 }
 
-/* A member is queued, or follows a queued dedupe leader: only a run from
-   a queue can end the wait (a member held by a pause waits for a resume,
-   one set aside at a tier's cap for the tier's running tokens). */
+/* Can only the scheduler's own threads start token sl (word `word`)? It
+   is queued, follows a queued dedupe leader, waits for its dependencies,
+   or is set aside at its tier's cap (only the tier's running tokens make
+   room). One held by a pause waits for a resume, which any thread may
+   call. */
+static int tg__needs_inside(tg_scheduler *s, tg__slot *sl, uint32_t word)
+{
+    if (word & TG__W_DEPS) return 1;
+    if ((word & TG__STATE_MASK) != (uint32_t)TG_ADMITTED) return 0;
+    if (!(word & TG__W_LISTED)) return 1;
+    const tg_op *op = tg__slot_op(sl);
+    if (op->io_tier && !TG__LOAD_RELAXED(&s->ops[TG__LOAD_RELAXED(&sl->opi)].paused) &&
+        !TG__LOAD_RELAXED(&s->paused))
+        return 1;
+    return tg__leader_queued(s, sl);
+}
+
+/* A member needs the scheduler's threads to move (tg__needs_inside). */
 static int tg__wait_needs_queue(tg__wait_set *ws)
 {
     for (size_t i = TG__WAIT_FIRST(ws); i < ws->n; i++) {
         tg__slot *sl;
         uint64_t gw;
         if (!tg__wait_member(ws, i, &sl, &gw)) continue;
-        uint32_t word = TG__WORD(gw);
-        if (word & TG__W_DEPS) return 1;   /* its dependencies may need one */
-        if ((word & TG__STATE_MASK) != (uint32_t)TG_ADMITTED) continue;
-        if (!(word & TG__W_LISTED) || tg__leader_queued(ws->s, sl)) return 1;
+        if (tg__needs_inside(ws->s, sl, TG__WORD(gw))) return 1;
     }
     return 0;
 }
@@ -6151,12 +6227,18 @@ static int tg__wait_task_sleep(tg__wait_set *ws, tg__thread *t, int64_t deadline
 static int tg__wait_task(tg__wait_set *ws, tg__thread *t, int64_t deadline)
 {
     tg__stall_watch sw = { -1, 0, TG__NAP_MIN_NS };
+    /* only a wait for all, without a timeout, runs members beneath itself:
+       a run there lasts as long as it lasts (a timed wait would overrun)
+       and a wait for any could end before it (the run would hold the
+       waiter's frame up, closing a cycle the caller never made); past the
+       spares' limit, a wait for any without a timeout helps too */
     ws->scan = ws->n;
     for (;;) {
         int r = tg__wait_check(ws);
         if (r) return r < 0 ? r : TG_OK;
         if (deadline >= 0 && tg__now_ns() >= deadline) return TG_ETIMEDOUT;
-        r = tg__wait_help(ws, t);
+        int helps = deadline < 0 && (ws->mode == TG__WAIT_ALL || tg__spares_exhausted(ws->s));
+        r = helps ? tg__wait_help(ws, t) : 0;
         if (r < 0) return r;
         if (r) continue;
         /* a short spin: a member running elsewhere may be about to end */
@@ -6481,6 +6563,461 @@ TG_API int tg_info(tg_scheduler *s, tg_token t, tg_token_info *info)
     }
 }
 /* ------------------------------------------------------------------------ */
+/* Groups: a scope's tokens and their descendants, waited for as one        */
+/* ------------------------------------------------------------------------ */
+/* >>groups */
+
+/* A group counts its live members in one futex word. A token joins when it
+   is published (tg__submit_publish): named by tg_group_submit, or
+   inheriting the group of the task that submits it; it leaves when it
+   ends (tg__token_settle) or is abandoned by its submitter. s->group_of[]
+   names a member's group (W_GROUP in its word). A group made inside a
+   member's task is that group's child: while it has members it counts as
+   one member of its parent, so the parent's wait covers every descendant,
+   and a cancel reaches down through every child (tg__group_stopped).
+   Lifetime: refs counts the owner (until tg_group_destroy), one while
+   members are live and one per child group. At 0 the group goes back to
+   the scheduler's pool, not to the allocator (freed by tg_destroy): a
+   reader that races an end (a sweep, a wait's look at its deque) may read
+   a recycled group but never freed memory, and checks the token's
+   generation again before it acts. */
+
+#define TG__GROUP_WAITER 0x80000000u   /* live: a thread sleeps on the word */
+#define TG__GROUP_COUNT  0x7fffffffu   /* live: members, child groups with members */
+
+struct tg_group {
+    tg_scheduler *s;
+    struct tg_group *parent;   /* the group of the task that made it, or NULL
+                                  (atomic: a racing reader may see it reused) */
+    struct tg_group *next;     /* the pool's free list */
+    struct tg_group *all;      /* every group the scheduler made (tg_destroy) */
+    uint32_t live;             /* futex word: TG__GROUP_COUNT | TG__GROUP_WAITER */
+    uint32_t refs;
+    uint32_t cancelled;        /* cancelled or destroyed: members do not start */
+    uint32_t open;             /* between create and destroy */
+    int32_t error;             /* the first member's end other than TG_OK */
+    uint64_t joined, ended;    /* members since creation (the monitor) */
+};
+
+/* The member table, made with the first group (NULL: TG_ENOMEM). */
+static tg_group **tg__group_table(tg_scheduler *s)
+{
+    tg_group **t = TG__LOAD_ACQUIRE(&s->group_of);
+    if (t) return t;
+    pthread_mutex_lock(&s->group_lock);
+    t = TG__LOAD_RELAXED(&s->group_of);
+    if (!t) {
+        t = (tg_group **)tg__alloc_zero(s, sizeof(tg_group *) * s->slot_capacity);
+        /* release: the zeroed table before its pointer; pairs with the
+           acquire in tg__group_of */
+        if (t) TG__STORE_RELEASE(&s->group_of, t);
+    }
+    pthread_mutex_unlock(&s->group_lock);
+    return t;
+}
+
+/* The group of member `index` (its word has W_GROUP: the table exists).
+   Relaxed: written before the release store that published the token. */
+static inline tg_group *tg__group_of(tg_scheduler *s, uint32_t index)
+{
+    return TG__LOAD_RELAXED(&TG__LOAD_ACQUIRE(&s->group_of)[index]);
+}
+
+/* Is m the group g or one of its descendants? */
+static int tg__group_within(const tg_group *m, const tg_group *g)
+{
+    for (; m; m = TG__LOAD_RELAXED(&m->parent))
+        if (m == g) return 1;
+    return 0;
+}
+
+/* Was m, or a group it descends from, cancelled? Acquire: pairs with the
+   seq_cst store in tg__group_cancel. */
+static int tg__group_stopped(const tg_group *m)
+{
+    for (; m; m = TG__LOAD_RELAXED(&m->parent))
+        if (TG__LOAD_ACQUIRE(&m->cancelled)) return 1;
+    return 0;
+}
+
+/* The group of the task running on this thread, if it is a task of s in
+   one (what its submissions and its new groups inherit). */
+static tg_group *tg__group_current(tg_scheduler *s)
+{
+    tg__slot *sl = tg__tls_slot;
+    if (!sl || !tg__task_thread(s) || !TG__LOAD_ACQUIRE(&s->group_of)) return NULL;
+    if (!(TG__WORD(TG__LOAD_RELAXED(&sl->gw)) & TG__W_GROUP)) return NULL;
+    return tg__group_of(s, (uint32_t)tg__tls_token & TG__INDEX_MASK);
+}
+
+/* Drops one reference; the last returns the group to the pool and drops
+   its reference on its parent. */
+static void tg__group_unref(tg_group *g)
+{
+    while (g) {
+        /* acq_rel: every use of the group before it is reused */
+        if (TG__FETCH_SUB(&g->refs, 1u) != 1u) return;
+        tg_scheduler *s = g->s;
+        tg_group *parent = TG__LOAD_RELAXED(&g->parent);
+        pthread_mutex_lock(&s->group_lock);
+        g->next = s->group_pool;
+        s->group_pool = g;
+        pthread_mutex_unlock(&s->group_lock);
+        g = parent;
+    }
+}
+
+/* A member joins g: the first of a group with none takes the non-empty
+   reference and joins its parent in turn. Only a live member of g (or its
+   owner) adds to g, so a group whose owner has let go never refills. */
+static void tg__group_join(tg_group *g)
+{
+    while (g) {
+        /* relaxed: the member is published afterwards by a release store */
+        (void)TG__FETCH_ADD_RELAXED(&g->joined, 1u);
+        uint32_t old = TG__FETCH_ADD(&g->live, 1u);
+        if (old & TG__GROUP_COUNT) return;
+        (void)TG__FETCH_ADD_RELAXED(&g->refs, 1u);
+        g = TG__LOAD_RELAXED(&g->parent);
+    }
+}
+
+/* A member leaves g (after its terminal move): the last wakes g's waiters,
+   drops the non-empty reference (no touch of g after it) and leaves the
+   parent, which g's count kept non-empty until then. */
+static void tg__group_leave(tg_group *g)
+{
+    while (g) {
+        (void)TG__FETCH_ADD_RELAXED(&g->ended, 1u);
+        uint32_t old = TG__LOAD_RELAXED(&g->live), desired;
+        do {
+            desired = (old & TG__GROUP_COUNT) == 1u ? 0u : old - 1u;
+            /* acq_rel: the member's end before a waiter's look at the
+               count (the RMWs form one release sequence) */
+        } while (!TG__CAS(&g->live, &old, desired, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+        if (desired) return;
+        if (old & TG__GROUP_WAITER) tg__futex_wake(&g->live, INT_MAX);
+        tg_group *parent = TG__LOAD_RELAXED(&g->parent);
+        tg__group_unref(g);
+        g = parent;
+    }
+}
+
+/* Member `index` ended in state `final` (word: its word before the move). */
+static void tg__group_ended(tg_group *g, tg_state final, uint32_t word)
+{
+    int code = final == TG_COMPLETED ? TG_OK : final == TG_FAILED ? TG_EFAILED
+             : final == TG_TIMEOUT ? TG_EDEADLINE : (word & TG__W_DEPFAIL) ? TG_EDEPENDENCY : TG_EKILLED;
+    int32_t none = 0;
+    /* relaxed: the leave's release publishes it */
+    if (code != TG_OK) (void)TG__CAS(&g->error, &none, code, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    tg__group_leave(g);
+}
+
+/* A submission's group: the task's (inherited), unless it was cancelled:
+   TG_EKILLED, nothing submitted. */
+static int tg__group_inherit(tg__submission *sub)
+{
+    sub->group = tg__group_current(sub->s);
+    return sub->group && tg__group_stopped(sub->group) ? TG_EKILLED : TG_OK;
+}
+
+/* The member is published with its group: joined before anyone sees it. */
+static void tg__group_admit(tg__submission *sub)
+{
+    TG__STORE_RELAXED(&TG__LOAD_ACQUIRE(&sub->s->group_of)[sub->index], sub->group);
+    tg__group_join(sub->group);
+    sub->word |= TG__W_GROUP;
+}
+
+/* Kills the live token of slot `index` in generation gen as tg_kill does:
+   unstarted, it ends KILLED; running, it is asked to stop. */
+static void tg__kill_slot(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t gen)
+{
+    for (;;) {
+        uint64_t gw = TG__LOAD_ACQUIRE(&sl->gw);
+        uint32_t word = TG__WORD(gw);
+        if (TG__GEN(gw) != gen || TG__IS_TERMINAL(word) || (word & TG__W_ENDING)) return;
+        if ((word & TG__STATE_MASK) == (uint32_t)TG_EXECUTING) {
+            /* slot-word RMW with the generation, as tg_kill's */
+            if ((word & TG__W_KILL) ||
+                TG__CAS(&sl->gw, &gw, gw | TG__W_KILL, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return;
+            continue;
+        }
+        int rc = tg__token_end(s, tg__current_worker(s), index, sl, gen, TG__FROM_QUEUED, TG_KILLED, 0);
+        if (rc != 0) return;
+        if ((word & TG__STATE_MASK) == (uint32_t)TG_CREATED) sched_yield();   /* still being set up */
+    }
+}
+
+/* Calls fn on every live member of g or of its descendants. A member
+   read is checked again after its group is: the same generation, still
+   live, so its group was alive meanwhile. */
+static void tg__group_each(tg_group *g, void (*fn)(tg_scheduler *, uint32_t, tg__slot *, uint32_t, void *),
+                           void *ctx)
+{
+    tg_scheduler *s = g->s;
+    uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
+    if (fresh > s->slot_capacity) fresh = s->slot_capacity;
+    for (uint32_t i = 0; i < fresh; i++) {
+        if (!TG__LOAD_ACQUIRE(&s->chunks[i >> TG__CHUNK_SHIFT])) continue;
+        tg__slot *sl = tg__slot_at(s, i);
+        uint64_t gw = TG__LOAD_ACQUIRE(&sl->gw);
+        uint32_t word = TG__WORD(gw);
+        if (!(word & TG__W_GROUP) || TG__IS_TERMINAL(word)) continue;
+        int in = tg__group_within(tg__group_of(s, i), g);
+        uint64_t again = TG__LOAD_ACQUIRE(&sl->gw);
+        if (!in || TG__GEN(again) != TG__GEN(gw) || TG__IS_TERMINAL(TG__WORD(again))) continue;
+        fn(s, i, sl, TG__GEN(gw), ctx);
+    }
+}
+
+static void tg__group_kill_one(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t gen, void *ctx)
+{
+    TG__UNUSED(ctx);
+    tg__kill_slot(s, index, sl, gen);
+}
+
+/* Cancel: no member of g or of a descendant starts from here (the gate
+   and a wait's take check tg__group_stopped; a task inside one gets
+   TG_EKILLED from a submission), and the live ones are killed. */
+static void tg__group_cancel(tg_group *g)
+{
+    /* seq_cst: before the sweep's reads; a member the sweep misses (still
+       being published) is stopped at the gate */
+    TG__STORE_SEQ_CST(&g->cancelled, 1u);
+    tg__group_each(g, tg__group_kill_one, NULL);
+}
+
+/* ---- waiting for a group ---- */
+
+static void tg__group_queued_one(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t gen, void *ctx)
+{
+    TG__UNUSED(index);
+    TG__UNUSED(gen);
+    if (tg__needs_inside(s, sl, TG__WORD(TG__LOAD_ACQUIRE(&sl->gw)))) *(int *)ctx = 1;
+}
+
+/* Past every limit, no silent hang (as tg__wait_stalled): a member waits
+   in a queue while nothing in the scheduler can move, for TG__STALL_NS. */
+static int tg__group_stalled(tg_group *g, tg__stall_watch *sw)
+{
+    tg_scheduler *s = g->s;
+    int queued = 0;
+    if (tg__stalled_now(s)) tg__group_each(g, tg__group_queued_one, &queued);
+    if (!queued) {
+        sw->since = -1;
+        return 0;
+    }
+    int64_t now = tg__now_ns();
+    uint64_t progress = tg__progress(s);
+    if (sw->since < 0 || progress != sw->progress) {
+        sw->since = now;
+        sw->progress = progress;
+        return 0;
+    }
+    return now - sw->since >= TG__STALL_NS;
+}
+
+static inline int tg__group_empty(tg_group *g)
+{
+    /* acquire: the members' ends are visible once the count is 0 */
+    return !(TG__LOAD_ACQUIRE(&g->live) & TG__GROUP_COUNT);
+}
+
+/* One sleep on the count until `deadline` (flagged: the last leaver wakes). */
+static void tg__group_sleep(tg_group *g, int64_t deadline)
+{
+    uint32_t v = TG__LOAD_ACQUIRE(&g->live);
+    if (!(v & TG__GROUP_COUNT)) return;
+    if (!(v & TG__GROUP_WAITER)) {
+        if (!TG__CAS(&g->live, &v, v | TG__GROUP_WAITER, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
+        v |= TG__GROUP_WAITER;
+    }
+    (void)tg__futex_wait(&g->live, v, deadline);
+}
+
+/* The owner's bottom entry, if any (the owner alone pushes and pops). */
+static inline int tg__deque_peek(tg__deque *d, uint64_t *item)
+{
+    int64_t b = TG__LOAD_RELAXED(&d->bottom) - 1;
+    if (b < TG__LOAD_RELAXED(&d->top)) return 0;
+    *item = TG__LOAD_RELAXED(&d->items[b & (TG__DEQUE_CAPACITY - 1)]);
+    return 1;
+}
+
+/* A task's wait for g runs a member at the bottom of its core's deque
+   (most often the one it submitted last) beneath itself: safe, as for
+   tg_wait, since the wait waits for it. 1 if it ran one. */
+static int tg__group_help(tg_group *g, tg__thread *t)
+{
+    tg_scheduler *s = g->s;
+    tg__worker *w = tg__current_worker(s);
+    uint64_t item;
+    if (!w || !tg__deque_peek(&w->deque, &item)) return 0;
+    uint32_t index = TG__ENTRY_INDEX(item);
+    tg__slot *sl = tg__slot_at(s, index);
+    uint64_t gw = TG__LOAD_ACQUIRE(&sl->gw);
+    if (!(TG__WORD(gw) & TG__W_GROUP) || TG__PAIR(TG__GEN(gw)) != TG__ENTRY_PAIR(item)) return 0;
+    /* a token that ended meanwhile leaves a void entry: the gate drops it */
+    if (!tg__group_within(tg__group_of(s, index), g)) return 0;
+    return tg__wait_pop(s, t, item);
+}
+
+/* Inside a task: run members from the deque, else spin briefly, then
+   sleep with the core handed to a spare (as tg__wait_task_sleep). */
+static int tg__group_wait_task(tg_group *g, tg__thread *t, int64_t deadline)
+{
+    tg_scheduler *s = g->s;
+    tg__stall_watch sw = { -1, 0, TG__NAP_MIN_NS };
+    for (;;) {
+        if (tg__group_empty(g)) return TG_OK;
+        if (tg__expired(deadline)) return TG_ETIMEDOUT;
+        if (deadline < 0 && tg__group_help(g, t)) continue;   /* as tg__wait_task */
+        int64_t spin_until = tg__now_ns() + TG__TASK_SPIN_NS;
+        while (!tg__group_empty(g) && tg__now_ns() < spin_until)
+            for (int i = 0; i < 32; i++) tg__cpu_relax();
+        if (tg__group_empty(g)) return TG_OK;
+        int64_t since = tg__block_begin(s, t);
+        int kept = tg__tls_worker != NULL;
+        int64_t nap = kept ? TG__NAP_MIN_NS : sw.nap_ns;
+        if (!kept && sw.nap_ns < TG__NAP_MAX_NS) sw.nap_ns *= 2;
+        tg__group_sleep(g, tg__earlier(deadline, tg__now_ns() + nap));
+        /* still counted asleep: the check counts this thread as stuck */
+        int stalled = !tg__group_empty(g) && tg__group_stalled(g, &sw);
+        tg__block_end(t, since);
+        if (stalled) return TG_EDEADLK;
+    }
+}
+
+/* Outside a task: spin briefly, then sleep on the count. */
+static int tg__group_wait_outside(tg_group *g, int64_t deadline)
+{
+    for (int i = 0; i < 256 && !tg__group_empty(g); i++) tg__cpu_relax();
+    while (!tg__group_empty(g)) {
+        if (tg__expired(deadline)) return TG_ETIMEDOUT;
+        tg__group_sleep(g, deadline);
+    }
+    return TG_OK;
+}
+
+/* Would a wait for g from this thread wait on itself: a function on its
+   stack is a member of g or of a descendant (it cannot end first)? */
+static int tg__group_waits_self(tg_group *g, tg__thread *t)
+{
+    tg_scheduler *s = g->s;
+    unsigned n = t->depth < s->depth_hard ? t->depth : s->depth_hard;
+    for (unsigned k = 0; k < n; k++) {
+        uint32_t index = (uint32_t)t->stack_tokens[k] & TG__INDEX_MASK;
+        uint64_t gw = TG__LOAD_ACQUIRE(&tg__slot_at(s, index)->gw);
+        if ((TG__WORD(gw) & TG__W_GROUP) && tg__group_within(tg__group_of(s, index), g)) return 1;
+    }
+    return 0;
+}
+
+/* ---- the API ---- */
+
+/* A group in use: made by tg_group_create, not destroyed. */
+static inline int tg__group_ok(const tg_group *g)
+{
+    return g && TG__LOAD_ACQUIRE(&g->open) && tg__fork_check(g->s) == TG_OK;
+}
+
+TG_API int tg_group_create(tg_scheduler *s, tg_group **out)
+{
+    if (!s || !out) return TG_EINVAL;
+    *out = NULL;
+    int rc = tg__fork_check(s);
+    if (rc != TG_OK) return rc;
+    if (!tg__group_table(s)) return TG_ENOMEM;
+    pthread_mutex_lock(&s->group_lock);
+    tg_group *g = s->group_pool;
+    if (g) s->group_pool = g->next;
+    pthread_mutex_unlock(&s->group_lock);
+    if (!g) {
+        g = (tg_group *)tg__alloc(s, sizeof *g);
+        if (!g) return TG_ENOMEM;
+        pthread_mutex_lock(&s->group_lock);
+        g->all = s->groups;
+        s->groups = g;
+        pthread_mutex_unlock(&s->group_lock);
+    }
+    tg_group *parent = tg__group_current(s);
+    if (parent) (void)TG__FETCH_ADD_RELAXED(&parent->refs, 1u);
+    g->s = s;
+    TG__STORE_RELAXED(&g->parent, parent);   /* read by racing sweeps too */
+    g->next = NULL;
+    TG__STORE_RELAXED(&g->live, 0u);
+    TG__STORE_RELAXED(&g->refs, 1u);
+    TG__STORE_RELAXED(&g->cancelled, 0u);
+    TG__STORE_RELAXED(&g->error, 0);
+    TG__STORE_RELAXED(&g->joined, (uint64_t)0);
+    TG__STORE_RELAXED(&g->ended, (uint64_t)0);
+    /* release: the fields above before a use of the group */
+    TG__STORE_RELEASE(&g->open, 1u);
+    *out = g;
+    return TG_OK;
+}
+
+TG_API int tg_group_submit(tg_group *g, const tg_op *op, const void *args, size_t args_size, tg_token *out)
+{
+    if (out) *out = TG_TOKEN_NONE;
+    if (!tg__group_ok(g)) return TG_EINVAL;
+    tg__submission sub;
+    int rc = tg__submit_prepare(&sub, g->s, op, args, args_size, -1);
+    if (rc != TG_OK) return rc;
+    if (tg__group_stopped(g)) return TG_EKILLED;
+    sub.group = g;
+    sub.args = args;
+    sub.out = out;
+    return tg__submit_one(&sub);
+}
+
+TG_API int tg_group_wait(tg_group *g, int64_t timeout_ns)
+{
+    if (!tg__group_ok(g)) return TG_EINVAL;
+    tg__thread *t = tg__task_thread(g->s);
+    if (t && tg__group_waits_self(g, t)) return TG_EDEADLK;
+    int rc;
+    if (timeout_ns == 0) rc = tg__group_empty(g) ? TG_OK : TG_ETIMEDOUT;
+    else {
+        int64_t deadline = tg__deadline_after(timeout_ns);
+        rc = t ? tg__group_wait_task(g, t, deadline) : tg__group_wait_outside(g, deadline);
+    }
+    return rc == TG_OK ? TG__LOAD_RELAXED(&g->error) : rc;
+}
+
+TG_API int tg_group_cancel(tg_group *g)
+{
+    if (!tg__group_ok(g)) return TG_EINVAL;
+    tg__group_cancel(g);
+    return TG_OK;
+}
+
+TG_API void tg_group_destroy(tg_group *g)
+{
+    if (!tg__group_ok(g)) return;
+    if (!tg__group_empty(g)) tg__group_cancel(g);
+    else TG__STORE_SEQ_CST(&g->cancelled, 1u);   /* a late submission is refused */
+    TG__STORE_RELEASE(&g->open, 0u);
+    tg__group_unref(g);
+}
+
+/* tg_destroy: every group's memory (the user destroys groups first). */
+static void tg__groups_free(tg_scheduler *s)
+{
+    for (tg_group *g = s->groups, *next; g; g = next) {
+        next = g->all;
+        tg__free(s, g, sizeof *g);
+    }
+    s->groups = s->group_pool = NULL;
+    if (s->group_of) tg__free(s, s->group_of, sizeof(tg_group *) * s->slot_capacity);
+    s->group_of = NULL;
+    pthread_mutex_destroy(&s->group_lock);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Completion fd                                                            */
 /* ------------------------------------------------------------------------ */
 /* >>notify */
@@ -6617,6 +7154,9 @@ TG_API int tg_should_stop(void)
     if (!tg__tls_slot || !t) return 0;
     uint32_t word = TG__WORD(TG__LOAD_ACQUIRE(&tg__tls_slot->gw));
     if ((word & TG__W_KILL) || TG__IS_TERMINAL(word)) return 1;
+    if ((word & TG__W_GROUP) &&
+        tg__group_stopped(tg__group_of(t->sched, (uint32_t)tg__tls_token & TG__INDEX_MASK)))
+        return 1;
     return TG__LOAD_ACQUIRE(&t->sched->cancelling) != 0;
 }
 
@@ -8809,6 +9349,7 @@ static void tg__scheduler_free(tg_scheduler *s)
     tg__tiers_free(s);
     tg__dedupe_free(s);
     tg__deptab_free(s);
+    tg__groups_free(s);
     tg__free(s, s->on_list, 2u * (size_t)s->cfg.max_tokens);
     tg__free(s, s->sticky, sizeof(uint64_t) * s->cfg.sticky_capacity);
     tg__free(s, s->domains, sizeof(tg__domain) * s->cfg.max_domains);
@@ -8866,6 +9407,7 @@ static tg_scheduler *tg__scheduler_new(const tg_config *c)
     pthread_mutex_init(&s->notify_lock, NULL);
     pthread_mutex_init(&s->ops_lock, NULL);
     pthread_mutex_init(&s->deptab_lock, NULL);
+    pthread_mutex_init(&s->group_lock, NULL);
     return s;
 }
 
@@ -9171,6 +9713,9 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_SUCC
 #undef TG__W_DEPS
 #undef TG__W_DEPFAIL
+#undef TG__W_GROUP
+#undef TG__GROUP_WAITER
+#undef TG__GROUP_COUNT
 #undef TG__W_RELEASED
 #undef TG__W_HELD
 #undef TG__W_KILL
