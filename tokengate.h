@@ -510,26 +510,32 @@ int main(void)
      longer than that; a spare stack is stack_size bytes of address space
      (touched only as it is used);
    - a blocking tg_submit that found no room for 1 ms.
-   What a wait runs beneath itself: only the tokens it waits for (those of
-   tg_wait and tg_wait_all, and tg_wait_any's while none has ended), when
-   they are queued:
-   from the bottom of its core's deque (the child submitted last) or taken
-   from whichever queue holds them. Whatever runs beneath a wait thus waits,
-   if it waits at all, on tokens that are not on that thread's stack or on
-   one that closes a cycle of waits the caller made; so no wait deadlocks.
-   Tokens pinned to another core (sticky keys, domains), tokens of a
-   storage tier, of a paused op or past their deadline are left to their
-   queues. Runs nest at most stack_size / 32 KiB deep (256 with the default
-   8 MiB): deeper, the wait sleeps and a spare takes over.
+   What a wait runs beneath itself: only the tokens it waits for, and only
+   when it waits for all of them without a timeout (tg_wait, tg_wait_all,
+   tg_gather, tg_group_wait with -1), when they are queued: from the
+   bottom of its core's deque (the child submitted last) or taken from
+   whichever queue holds them. Whatever runs beneath a wait thus waits, if
+   it waits at all, on tokens that are not on that thread's stack or on one
+   that closes a cycle of waits the caller made; so no wait deadlocks. A
+   timed wait and tg_wait_any run nothing beneath themselves (the run
+   would overrun the timeout, or hold the waiter up after another member
+   ended): they sleep and a spare takes the core. Tokens pinned to another
+   core (sticky keys, domains), tokens of a storage tier, of a paused op or
+   past their deadline are left to their queues. Runs nest at most
+   stack_size / 32 KiB deep (256 with the default 8 MiB): deeper, the wait
+   sleeps and a spare takes over.
    Past the limits: when max_spare_workers spares exist and none is free, a
    wait keeps its core while it sleeps (the other cores and the spares
-   already running go on); it still runs the tokens it waits for, then up
-   to stack_size / 16 KiB deep and from any core. Should nothing in the
-   scheduler be able to move while such a wait needs a queued token (one
-   it waits for, or the queued leader of a dedupe follower it waits for),
-   it returns TG_EDEADLK after 50 ms; one such wait giving up often lets
-   the others go on. A wait for a token held by a pause waits for the
-   resume.
+   already running go on); one without a timeout still runs the tokens it
+   waits for, then up to stack_size / 16 KiB deep and from any core.
+   Should nothing in the scheduler be able to move while such a wait needs
+   a token only its threads can start (queued, the queued leader of a
+   dedupe follower, waiting for its dependencies, or set aside at its
+   tier's cap while the tier's running tokens all wait), it returns
+   TG_EDEADLK after 50 ms; one such wait giving up often lets the others
+   go on (tier tokens waiting on more tokens of their tier than its cap:
+   TG_EDEADLK, not a hang). A wait for a token held by a pause waits for
+   the resume.
    TG_EDEADLK also reports: a task waiting on itself, or on a token whose
    function runs beneath it on the same thread (a cycle of waits); and a
    blocking tg_submit in a task once nothing in the scheduler has run for
@@ -796,11 +802,11 @@ TG_API int tg_submit_batch(tg_scheduler *s, const tg_op *op, const void *args, s
      the code of the first one that did not (TG_EFAILED, TG_EKILLED,
      TG_EDEADLINE, TG_EDEPENDENCY; members of a child group report to that
      group's wait); it stays until the group is destroyed. TG_ETIMEDOUT:
-     members are still live. Inside a task it runs members queued on its
-     core beneath itself and otherwise sleeps with its core handed to a
-     spare, as tg_wait; a task that is (or runs beneath) a member of g or
-     of a descendant gets TG_EDEADLK. The group can take more members
-     after a wait.
+     members are still live. Inside a task, without a timeout, it runs
+     members queued on its core beneath itself; otherwise it sleeps with
+     its core handed to a spare, as tg_wait. A task that is (or runs
+     beneath) a member of g or of a descendant gets TG_EDEADLK. The group
+     can take more members after a wait.
    tg_group_cancel: no member of g or of its descendants starts from here:
      unstarted ones end KILLED, running ones are asked to stop
      (tg_should_stop), and later submissions into g get TG_EKILLED. TG_OK.
@@ -5943,7 +5949,7 @@ static int tg__wait_blocking(tg__wait_set *ws, int64_t deadline)
 
 /* ---- waits inside a task ----
    A task's wait may run beneath itself only the tokens it waits for (the
-   members of its set; tg_wait_any's too, rather than sleep), found at
+   members of its set, when it waits for all without a timeout), found at
    the bottom of its core's deque or taken by state from whatever queue
    holds them (W_TAKEN). Whatever it runs then waits only on tokens that
    either are not on this thread's stack or close a cycle through every

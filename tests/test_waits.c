@@ -1121,3 +1121,197 @@ TG_TEST(waits_idle_after_blocking_uses_no_cpu)
     CHECK(used < 10 * TH_MS);
     wt_finish(s);
 }
+
+/* ------------------------------------------- timed waits, waits for any */
+
+/* A submits child B and waits for it with a timeout; B waits for X, X
+   (on another thread) waits for A. The only cycle runs through A's timed
+   edge: A gets TG_ETIMEDOUT at its timeout, returns, and X and B end. A
+   wait that ran B beneath itself could never return (B waits X waits A).
+   any: A waits instead for either B or C, a token that ends by itself
+   after 100 ms. */
+static tg_token wt_ta, wt_tb, wt_tx, wt_tc;
+static atomic_int wt_a_waiting, wt_x_waiting, wt_any_mode;
+static atomic_int wt_a_rc, wt_b_rc, wt_x_rc;
+
+static int wt_x_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    tg_blocking_begin();   /* the core goes on to A meanwhile (1 worker) */
+    while (!atomic_load(&wt_a_waiting)) th_sleep_us(50);
+    tg_blocking_end();
+    atomic_store(&wt_x_waiting, 1);
+    atomic_store(&wt_x_rc, tg_wait(tg_current_scheduler(), wt_ta, -1, NULL));
+    result->i = 0;
+    return 0;
+}
+
+static int wt_b_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    tg_blocking_begin();
+    while (!atomic_load(&wt_x_waiting)) th_sleep_us(50);
+    tg_blocking_end();
+    atomic_store(&wt_b_rc, tg_wait(tg_current_scheduler(), wt_tx, -1, NULL));
+    result->i = 0;
+    return 0;
+}
+
+static int wt_c_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    tg_blocking_begin();
+    th_sleep_ms(100);
+    tg_blocking_end();
+    result->i = 0;
+    return 0;
+}
+
+static const tg_op wt_x_op = { .name = "wt_x", .fn = wt_x_fn };
+static const tg_op wt_b_op = { .name = "wt_b", .fn = wt_b_fn };
+static const tg_op wt_c_op = { .name = "wt_c", .fn = wt_c_fn };
+
+static int wt_a_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    tg_scheduler *s = tg_current_scheduler();
+    if (tg_submit(s, &wt_b_op, NULL, 0, &wt_tb) != TG_OK) return 1;
+    atomic_store(&wt_a_waiting, 1);
+    if (atomic_load(&wt_any_mode)) {
+        tg_token set[2] = { wt_tb, wt_tc };
+        size_t which = 9;
+        atomic_store(&wt_a_rc, tg_wait_any(s, set, 2, -1, &which));
+        if (which != 1) atomic_store(&wt_a_rc, 100);
+    } else {
+        atomic_store(&wt_a_rc, tg_wait(s, wt_tb, 100 * TH_MS, NULL));
+    }
+    result->i = 0;
+    return 0;
+}
+
+static const tg_op wt_a_op = { .name = "wt_a", .fn = wt_a_fn, .weight = TG_HEAVY };
+
+static void wt_timed_cycle(unsigned workers, int any)
+{
+    tg_scheduler *s = wt_create(workers, 16);
+    REQUIRE(s);
+    atomic_store(&wt_a_waiting, 0);
+    atomic_store(&wt_x_waiting, 0);
+    atomic_store(&wt_any_mode, any);
+    atomic_store(&wt_a_rc, 99);
+    atomic_store(&wt_b_rc, 99);
+    atomic_store(&wt_x_rc, 99);
+    if (any) REQUIRE(tg_submit(s, &wt_c_op, NULL, 0, &wt_tc) == TG_OK);
+    REQUIRE(tg_submit(s, &wt_x_op, NULL, 0, &wt_tx) == TG_OK);
+    REQUIRE(tg_submit(s, &wt_a_op, NULL, 0, &wt_ta) == TG_OK);
+    CHECK_RC(tg_wait(s, wt_ta, TH_LONG_NS, NULL), TG_OK);
+    CHECK_RC(tg_wait(s, wt_tx, TH_LONG_NS, NULL), TG_OK);
+    CHECK_RC(tg_wait(s, wt_tb, TH_LONG_NS, NULL), TG_OK);
+    CHECK_EQ(atomic_load(&wt_a_rc), any ? TG_OK : TG_ETIMEDOUT);
+    CHECK_EQ(atomic_load(&wt_x_rc), TG_OK);
+    CHECK_EQ(atomic_load(&wt_b_rc), TG_OK);
+    tg_release(s, wt_ta);
+    tg_release(s, wt_tb);
+    tg_release(s, wt_tx);
+    if (any) tg_release(s, wt_tc);
+    wt_finish(s);
+}
+
+TG_TEST(waits_timed_wait_in_a_cycle_times_out_1_worker) { wt_timed_cycle(1, 0); }
+TG_TEST(waits_timed_wait_in_a_cycle_times_out_2_workers) { wt_timed_cycle(2, 0); }
+TG_TEST(waits_any_whose_other_member_ends_returns_1_worker) { wt_timed_cycle(1, 1); }
+TG_TEST(waits_any_whose_other_member_ends_returns_2_workers) { wt_timed_cycle(2, 1); }
+
+/* A timed wait on a queued child of its own core returns at its timeout,
+   not after the child's run. */
+static int wt_long_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    tg_blocking_begin();
+    th_sleep_ms(400);
+    tg_blocking_end();
+    result->i = 0;
+    return 0;
+}
+
+static const tg_op wt_long_op = { .name = "wt_long", .fn = wt_long_fn };
+
+static int wt_timed_parent_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    tg_scheduler *s = tg_current_scheduler();
+    tg_token child;
+    if (tg_submit(s, &wt_long_op, NULL, 0, &child) != TG_OK) return 1;
+    int64_t t0 = th_now_ns();
+    int rc = tg_wait(s, child, 30 * TH_MS, NULL);
+    int64_t took = th_now_ns() - t0;
+    int rc2 = tg_wait_release(s, child, -1, NULL);
+    result->i = rc == TG_ETIMEDOUT && took < 300 * TH_MS && rc2 == TG_OK;
+    return 0;
+}
+
+TG_TEST(waits_timed_wait_returns_at_its_timeout)
+{
+    static const tg_op op = { .name = "wt_timed_parent", .fn = wt_timed_parent_fn };
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        tg_scheduler *s = wt_create(workers, 16);
+        REQUIRE(s);
+        for (int i = 0; i < 3; i++) {
+            tg_token t;
+            REQUIRE(tg_submit(s, &op, NULL, 0, &t) == TG_OK);
+            tg_value v;
+            CHECK_RC(tg_wait_release(s, t, TH_LONG_NS, &v), TG_OK);
+            CHECK_EQ(v.i, 1);
+        }
+        wt_finish(s);
+    }
+}
+
+/* Tokens of a tier that wait for tokens of the same tier, more of them
+   than its cap: the children are set aside at the cap while every
+   running token of the tier waits. No hang: TG_EDEADLK for such waits
+   (the documented stall), and everything ends. */
+static int wt_tier_leaf_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    result->i = 5;
+    return 0;
+}
+
+static const tg_op wt_tier_leaf_op = { .name = "wt_tier_leaf", .fn = wt_tier_leaf_fn, .io_tier = TG_IO_SLOW };
+static atomic_int wt_tier_deadlk, wt_tier_ok;
+
+static int wt_tier_top_fn(const void *args, tg_value *result)
+{
+    (void)args;
+    tg_scheduler *s = tg_current_scheduler();
+    tg_token t;
+    if (tg_submit(s, &wt_tier_leaf_op, NULL, 0, &t) != TG_OK) return 1;
+    tg_value v;
+    int rc = tg_wait(s, t, -1, &v);
+    if (rc == TG_EDEADLK) atomic_fetch_add(&wt_tier_deadlk, 1);
+    else if (rc == TG_OK && v.i == 5) atomic_fetch_add(&wt_tier_ok, 1);
+    if (rc != TG_OK) tg_kill(s, t);
+    tg_release(s, t);
+    result->i = 0;
+    return 0;
+}
+
+static const tg_op wt_tier_top_op = { .name = "wt_tier_top", .fn = wt_tier_top_fn, .io_tier = TG_IO_SLOW };
+
+TG_TEST(waits_tier_tokens_waiting_on_their_tier_do_not_hang)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        tg_config cfg = { .workers = workers, .no_pin = 1, .tier_caps = { 0, 2, 2, 2, 2 } };
+        tg_scheduler *s = NULL;
+        REQUIRE(tg_create(&cfg, &s) == TG_OK);
+        atomic_store(&wt_tier_deadlk, 0);
+        atomic_store(&wt_tier_ok, 0);
+        tg_token t[4];
+        for (int i = 0; i < 4; i++) REQUIRE(tg_submit(s, &wt_tier_top_op, NULL, 0, &t[i]) == TG_OK);
+        CHECK_RC(tg_gather_release(s, t, 4, TH_LONG_NS, NULL, NULL), TG_OK);
+        CHECK_EQ(atomic_load(&wt_tier_deadlk) + atomic_load(&wt_tier_ok), 4);
+        CHECK(atomic_load(&wt_tier_deadlk) >= 1);   /* with the cap full, some wait had to give up */
+        wt_finish(s);
+    }
+}
