@@ -6190,13 +6190,12 @@ typedef struct tg__stall_watch {
 #define TG__NAP_MAX_NS 100000000  /* and its longest, without a core */
 
 /* Past every limit, no silent hang: a wait that needs a queued token
-   (tg__wait_needs_queue) while nothing in the scheduler can move
-   (tg__stalled_now) and nothing has moved for TG__STALL_NS gets
-   TG_EDEADLK. */
-static int tg__wait_stalled(tg__wait_set *ws, tg__stall_watch *sw)
+   (`stuck`: tg__wait_needs_queue, say) while nothing in the scheduler can
+   move (tg__stalled_now) and nothing has moved for TG__STALL_NS gets
+   TG_EDEADLK. One look of such a wait: 1 once the stall has lasted. */
+static int tg__stall_tick(tg_scheduler *s, int stuck, tg__stall_watch *sw)
 {
-    tg_scheduler *s = ws->s;
-    if (!tg__stalled_now(s) || !tg__wait_needs_queue(ws)) {
+    if (!stuck) {
         sw->since = -1;
         return 0;
     }
@@ -6208,6 +6207,12 @@ static int tg__wait_stalled(tg__wait_set *ws, tg__stall_watch *sw)
         return 0;
     }
     return now - sw->since >= TG__STALL_NS;
+}
+
+/* The stall check of a wait for tokens. */
+static int tg__wait_stalled(tg__wait_set *ws, tg__stall_watch *sw)
+{
+    return tg__stall_tick(ws->s, tg__stalled_now(ws->s) && tg__wait_needs_queue(ws), sw);
 }
 
 /* One sleep of a task's wait: its core goes to a spare (tg__block_begin),
@@ -6680,9 +6685,12 @@ static void tg__group_join(tg_group *g)
 {
     while (g) {
         /* relaxed: the member is published afterwards by a release store */
-        (void)TG__FETCH_ADD_RELAXED(&g->joined, 1u);
+        (void)TG__FETCH_ADD_RELAXED(&g->joined, 1u);   /* a statistic */
+        /* acq_rel: part of the count's release sequence that a waiter's
+           acquire load reads (tg__group_empty) */
         uint32_t old = TG__FETCH_ADD(&g->live, 1u);
         if (old & TG__GROUP_COUNT) return;
+        /* relaxed: the owner's reference keeps it above 0 meanwhile */
         (void)TG__FETCH_ADD_RELAXED(&g->refs, 1u);
         g = TG__LOAD_RELAXED(&g->parent);
     }
@@ -6694,8 +6702,8 @@ static void tg__group_join(tg_group *g)
 static void tg__group_leave(tg_group *g)
 {
     while (g) {
-        (void)TG__FETCH_ADD_RELAXED(&g->ended, 1u);
-        uint32_t old = TG__LOAD_RELAXED(&g->live), desired;
+        (void)TG__FETCH_ADD_RELAXED(&g->ended, 1u);   /* a statistic */
+        uint32_t old = TG__LOAD_RELAXED(&g->live), desired;   /* the CAS below orders */
         do {
             desired = (old & TG__GROUP_COUNT) == 1u ? 0u : old - 1u;
             /* acq_rel: the member's end before a waiter's look at the
@@ -6809,21 +6817,9 @@ static void tg__group_queued_one(tg_scheduler *s, uint32_t index, tg__slot *sl, 
    in a queue while nothing in the scheduler can move, for TG__STALL_NS. */
 static int tg__group_stalled(tg_group *g, tg__stall_watch *sw)
 {
-    tg_scheduler *s = g->s;
     int queued = 0;
-    if (tg__stalled_now(s)) tg__group_each(g, tg__group_queued_one, &queued);
-    if (!queued) {
-        sw->since = -1;
-        return 0;
-    }
-    int64_t now = tg__now_ns();
-    uint64_t progress = tg__progress(s);
-    if (sw->since < 0 || progress != sw->progress) {
-        sw->since = now;
-        sw->progress = progress;
-        return 0;
-    }
-    return now - sw->since >= TG__STALL_NS;
+    if (tg__stalled_now(g->s)) tg__group_each(g, tg__group_queued_one, &queued);
+    return tg__stall_tick(g->s, queued, sw);
 }
 
 static inline int tg__group_empty(tg_group *g)
@@ -6927,6 +6923,7 @@ static int tg__group_waits_self(tg_group *g, tg__thread *t)
 /* A group in use: made by tg_group_create, not destroyed. */
 static inline int tg__group_ok(const tg_group *g)
 {
+    /* acquire: pairs with tg_group_create's release store of open */
     return g && TG__LOAD_ACQUIRE(&g->open) && tg__fork_check(g->s) == TG_OK;
 }
 
@@ -6950,6 +6947,7 @@ TG_API int tg_group_create(tg_scheduler *s, tg_group **out)
         pthread_mutex_unlock(&s->group_lock);
     }
     tg_group *parent = tg__group_current(s);
+    /* relaxed: the running member keeps the parent's count, so its refs, above 0 */
     if (parent) (void)TG__FETCH_ADD_RELAXED(&parent->refs, 1u);
     g->s = s;
     TG__STORE_RELAXED(&g->parent, parent);   /* read by racing sweeps too */
@@ -7005,8 +7003,8 @@ TG_API void tg_group_destroy(tg_group *g)
 {
     if (!tg__group_ok(g)) return;
     if (!tg__group_empty(g)) tg__group_cancel(g);
-    else TG__STORE_SEQ_CST(&g->cancelled, 1u);   /* a late submission is refused */
-    TG__STORE_RELEASE(&g->open, 0u);
+    else TG__STORE_SEQ_CST(&g->cancelled, 1u);   /* a late submission is refused; as tg__group_cancel */
+    TG__STORE_RELEASE(&g->open, 0u);   /* pairs with the acquire in tg__group_ok */
     tg__group_unref(g);
 }
 

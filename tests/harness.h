@@ -228,6 +228,28 @@ static inline int th_nop_fn(const void *args, tg_value *result)
 __attribute__((unused)) static const tg_op th_nop_op = {
     .name = "nop", .fn = th_nop_fn };
 
+/* A scheduler of `workers` unpinned workers, or abort (a test cannot go
+   on without one). */
+static inline tg_scheduler *th_sched(int workers)
+{
+    tg_config cfg = { .workers = (unsigned)workers, .no_pin = 1 };
+    tg_scheduler *s = NULL;
+    if (tg_create(&cfg, &s) != TG_OK) {
+        fprintf(stderr, "tg_create failed\n");
+        abort();
+    }
+    return s;
+}
+
+/* Idle, every slot back, drained and destroyed. */
+#define TH_FINISH(s)                                                           \
+    do {                                                                       \
+        CHECK_RC(tg_wait_idle((s), TH_LONG_NS), TG_OK);                        \
+        CHECK_EQ(th_stat_slots_in_use(s), 0);                                  \
+        CHECK_RC(tg_shutdown((s), TG_DRAIN, -1), TG_OK);                       \
+        tg_destroy(s);                                                         \
+    } while (0)
+
 /* CPUs of the calling thread's affinity mask, or 0 on error. */
 unsigned th_affinity_cpus(void);
 

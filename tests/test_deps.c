@@ -32,24 +32,6 @@ static int dp_fn(const void *args, tg_value *result)
 static const tg_op dp_op = { .name = "dp", .fn = dp_fn };
 static const tg_op dp_always_op = { .name = "dp_always", .fn = dp_fn, .flags = TG_OP_ALWAYS_RUN };
 
-static tg_scheduler *dp_make(int workers)
-{
-    tg_config cfg = { .workers = workers, .no_pin = 1 };
-    tg_scheduler *s = NULL;
-    if (tg_create(&cfg, &s) != TG_OK) {
-        fprintf(stderr, "tg_create failed\n");
-        abort();
-    }
-    return s;
-}
-
-static void dp_finish(tg_scheduler *s)
-{
-    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
-    CHECK_EQ(th_stat_slots_in_use(s), 0);
-    CHECK_RC(tg_shutdown(s, TG_DRAIN, -1), TG_OK);
-    tg_destroy(s);
-}
 
 /* ------------------------------------------------------------- order */
 
@@ -57,7 +39,7 @@ static void dp_finish(tg_scheduler *s)
    ends, and D runs after both B and C. */
 TG_TEST(deps_diamond_runs_in_order)
 {
-    tg_scheduler *s = dp_make(2);
+    tg_scheduler *s = th_sched(2);
     th_gate g;
     th_gate_init(&g, 0);
     th_gate *gp = &g;
@@ -83,13 +65,13 @@ TG_TEST(deps_diamond_runs_in_order)
     CHECK(ran[1] > 0 && ran[2] > 0 && ran[3] > ran[1] && ran[3] > ran[2]);
     tg_token all[4] = { a, b, c, d };
     for (int i = 0; i < 4; i++) CHECK_RC(tg_release(s, all[i]), TG_OK);
-    dp_finish(s);
+    TH_FINISH(s);
 }
 
 /* An already-ended dependency counts as ended: the successor runs at once. */
 TG_TEST(deps_on_ended_tokens_run_at_once)
 {
-    tg_scheduler *s = dp_make(1);
+    tg_scheduler *s = th_sched(1);
     dp_args x = { 0, 0, NULL }, y = { 1, 0, NULL };
     tg_token a, b;
     REQUIRE(tg_submit(s, &dp_op, &x, sizeof x, &a) == TG_OK);
@@ -105,7 +87,7 @@ TG_TEST(deps_on_ended_tokens_run_at_once)
     CHECK_RC(tg_release(s, a), TG_OK);
     CHECK_RC(tg_release(s, b), TG_OK);
     CHECK_RC(tg_release(s, c), TG_OK);
-    dp_finish(s);
+    TH_FINISH(s);
 }
 
 /* A chain of n tokens, each after the one before, handles released
@@ -141,7 +123,7 @@ TG_TEST(deps_long_chain_runs_in_order_without_stack)
     for (int i = 0; i < n; i++) in_order &= ran[i] == i + 1;
     CHECK(in_order);
     free(ran);
-    dp_finish(s);
+    TH_FINISH(s);
 }
 
 /* A chain built from inside a task, the task returning before it ran. */
@@ -170,7 +152,7 @@ static const tg_op dp_chain_op = { .name = "dp_chain", .fn = dp_chain_fn };
 
 TG_TEST(deps_chain_from_inside_a_task)
 {
-    tg_scheduler *s = dp_make(2);
+    tg_scheduler *s = th_sched(2);
     enum { N = 5000 };
     static long ran[N];
     memset(ran, 0, sizeof ran);
@@ -184,13 +166,13 @@ TG_TEST(deps_chain_from_inside_a_task)
     int in_order = 1;
     for (int i = 0; i < N; i++) in_order &= ran[i] == i + 1;
     CHECK(in_order);
-    dp_finish(s);
+    TH_FINISH(s);
 }
 
 /* Fan-in: one token after 1,000 others runs after the last of them. */
 TG_TEST(deps_fan_in_waits_for_every_dependency)
 {
-    tg_scheduler *s = dp_make(2);
+    tg_scheduler *s = th_sched(2);
     enum { N = 1000 };
     static long ran[N + 1];
     static tg_token t[N];
@@ -207,7 +189,7 @@ TG_TEST(deps_fan_in_waits_for_every_dependency)
     CHECK_RC(tg_wait(s, z, TH_LONG_NS, NULL), TG_OK);
     CHECK_EQ(ran[N], N + 1);
     CHECK_RC(tg_release(s, z), TG_OK);
-    dp_finish(s);
+    TH_FINISH(s);
 }
 
 /* A 1-D stencil W wide and T steps deep: each point of step t follows
@@ -240,7 +222,7 @@ static const tg_op dp_cell_op = { .name = "dp_cell", .fn = dp_cell_fn };
 TG_TEST(deps_stencil_matches_the_serial_sums)
 {
     for (int workers = 1; workers <= 3; workers++) {
-        tg_scheduler *s = dp_make(workers);
+        tg_scheduler *s = th_sched(workers);
         memset(dp_grid, 0, sizeof dp_grid);
         static tg_token tok[2][DP_W];
         for (int t = 0; t < DP_T; t++) {
@@ -268,7 +250,7 @@ TG_TEST(deps_stencil_matches_the_serial_sums)
                 want[t][x] = v;
             }
         CHECK(memcmp(want, dp_grid, sizeof want) == 0);
-        dp_finish(s);
+        TH_FINISH(s);
     }
 }
 
@@ -279,7 +261,7 @@ TG_TEST(deps_stencil_matches_the_serial_sums)
    TG_OP_ALWAYS_RUN the successor runs all the same. */
 TG_TEST(deps_failure_propagates_unless_always_run)
 {
-    tg_scheduler *s = dp_make(2);
+    tg_scheduler *s = th_sched(2);
     static long ran[8];
     memset(ran, 0, sizeof ran);
     atomic_store(&dp_seq, 0);
@@ -314,13 +296,13 @@ TG_TEST(deps_failure_propagates_unless_always_run)
     CHECK_EQ(info.dependency.bits, a.bits);
     tg_token all[5] = { a, b, c, d, e };
     for (int i = 0; i < 5; i++) CHECK_RC(tg_release(s, all[i]), TG_OK);
-    dp_finish(s);
+    TH_FINISH(s);
 }
 
 /* A killed dependency: the successor is not run either. */
 TG_TEST(deps_killed_dependency_stops_its_successor)
 {
-    tg_scheduler *s = dp_make(1);
+    tg_scheduler *s = th_sched(1);
     th_gate g;
     th_gate_init(&g, 1);
     th_gate *gp = &g;
@@ -333,15 +315,15 @@ TG_TEST(deps_killed_dependency_stops_its_successor)
     CHECK_RC(tg_wait(s, b, TH_LONG_NS, NULL), TG_EDEPENDENCY);
     CHECK_RC(tg_release(s, a), TG_OK);
     CHECK_RC(tg_release(s, b), TG_OK);
-    dp_finish(s);
+    TH_FINISH(s);
 }
 
 /* ---------------------------------------------------- handles, input */
 
 TG_TEST(deps_bad_handles_submit_nothing)
 {
-    tg_scheduler *s = dp_make(1);
-    tg_scheduler *other = dp_make(1);
+    tg_scheduler *s = th_sched(1);
+    tg_scheduler *other = th_sched(1);
     dp_args x = { 0, 0, NULL };
     tg_token a, foreign, t = { 99 };
     REQUIRE(tg_submit(s, &dp_op, &x, sizeof x, &a) == TG_OK);
@@ -379,8 +361,8 @@ TG_TEST(deps_bad_handles_submit_nothing)
     CHECK_RC(tg_wait_release(s, t, TH_LONG_NS, NULL), TG_OK);
     CHECK_RC(tg_release(s, live), TG_OK);
     CHECK_RC(tg_wait_release(other, foreign, TH_LONG_NS, NULL), TG_OK);
-    dp_finish(other);
-    dp_finish(s);
+    TH_FINISH(other);
+    TH_FINISH(s);
 }
 
 /* ------------------------------------------------- waiting successors */
@@ -398,7 +380,7 @@ static const tg_op dp_deadline_op = { .name = "dp_deadline", .fn = dp_slow_fn, .
 
 TG_TEST(deps_waiting_successor_killed_or_expired)
 {
-    tg_scheduler *s = dp_make(1);
+    tg_scheduler *s = th_sched(1);
     th_gate g;
     th_gate_init(&g, 0);
     th_gate *gp = &g;
@@ -421,7 +403,7 @@ TG_TEST(deps_waiting_successor_killed_or_expired)
     CHECK_RC(tg_release(s, a), TG_OK);
     CHECK_RC(tg_release(s, b), TG_OK);
     CHECK_RC(tg_release(s, c), TG_OK);
-    dp_finish(s);
+    TH_FINISH(s);
 }
 
 /* Shutdown with successors still waiting: TG_CANCEL kills them, nothing
@@ -429,7 +411,7 @@ TG_TEST(deps_waiting_successor_killed_or_expired)
 TG_TEST(deps_shutdown_with_successors_waiting)
 {
     for (int mode = 0; mode < 2; mode++) {
-        tg_scheduler *s = dp_make(1);
+        tg_scheduler *s = th_sched(1);
         th_gate g;
         th_gate_init(&g, 1);
         th_gate *gp = &g;
@@ -514,7 +496,7 @@ TG_TEST(deps_random_dags_match_the_serial_outcome)
             atomic_store(&dp_ran[i], 0);
         }
         atomic_store(&dp_order_ok, 1);
-        tg_scheduler *s = dp_make(1 + (int)(seed % 3));
+        tg_scheduler *s = th_sched(1 + (int)(seed % 3));
         for (int i = 0; i < DP_N; i++) {
             tg_token after[4];
             for (int k = 0; k < dp_nodes[i].ndeps; k++) after[k] = tok[dp_nodes[i].deps[k]];
@@ -529,7 +511,7 @@ TG_TEST(deps_random_dags_match_the_serial_outcome)
             if (got != want[i] || ran != (want[i] != 2)) wrong++;
         }
         disorder += !atomic_load(&dp_order_ok);
-        dp_finish(s);
+        TH_FINISH(s);
     }
     CHECK_EQ(wrong, 0);
     CHECK_EQ(disorder, 0);
@@ -558,7 +540,7 @@ static const tg_op dp_drained_op = { .name = "dp_drained", .fn = dp_fn };
 TG_TEST(deps_keep_sticky_retries_and_drains)
 {
     for (int round = 0; round < 8; round++) {
-        tg_scheduler *s = dp_make(2);
+        tg_scheduler *s = th_sched(2);
         th_gate g, h;
         th_gate_init(&g, 0);
         th_gate_init(&h, 0);
@@ -591,6 +573,6 @@ TG_TEST(deps_keep_sticky_retries_and_drains)
         CHECK_EQ(ran[0], 0);
         tg_token all[4] = { key, a, b, c };
         for (int i = 0; i < 4; i++) CHECK_RC(tg_release(s, all[i]), TG_OK);
-        dp_finish(s);
+        TH_FINISH(s);
     }
 }

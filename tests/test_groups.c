@@ -11,24 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static tg_scheduler *gr_make(int workers)
-{
-    tg_config cfg = { .workers = workers, .no_pin = 1 };
-    tg_scheduler *s = NULL;
-    if (tg_create(&cfg, &s) != TG_OK) {
-        fprintf(stderr, "tg_create failed\n");
-        abort();
-    }
-    return s;
-}
-
-static void gr_finish(tg_scheduler *s)
-{
-    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
-    CHECK_EQ(th_stat_slots_in_use(s), 0);
-    CHECK_RC(tg_shutdown(s, TG_DRAIN, -1), TG_OK);
-    tg_destroy(s);
-}
 
 /* ------------------------------------------------------- nested groups */
 
@@ -67,7 +49,7 @@ static int gr_fib_fn(const void *args, tg_value *result)
 TG_TEST(groups_nested_fib_on_1_to_3_workers)
 {
     for (int workers = 1; workers <= 3; workers++) {
-        tg_scheduler *s = gr_make(workers);
+        tg_scheduler *s = th_sched(workers);
         tg_group *g;
         REQUIRE(tg_group_create(s, &g) == TG_OK);
         int n = 18;
@@ -81,7 +63,7 @@ TG_TEST(groups_nested_fib_on_1_to_3_workers)
         CHECK_RC(tg_wait_release(s, t, 0, &v), TG_OK);
         CHECK_EQ(v.i, 2584);
         tg_group_destroy(g);
-        gr_finish(s);
+        TH_FINISH(s);
     }
 }
 
@@ -112,7 +94,7 @@ static int gr_tree_fn(const void *args, tg_value *result)
 
 TG_TEST(groups_wait_covers_detached_descendants)
 {
-    tg_scheduler *s = gr_make(2);
+    tg_scheduler *s = th_sched(2);
     for (int round = 0; round < 5; round++) {
         atomic_store(&gr_nodes, 0);
         tg_group *g;
@@ -125,7 +107,7 @@ TG_TEST(groups_wait_covers_detached_descendants)
         CHECK_EQ(th_stat_live(s), 0);
         tg_group_destroy(g);
     }
-    gr_finish(s);
+    TH_FINISH(s);
 }
 
 /* A member makes a child group, puts slow detached tokens in it and
@@ -157,7 +139,7 @@ static int gr_spawner_fn(const void *args, tg_value *result)
 
 TG_TEST(groups_child_group_counts_in_parent)
 {
-    tg_scheduler *s = gr_make(2);
+    tg_scheduler *s = th_sched(2);
     atomic_store(&gr_child_done, 0);
     tg_group *g;
     REQUIRE(tg_group_create(s, &g) == TG_OK);
@@ -166,7 +148,7 @@ TG_TEST(groups_child_group_counts_in_parent)
     CHECK_RC(tg_group_wait(g, TH_LONG_NS), TG_OK);
     CHECK_EQ(atomic_load(&gr_child_done), 4);
     tg_group_destroy(g);
-    gr_finish(s);
+    TH_FINISH(s);
 }
 
 /* ------------------------------------------------------------ outcomes */
@@ -184,7 +166,7 @@ static const tg_op gr_sleep_op = { .name = "gr_sleep", .fn = gr_fail_fn };
 
 TG_TEST(groups_wait_reports_first_failure_after_all_ended)
 {
-    tg_scheduler *s = gr_make(2);
+    tg_scheduler *s = th_sched(2);
     tg_group *g;
     REQUIRE(tg_group_create(s, &g) == TG_OK);
     CHECK_RC(tg_group_wait(g, 0), TG_OK);   /* empty: at once */
@@ -203,7 +185,7 @@ TG_TEST(groups_wait_reports_first_failure_after_all_ended)
     CHECK_RC(tg_group_wait(g, TH_LONG_NS), TG_OK);
     tg_group_destroy(g);
     tg_token victim;
-    tg_scheduler *one = gr_make(1);   /* one worker held: the victim stays queued */
+    tg_scheduler *one = th_sched(1);   /* one worker held: the victim stays queued */
     th_gate gate1;
     th_gate_init(&gate1, 0);
     th_gate *gp1 = &gate1;
@@ -220,8 +202,8 @@ TG_TEST(groups_wait_reports_first_failure_after_all_ended)
     th_gate_open(&gate1);
     CHECK_RC(tg_wait_release(one, hold1, TH_LONG_NS, NULL), TG_OK);
     tg_group_destroy(g1);
-    gr_finish(one);
-    gr_finish(s);
+    TH_FINISH(one);
+    TH_FINISH(s);
 }
 
 /* A member waiting for its own group can never see it empty. */
@@ -238,7 +220,7 @@ static int gr_self_fn(const void *args, tg_value *result)
 
 TG_TEST(groups_wait_from_a_member_is_edeadlk)
 {
-    tg_scheduler *s = gr_make(2);
+    tg_scheduler *s = th_sched(2);
     REQUIRE(tg_group_create(s, &gr_self_group) == TG_OK);
     atomic_store(&gr_self_rc, 99);
     static const tg_op op = { .name = "gr_self", .fn = gr_self_fn };
@@ -246,7 +228,7 @@ TG_TEST(groups_wait_from_a_member_is_edeadlk)
     CHECK_RC(tg_group_wait(gr_self_group, TH_LONG_NS), TG_OK);
     CHECK_EQ(atomic_load(&gr_self_rc), TG_EDEADLK);
     tg_group_destroy(gr_self_group);
-    gr_finish(s);
+    TH_FINISH(s);
 }
 
 /* A timed wait inside a task returns at its timeout, and runs nothing
@@ -272,14 +254,14 @@ static int gr_timed_fn(const void *args, tg_value *result)
 TG_TEST(groups_timed_wait_inside_a_task)
 {
     for (int workers = 1; workers <= 2; workers++) {
-        tg_scheduler *s = gr_make(workers);
+        tg_scheduler *s = th_sched(workers);
         static const tg_op op = { .name = "gr_timed", .fn = gr_timed_fn };
         tg_token t;
         REQUIRE(tg_submit(s, &op, NULL, 0, &t) == TG_OK);
         tg_value v;
         CHECK_RC(tg_wait_release(s, t, TH_LONG_NS, &v), TG_OK);
         CHECK_EQ(v.i, 1);
-        gr_finish(s);
+        TH_FINISH(s);
     }
 }
 
@@ -317,7 +299,7 @@ static int gr_spawn_fn(const void *args, tg_value *result)
 TG_TEST(groups_cancel_while_members_spawn)
 {
     for (int workers = 1; workers <= 3; workers++) {
-        tg_scheduler *s = gr_make(workers);
+        tg_scheduler *s = th_sched(workers);
         atomic_store(&gr_cancelled, 0);
         atomic_store(&gr_late_starts, 0);
         atomic_store(&gr_runs, 0);
@@ -345,7 +327,7 @@ TG_TEST(groups_cancel_while_members_spawn)
         CHECK_RC(tg_group_submit(g, &th_nop_op, NULL, 0, NULL), TG_EKILLED);
         for (int i = 0; i < 4; i++) CHECK_RC(tg_release(s, roots[i]), TG_OK);
         tg_group_destroy(g);
-        gr_finish(s);
+        TH_FINISH(s);
     }
 }
 
@@ -353,7 +335,7 @@ TG_TEST(groups_cancel_while_members_spawn)
    asked to stop; the slots come back and tg_wait_idle returns. */
 TG_TEST(groups_destroy_with_live_members_cancels_them)
 {
-    tg_scheduler *s = gr_make(1);
+    tg_scheduler *s = th_sched(1);
     th_gate gate;
     th_gate_init(&gate, 1);
     th_gate *gp = &gate;
@@ -374,7 +356,7 @@ TG_TEST(groups_destroy_with_live_members_cancels_them)
     CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
     CHECK_RC(tg_stats(s, &st), TG_OK);
     CHECK_EQ(st.killed, 102);
-    gr_finish(s);
+    TH_FINISH(s);
 }
 
 /* ------------------------------------------------ threads and inheritance */
@@ -412,7 +394,7 @@ static void *gr_thread_main(void *p)
 
 TG_TEST(groups_four_threads_with_their_own_groups)
 {
-    tg_scheduler *s = gr_make(2);
+    tg_scheduler *s = th_sched(2);
     pthread_t th[4];
     gr_thread_arg args[4];
     for (int i = 0; i < 4; i++) {
@@ -423,7 +405,7 @@ TG_TEST(groups_four_threads_with_their_own_groups)
         pthread_join(th[i], NULL);
         CHECK_EQ(args[i].ok, 1);
     }
-    gr_finish(s);
+    TH_FINISH(s);
 }
 
 /* tg_submit_batch and tg_submit_after from inside a member join its
@@ -459,7 +441,7 @@ static int gr_outer_fn(const void *args, tg_value *result)
 
 TG_TEST(groups_batch_and_after_inherit_membership)
 {
-    tg_scheduler *s = gr_make(2);
+    tg_scheduler *s = th_sched(2);
     atomic_store(&gr_inner_done, 0);
     tg_group *g;
     REQUIRE(tg_group_create(s, &g) == TG_OK);
@@ -468,14 +450,14 @@ TG_TEST(groups_batch_and_after_inherit_membership)
     CHECK_RC(tg_group_wait(g, TH_LONG_NS), TG_OK);
     CHECK_EQ(atomic_load(&gr_inner_done), 10);
     tg_group_destroy(g);
-    gr_finish(s);
+    TH_FINISH(s);
 }
 
 /* ------------------------------------------------------------ bad input */
 
 TG_TEST(groups_bad_input)
 {
-    tg_scheduler *s = gr_make(1);
+    tg_scheduler *s = th_sched(1);
     tg_group *g = (tg_group *)1;
     CHECK_RC(tg_group_create(NULL, &g), TG_EINVAL);
     CHECK_RC(tg_group_create(s, NULL), TG_EINVAL);
@@ -491,5 +473,5 @@ TG_TEST(groups_bad_input)
     tg_group_destroy(g);
     CHECK_RC(tg_group_wait(g, 0), TG_EINVAL);             /* destroyed (not reused yet) */
     CHECK_RC(tg_group_submit(g, &th_nop_op, NULL, 0, NULL), TG_EINVAL);
-    gr_finish(s);
+    TH_FINISH(s);
 }
