@@ -2459,7 +2459,7 @@ static void tg__cache_flush(tg_scheduler *s, tg__worker *w)
 /* Takes a free slot without waiting: the worker's cache, the shared free
    list, then never-used slots. 0 on success, TG_EBUSY when every slot is
    taken, TG_ENOMEM. */
-static int tg__slot_try_take(tg_scheduler *s, tg__worker *w, uint32_t *index)
+TG__HOT_INLINE int tg__slot_try_take(tg_scheduler *s, tg__worker *w, uint32_t *index)
 {
     if (w && w->cache_count) {
         *index = w->cache[--w->cache_count];
@@ -2498,7 +2498,7 @@ static void tg__args_buffer_drop(tg_scheduler *s, tg__slot *sl)
 
 /* Copies a token's arguments into its slot, reusing the slot's buffer when
    it is big enough. TG_ENOMEM leaves the slot with no arguments. */
-static int tg__args_store(tg_scheduler *s, tg__slot *sl, const void *args, size_t size)
+TG__HOT_INLINE int tg__args_store(tg_scheduler *s, tg__slot *sl, const void *args, size_t size)
 {
     if (size <= TG__INLINE_ARGS) {
         tg__args_buffer_drop(s, sl);
@@ -3560,13 +3560,8 @@ static uint32_t tg__op_insert(tg_scheduler *s, const char *name, int *rc)
    max_ops names, TG_ENOMEM. The thread's last op is remembered; its name
    is compared again (a freed tg_op's address may come back with another
    name). */
-static int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
+static __attribute__((noinline)) int tg__op_lookup_slow(tg_scheduler *s, const tg_op *op, uint32_t *opi)
 {
-    if (TG__LIKELY(tg__tls_op.op == op && tg__tls_op.serial == s->serial &&
-                   strcmp(s->ops[tg__tls_op.opi].name, op->name) == 0)) {
-        *opi = tg__tls_op.opi;
-        return TG_OK;
-    }
     uint32_t at;
     uint32_t cell = tg__op_find(s, op->name, &at);
     int rc = TG_OK;
@@ -3574,13 +3569,24 @@ static int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
         pthread_mutex_lock(&s->ops_lock);
         cell = tg__op_insert(s, op->name, &rc);
         pthread_mutex_unlock(&s->ops_lock);
-        if (!cell) return rc;
+        if (!cell) return rc != TG_OK ? rc : TG_EOPLIMIT;
     }
     *opi = cell - 1;
     tg__tls_op.serial = s->serial;
     tg__tls_op.op = op;
     tg__tls_op.opi = cell - 1;
     return TG_OK;
+}
+
+/* The common case inline: the op this thread submitted last. */
+TG__HOT_INLINE int tg__op_lookup(tg_scheduler *s, const tg_op *op, uint32_t *opi)
+{
+    if (TG__LIKELY(tg__tls_op.op == op && tg__tls_op.serial == s->serial &&
+                   strcmp(s->ops[tg__tls_op.opi].name, op->name) == 0)) {
+        *opi = tg__tls_op.opi;
+        return TG_OK;
+    }
+    return tg__op_lookup_slow(s, op, opi);
 }
 
 /* How many entries are claimed; entries 0..n-1 are readable. acquire:
@@ -3712,12 +3718,16 @@ static int tg__space_ready(void *ctx)
     return 0;
 }
 
-static int tg__accepting(tg_scheduler *s)
+static int tg__accepting_draining(tg_scheduler *s)
 {
-    if (TG__LOAD_SEQ_CST(&s->accepting)) return 1;
     /* while draining, tasks may still submit: their children are part of
        the work being drained */
     return tg__task_thread(s) && !TG__LOAD_ACQUIRE(&s->cancelling) && !TG__LOAD_ACQUIRE(&s->stopping);
+}
+
+static inline int tg__accepting(tg_scheduler *s)
+{
+    return TG__LIKELY(TG__LOAD_SEQ_CST(&s->accepting)) || tg__accepting_draining(s);
 }
 
 /* Has a blocking submission run out of time? (deadline -1: never) */
@@ -4326,7 +4336,7 @@ static void tg__group_admit(tg__submission *sub);
 
 /* Step 1: the op and the arguments are well formed; the scheduler takes
    submissions from this thread. */
-static int tg__submit_validate(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size)
+TG__HOT_INLINE int tg__submit_validate(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size)
 {
     if (!s || !op || !op->name || !op->fn) return TG_EINVAL;
     if ((unsigned)op->weight > (unsigned)TG_HEAVY) return TG_EINVAL;
@@ -4343,7 +4353,7 @@ static int tg__submit_validate(tg_scheduler *s, const tg_op *op, const void *arg
 }
 
 /* Step 2: a place under the op's max_live, a slot, the argument bytes. */
-static int tg__submit_take(tg__submission *sub)
+TG__HOT_INLINE int tg__submit_take(tg__submission *sub)
 {
     tg_scheduler *s = sub->s;
     const tg_op *op = sub->op;
@@ -4351,9 +4361,13 @@ static int tg__submit_take(tg__submission *sub)
     if (op->max_live) {
         rc = tg__op_admit(s, sub->opi, op->max_live, sub->deadline);
         if (rc != TG_OK) return rc;
+        sub->w = tg__current_worker(s);   /* a wait above may have handed the core on */
     }
-    rc = tg__slot_acquire(s, &sub->index, sub->deadline);
-    sub->w = tg__current_worker(s);   /* a wait above may have handed the core on */
+    rc = tg__slot_try_take(s, sub->w, &sub->index);
+    if (TG__UNLIKELY(rc == TG_EBUSY)) {
+        rc = tg__slot_acquire(s, &sub->index, sub->deadline);
+        sub->w = tg__current_worker(s);   /* as above */
+    }
     if (rc == TG_OK) {
         sub->sl = tg__slot_at(s, sub->index);
         rc = tg__args_store(s, sub->sl, sub->args, sub->size);
@@ -4601,7 +4615,7 @@ static int tg__submit_wait_room(tg__submission *sub)
 
 /* The checks of a submission that hold for a whole batch (steps 1 and
    the op's entry), filling *sub but for its arguments and handle. */
-static int tg__submit_prepare(tg__submission *sub, tg_scheduler *s, const tg_op *op, const void *args,
+TG__HOT_INLINE int tg__submit_prepare(tg__submission *sub, tg_scheduler *s, const tg_op *op, const void *args,
                               size_t args_size, int64_t deadline)
 {
     int rc = tg__submit_validate(s, op, args, args_size);
@@ -4625,7 +4639,7 @@ static int tg__submit_prepare(tg__submission *sub, tg_scheduler *s, const tg_op 
 
 /* One token of a prepared submission (sub->args and sub->out set): steps
    2 to 5. */
-static int tg__submit_one(tg__submission *sub)
+TG__HOT_INLINE int tg__submit_one(tg__submission *sub)
 {
     tg_scheduler *s = sub->s;
     const tg_op *op = sub->op;
@@ -5238,7 +5252,7 @@ static inline void tg__busy_end(tg_scheduler *s, tg__worker *w)
 
 /* The gate's move of a token to EXECUTING from the word *old (ADMITTED,
    not taken). 1: it moved; 0: the word changed (*old is the new one). */
-static inline int tg__gate_start(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint64_t *old)
+TG__HOT_INLINE int tg__gate_start(tg_scheduler *s, tg__worker *w, tg__slot *sl, uint64_t *old)
 {
     uint64_t desired = (*old & ~(uint64_t)(TG__STATE_MASK | TG__W_LISTED)) | (uint32_t)TG_EXECUTING |
                        TG__W_RUNNING;
