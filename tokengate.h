@@ -365,6 +365,16 @@ int main(void)
    ignored (no pin taken); (3) else a sticky key places it; (4) else the
    weight ranges of section 7. Pins override weight ranges and
    strict_routing.
+   A chain stops as a unit: tg_kill of a lead (while its domain is open,
+   even once the lead itself has ended) kills the domain: its members that
+   have not started end KILLED and never run (the start of every member is
+   refused from then on, so one being submitted at that moment is stopped
+   too), running ones see tg_should_stop() and end KILLED when they return,
+   and tokens they submit still join the domain and end KILLED without
+   running. A kill of any other member kills that member alone. A member
+   that is itself a lead heads a domain of its own, which a kill of the
+   outer lead does not reach (a group, tg_group_create, stops any tree). The
+   monitor lists each open domain and kills it by its lead (section 20).
    tg_sha256 (one shot), tg_sha256_init/update/final (streaming) and
    tg_sha256_hex are public: FIPS 180-4, no dependency.
 
@@ -453,7 +463,12 @@ int main(void)
    names; tg_op_stats gives an op's counts, health class, and run-time and
    queue-wait p50/p95/p99 from fixed log-linear histograms (4 buckets per
    power of two: a percentile is its bucket's upper edge, at most 25% above).
-   tg_stats_json writes all of that as one JSON object (times in ns);
+   tg_stats_json writes all of that as one JSON object (times in ns), with
+   "groups" (each open group: id 1, 2, ... in creation order, parent id or
+   0, live members, joined and ended since creation, cancelled, error: the
+   first failure's code) and "domains" (each open domain: lead, its
+   handle's value as a decimal string, core, pending members, killed,
+   seed), at most 256 of each;
    tg_stats_prometheus as Prometheus text: counters end in _total, times
    are _seconds histograms (buckets at each power of two from 256 ns to
    2^36 ns), labels op, core, result, state, tier, window. Both take a
@@ -476,9 +491,15 @@ int main(void)
                        {"type":"stats","stats":<tg_stats_json>} every
                        interval_ms, and the client may send "pause OP",
                        "resume OP", "drain OP", "kill OP" or "unblock OP",
-                       each answered {"type":"reply","cmd":..,"rc":..,
-                       "op":..,"error":..}. A wrong token, or a control
-                       before auth, is answered and closed with 1008.
+                       "kill-group ID" (as tg_group_cancel) or "kill-domain
+                       LEAD" (as tg_kill of the lead, whose handle may be
+                       released already), each answered {"type":"reply",
+                       "cmd":..,"rc":..,"op":..,"error":..}: rc TG_ESTALE
+                       for a group or domain no longer open, TG_EINVAL for
+                       an id that is not one. The page's table has a row
+                       per open group and domain with its counts and a kill
+                       button. A wrong token, or a control before auth, is
+                       answered and closed with 1008.
    The access token is configured, or 32 random hex digits printed once to
    stderr; it is compared in time that does not depend on where it differs.
    Bad input never reaches the scheduler: a malformed head gets 400 (bare
@@ -879,7 +900,8 @@ TG_API int tg_release(tg_scheduler *s, tg_token t);
 /* Kills the token: one not started yet becomes KILLED and never runs; a
    running one is asked to stop (tg_should_stop() turns nonzero) and ends
    KILLED, its result discarded. Killing an ended token is TG_OK and changes
-   nothing. TG_ESTALE, TG_EINVAL. */
+   nothing. A lead's kill also kills its open domain's members, even once
+   the lead has ended (section 12). TG_ESTALE, TG_EINVAL. */
 TG_API int tg_kill(tg_scheduler *s, tg_token t);
 
 typedef struct tg_token_info {
@@ -1764,6 +1786,7 @@ TG_API const char *tg_state_name(tg_state state)
 #define TG__W_DEPS       0x200000u /* WAITING for its dependencies (their record holds it) */
 #define TG__W_DEPFAIL    0x400000u /* KILLED as a dependency did not complete (result: its handle) */
 #define TG__W_GROUP      0x800000u /* a member of a group (s->group_of names it) */
+#define TG__W_DOMAIN     0x1000000u /* a member of a domain (sl->domain names it) */
 #define TG__WAKE_FLAGS   (TG__W_WAITER | TG__W_ANY)
 
 #define TG__GEN(gw)  ((uint32_t)((gw) >> 32))
@@ -1991,7 +2014,8 @@ struct tg_scheduler {
     struct tg_group **group_of;  /* a member's group by slot; made by the first group */
     struct tg_group *groups;     /* every group made (freed by tg_destroy) */
     struct tg_group *group_pool; /* groups free for reuse */
-    pthread_mutex_t group_lock;  /* the three above */
+    uint64_t group_serial;       /* the last group's id */
+    pthread_mutex_t group_lock;  /* the four above */
     uint32_t dedupe_mask;
     pthread_mutex_t *dedupe_locks; /* TG__DEDUPE_STRIPES, by entry index */
     uint64_t dedupe_joined, dedupe_overflow;
@@ -3248,10 +3272,14 @@ static inline void tg__sticky_leave(tg_scheduler *s, uint32_t entry)
    its slot is recycled, so refs >= pending always. The fields are written
    by the lead's submitter before its token is published, and read by
    members (which run after the lead started: happens-after) and by tg_info
-   (whose generation check rejects a read that raced a reuse). */
+   (whose generation check rejects a read that raced a reuse). lead: the
+   lead's handle, cleared by the last ref before the entry is free again;
+   killed: its lead was killed (tg__domain_kill), members do not start. */
 typedef struct tg__domain {
     uint64_t counts;
+    uint64_t lead;
     int32_t core;
+    uint32_t killed;
     uint8_t digest[32];
 } tg__domain;
 
@@ -3312,6 +3340,8 @@ static uint32_t tg__domain_open(tg_scheduler *s, int core, tg_token lead,
         tg_sha256_final(&ctx, digest);
         for (unsigned b = 0; b < 32; b++) TG__STORE_RELAXED(&d->digest[b], digest[b]);
         TG__STORE_RELAXED(&d->core, (int32_t)core);
+        TG__STORE_RELAXED(&d->killed, 0u);
+        TG__STORE_RELAXED(&d->lead, lead.bits);
         return i + 1;
     }
     /* a statistic only: relaxed */
@@ -3349,10 +3379,24 @@ static inline void tg__domain_leave(tg_scheduler *s, uint32_t domain)
 
 /* A member's slot was recycled. release: our reads of the entry (tg_info's
    seed) come before a new lead rewrites it; pairs with the acquire CAS in
-   tg__domain_open. */
+   tg__domain_open. Once pending is 0 nothing adds a ref (joins and
+   tg__domain_hold need pending > 0), so the last ref is known before it
+   goes: it clears the lead, and a hold on the entry's next domain (its
+   acquire CAS is in this release sequence) never reads this one's lead. */
 static void tg__domain_unref(tg_scheduler *s, uint32_t domain)
 {
-    (void)TG__FETCH_SUB_RELEASE(&s->domains[domain - 1].counts, 1u);
+    tg__domain *d = &s->domains[domain - 1];
+    if (TG__LOAD_RELAXED(&d->counts) == 1u) TG__STORE_RELAXED(&d->lead, (uint64_t)0);
+    (void)TG__FETCH_SUB_RELEASE(&d->counts, 1u);
+}
+
+/* Was the domain of this member killed with its lead? Its ref keeps the
+   entry this domain's. Acquire: pairs with the seq_cst store in
+   tg__domain_kill. */
+static inline int tg__domain_killed(tg_scheduler *s, const tg__slot *sl)
+{
+    uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
+    return domain && TG__LOAD_ACQUIRE(&s->domains[domain - 1].killed);
 }
 
 /* TG_OK when the op's external calls are well formed (a lead or not). */
@@ -3385,6 +3429,7 @@ static int tg__place(tg_scheduler *s, tg__worker *near, tg__slot *sl, tg_token s
             core = tg__domain_join(s, parent);
             if (core >= 0) {
                 TG__STORE_RELAXED(&sl->domain, parent);
+                *flags |= TG__W_DOMAIN;
                 return core;
             }
         }
@@ -3400,7 +3445,8 @@ static int tg__place(tg_scheduler *s, tg__worker *near, tg__slot *sl, tg_token s
         if (core < 0) core = first < s->nworkers ? (int)first : (int)tg__route_pick(s, lo);
         uint32_t domain = tg__domain_open(s, core, self, calls, ncalls);
         TG__STORE_RELAXED(&sl->domain, domain);
-        if (!domain && !(*flags & TG__W_STICKY)) core = -1;
+        if (domain) *flags |= TG__W_DOMAIN;
+        else if (!(*flags & TG__W_STICKY)) core = -1;
     }
     return core;
 }
@@ -4661,8 +4707,8 @@ TG__HOT_INLINE int tg__submit_one(tg__submission *sub)
         }
         /* pins are taken while it is CREATED, which only this thread ends */
         tg__submit_place(sub);
-        if (sub->word & TG__W_STICKY)
-            sub->word = TG__WORD(TG__FETCH_OR(&sub->sl->gw, (uint64_t)TG__W_STICKY)) | TG__W_STICKY;
+        uint32_t pins = sub->word & (TG__W_STICKY | TG__W_DOMAIN);
+        if (pins) sub->word = TG__WORD(TG__FETCH_OR(&sub->sl->gw, (uint64_t)pins)) | pins;
         TG__STORE_RELAXED(&sub->sl->admitted_ns, tg__stamp_ns());
         if (!tg__submit_move(sub, TG_CREATED, TG_ADMITTED)) return tg__submit_abandon(sub, TG_ESHUTDOWN);
     } else {
@@ -5312,7 +5358,8 @@ static __attribute__((noinline)) int tg__run_gate_slow(tg_scheduler *s, tg__work
             if (hold > 0) return TG__GATE_DONE;                /* the held list has it */
             if (hold < 0 || TG__LOAD_ACQUIRE(&s->cancelling) || TG__LOAD_ACQUIRE(&s->stopping) ||
                 TG__LOAD_RELAXED(&sl->epoch) < TG__LOAD_ACQUIRE(&e->drain_mark) ||
-                ((word & TG__W_GROUP) && tg__group_stopped(tg__group_of(s, index))))
+                ((word & TG__W_GROUP) && tg__group_stopped(tg__group_of(s, index))) ||
+                ((word & TG__W_DOMAIN) && tg__domain_killed(s, sl)))
                 end = TG_KILLED;
         }
         if (end != TG_CREATED) {
@@ -5343,7 +5390,7 @@ TG__HOT_INLINE int tg__run_gate(tg_scheduler *s, tg__worker *w, uint32_t index, 
 {
     uint64_t old = TG__LOAD_ACQUIRE(&sl->gw);
     const uint32_t look = TG__STATE_MASK | TG__W_TAKEN | TG__W_HELD | TG__W_DEADLINE | TG__W_ENDING |
-                          TG__W_LISTED | TG__W_GROUP;
+                          TG__W_LISTED | TG__W_GROUP | TG__W_DOMAIN;
     if (TG__LIKELY((TG__WORD(old) & look) == (TG__W_HELD | (uint32_t)TG_ADMITTED) &&
                    TG__PAIR(TG__GEN(old)) == pair)) {
         tg__opent *e = &s->ops[TG__LOAD_RELAXED(&sl->opi)];
@@ -5999,6 +6046,7 @@ static int tg__claimable(tg_scheduler *s, tg__thread *t, uint32_t index, tg__slo
         return 0;
     if ((word & TG__W_DEADLINE) && tg__now_ns() >= tg__token_deadline(sl)) return 0;
     if ((word & TG__W_GROUP) && tg__group_stopped(tg__group_of(s, index))) return 0;
+    if ((word & TG__W_DOMAIN) && tg__domain_killed(s, sl)) return 0;
     if (t->section_depth) return 0;   /* a blocking section runs nothing beneath it */
     int exhausted = -1;   /* not read yet */
     if (t->depth >= s->depth_soft) {
@@ -6492,19 +6540,30 @@ TG_API int tg_release(tg_scheduler *s, tg_token t)
     return TG_OK;
 }
 
+static void tg__domain_kill(tg_scheduler *s, uint32_t domain);
+
+/* A kill of a domain's lead kills the domain too, once the lead's
+   handle was checked (its slot's ref keeps the entry the lead's). */
+static void tg__kill_led(tg_scheduler *s, tg_token t, tg__slot *sl)
+{
+    uint32_t domain = TG__LOAD_RELAXED(&sl->domain);
+    if (domain && TG__LOAD_RELAXED(&s->domains[domain - 1].lead) == t.bits) tg__domain_kill(s, domain);
+}
+
 TG_API int tg_kill(tg_scheduler *s, tg_token t)
 {
     if (!s) return TG_EINVAL;
     int rc = tg__fork_check(s);
     if (rc != TG_OK) return rc;
     uint32_t gen = tg__token_gen(s, t);
-    for (;;) {
+    for (int first = 1;; first = 0) {
         uint32_t index;
         uint64_t gw;
         tg__slot *sl;
         rc = tg__token_read(s, t, &index, &sl, &gw);
         if (rc != TG_OK) return rc;
         uint32_t word = TG__WORD(gw);
+        if (first && (word & TG__W_DOMAIN)) tg__kill_led(s, t, sl);
         if (TG__IS_TERMINAL(word) || (word & TG__W_ENDING)) return TG_OK;   /* ended, or ending */
         if ((word & TG__STATE_MASK) == (uint32_t)TG_EXECUTING) {
             /* running: ask it to stop. Slot-word RMW with the generation;
@@ -6622,6 +6681,7 @@ struct tg_group {
     uint32_t open;             /* between create and destroy */
     int32_t error;             /* the first member's end other than TG_OK */
     uint64_t joined, ended;    /* members since creation (the monitor) */
+    uint64_t id;               /* 1, 2, ... in creation order (group_lock) */
 };
 
 /* The member table, made with the first group (NULL: TG_ENOMEM). */
@@ -6801,6 +6861,29 @@ static void tg__group_each(tg_group *g, void (*fn)(tg_scheduler *, uint32_t, tg_
     }
 }
 
+/* Kills a domain whose lead was killed: no member starts from here (the
+   gate, a wait's take and tg_should_stop check tg__domain_killed), and
+   the live ones are killed. A member that is a lead itself heads a domain
+   of its own, untouched (a group covers any tree). */
+static void tg__domain_kill(tg_scheduler *s, uint32_t domain)
+{
+    /* seq_cst: before the sweep's reads, as in tg__group_cancel */
+    TG__STORE_SEQ_CST(&s->domains[domain - 1].killed, 1u);
+    uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
+    if (fresh > s->slot_capacity) fresh = s->slot_capacity;
+    for (uint32_t i = 0; i < fresh; i++) {
+        if (!TG__LOAD_ACQUIRE(&s->chunks[i >> TG__CHUNK_SHIFT])) continue;
+        tg__slot *sl = tg__slot_at(s, i);
+        uint64_t gw = TG__LOAD_ACQUIRE(&sl->gw);
+        if (!(TG__WORD(gw) & TG__W_DOMAIN) || TG__IS_TERMINAL(TG__WORD(gw))) continue;
+        int in = TG__LOAD_RELAXED(&sl->domain) == domain;
+        /* the same live token before and after: its domain field was its */
+        uint64_t again = TG__LOAD_ACQUIRE(&sl->gw);
+        if (in && TG__GEN(again) == TG__GEN(gw) && !TG__IS_TERMINAL(TG__WORD(again)))
+            tg__kill_slot(s, i, sl, TG__GEN(gw));
+    }
+}
+
 static void tg__group_kill_one(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t gen, void *ctx)
 {
     TG__UNUSED(ctx);
@@ -6950,14 +7033,19 @@ TG_API int tg_group_create(tg_scheduler *s, tg_group **out)
     if (!tg__group_table(s)) return TG_ENOMEM;
     pthread_mutex_lock(&s->group_lock);
     tg_group *g = s->group_pool;
-    if (g) s->group_pool = g->next;
+    if (g) {
+        s->group_pool = g->next;
+        g->id = ++s->group_serial;
+    }
     pthread_mutex_unlock(&s->group_lock);
     if (!g) {
         g = (tg_group *)tg__alloc(s, sizeof *g);
         if (!g) return TG_ENOMEM;
+        TG__STORE_RELAXED(&g->open, 0u);   /* not listed as open before it is */
         pthread_mutex_lock(&s->group_lock);
         g->all = s->groups;
         s->groups = g;
+        g->id = ++s->group_serial;
         pthread_mutex_unlock(&s->group_lock);
     }
     tg_group *parent = tg__group_current(s);
@@ -7021,6 +7109,77 @@ TG_API void tg_group_destroy(tg_group *g)
     TG__STORE_RELEASE(&g->open, 0u);   /* pairs with the acquire in tg__group_ok */
     tg__group_unref(g);
 }
+
+/* ---- a scope stopped by its id (the monitor's kill-group, kill-domain) ---- */
+#ifdef TOKENGATE_MONITOR
+/* A ref on entry `domain` while it is open and led by `lead` (the
+   monitor's kill, which holds no member): 1 if taken (tg__domain_unref
+   gives it back). acquire: see tg__domain_unref. */
+static int tg__domain_hold(tg_scheduler *s, uint32_t domain, uint64_t lead)
+{
+    tg__domain *d = &s->domains[domain - 1];
+    uint64_t old = TG__LOAD_RELAXED(&d->counts);
+    do {
+        if ((old >> 32) == 0) return 0;
+    } while (!TG__CAS(&d->counts, &old, old + 1u, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+    if (TG__LOAD_RELAXED(&d->lead) == lead) return 1;
+    tg__domain_unref(s, domain);
+    return 0;
+}
+
+
+/* A decimal id of 1 .. UINT64_MAX, all of `text`; 0 if not one. */
+static uint64_t tg__scope_id(const char *text)
+{
+    uint64_t v = 0;
+    if (!*text) return 0;
+    for (const char *c = text; *c; c++) {
+        if (*c < '0' || *c > '9' || v > (UINT64_MAX - (uint64_t)(*c - '0')) / 10) return 0;
+        v = v * 10 + (uint64_t)(*c - '0');
+    }
+    return v;
+}
+
+/* Cancels the open group of that id (as tg_group_cancel): TG_OK, TG_ESTALE
+   (none open), TG_EINVAL (not an id). A reference taken under the lock
+   keeps it from reuse while the cancel runs outside the lock (its sweep's
+   ends may give a group back, which takes the lock). */
+static int tg__group_kill_id(tg_scheduler *s, const char *id_text)
+{
+    uint64_t id = tg__scope_id(id_text);
+    if (!id) return TG_EINVAL;
+    tg_group *found = NULL;
+    pthread_mutex_lock(&s->group_lock);
+    for (tg_group *g = s->groups; g && !found; g = g->all) {
+        if (g->id != id || !TG__LOAD_ACQUIRE(&g->open)) continue;
+        uint32_t refs = TG__LOAD_RELAXED(&g->refs);
+        /* acquire: as any use of the group; only while it is referenced */
+        while (refs && !TG__CAS(&g->refs, &refs, refs + 1u, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) { }
+        if (refs) found = g;
+    }
+    pthread_mutex_unlock(&s->group_lock);
+    if (!found) return TG_ESTALE;
+    tg__group_cancel(found);
+    tg__group_unref(found);
+    return TG_OK;
+}
+
+/* Kills the open domain led by the token of that handle value (as a
+   tg_kill of its lead does to its members; the lead's handle may already
+   be released): TG_OK, TG_ESTALE (none open), TG_EINVAL (not an id). */
+static int tg__domain_kill_lead(tg_scheduler *s, const char *lead_text)
+{
+    uint64_t lead = tg__scope_id(lead_text);
+    if (!lead) return TG_EINVAL;
+    for (uint32_t i = 0; i < s->cfg.max_domains; i++) {
+        if (TG__LOAD_RELAXED(&s->domains[i].lead) != lead || !tg__domain_hold(s, i + 1, lead)) continue;
+        tg__domain_kill(s, i + 1);
+        tg__domain_unref(s, i + 1);
+        return TG_OK;
+    }
+    return TG_ESTALE;
+}
+#endif /* TOKENGATE_MONITOR */
 
 /* tg_destroy: every group's memory (the user destroys groups first). */
 static void tg__groups_free(tg_scheduler *s)
@@ -7175,6 +7334,7 @@ TG_API int tg_should_stop(void)
     if ((word & TG__W_GROUP) &&
         tg__group_stopped(tg__group_of(t->sched, (uint32_t)tg__tls_token & TG__INDEX_MASK)))
         return 1;
+    if ((word & TG__W_DOMAIN) && tg__domain_killed(t->sched, tg__tls_slot)) return 1;
     return TG__LOAD_ACQUIRE(&t->sched->cancelling) != 0;
 }
 
@@ -7795,6 +7955,47 @@ static void tg__json_ops(tg__text *t, const tg__export *x)
     }
 }
 
+#define TG__JSON_SCOPES 256   /* groups, and domains, listed at most */
+
+/* tg_stats_json's "groups" (open ones, by id) and "domains" (open ones):
+   their counts as the monitor shows them, each read on its own. A lead's
+   handle is a string: JavaScript's numbers hold 53 bits. */
+static void tg__json_scopes(tg__text *t, tg_scheduler *s)
+{
+    unsigned n = 0;
+    tg__text_printf(t, "\"groups\":[");
+    pthread_mutex_lock(&s->group_lock);
+    for (tg_group *g = s->groups; g && n < TG__JSON_SCOPES; g = g->all) {
+        if (!TG__LOAD_ACQUIRE(&g->open)) continue;
+        tg_group *parent = TG__LOAD_RELAXED(&g->parent);   /* g's ref keeps it */
+        tg__text_printf(t, "%s{\"id\":%llu,\"parent\":%llu,\"live\":%u,\"joined\":%llu,\"ended\":%llu,"
+                           "\"cancelled\":%s,\"error\":%d}",
+                        n++ ? "," : "", (unsigned long long)g->id,
+                        (unsigned long long)(parent ? parent->id : 0),
+                        (unsigned)(TG__LOAD_RELAXED(&g->live) & TG__GROUP_COUNT),
+                        (unsigned long long)TG__LOAD_RELAXED(&g->joined),
+                        (unsigned long long)TG__LOAD_RELAXED(&g->ended),
+                        TG__LOAD_RELAXED(&g->cancelled) ? "true" : "false", (int)TG__LOAD_RELAXED(&g->error));
+    }
+    pthread_mutex_unlock(&s->group_lock);
+    tg__text_printf(t, "],\"domains\":[");
+    n = 0;
+    for (uint32_t i = 0; i < s->cfg.max_domains && n < TG__JSON_SCOPES; i++) {
+        tg__domain *d = &s->domains[i];
+        uint64_t counts = TG__LOAD_ACQUIRE(&d->counts), lead = TG__LOAD_RELAXED(&d->lead);
+        if (!(counts >> 32) || !lead) continue;
+        char seed[65];
+        uint8_t digest[32];
+        for (unsigned b = 0; b < 32; b++) digest[b] = TG__LOAD_RELAXED(&d->digest[b]);
+        tg_sha256_hex(digest, seed);
+        tg__text_printf(t, "%s{\"lead\":\"%llu\",\"core\":%d,\"pending\":%llu,\"killed\":%s,\"seed\":\"%s\"}",
+                        n++ ? "," : "", (unsigned long long)lead, (int)TG__LOAD_RELAXED(&d->core),
+                        (unsigned long long)(counts >> 32),
+                        TG__LOAD_RELAXED(&d->killed) ? "true" : "false", seed);
+    }
+    tg__text_printf(t, "]");
+}
+
 TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
 {
     tg__export x;
@@ -7835,11 +8036,13 @@ TG_API int tg_stats_json(tg_scheduler *s, char *buf, size_t cap, size_t *len)
     tg__text_printf(&t,
         "],\"dedupe\":{\"joined\":%llu,\"overflow\":%llu},"
         "\"locality\":{\"sticky_keys\":%llu,\"sticky_overflow\":%llu,\"domains_open\":%llu,"
-        "\"domains_kept\":%llu,\"domain_overflow\":%llu,\"domain_late\":%llu}}",
+        "\"domains_kept\":%llu,\"domain_overflow\":%llu,\"domain_late\":%llu},",
         (unsigned long long)st->dedupe_joined, (unsigned long long)st->dedupe_overflow,
         (unsigned long long)st->sticky_keys, (unsigned long long)st->sticky_overflow,
         (unsigned long long)st->domains_open, (unsigned long long)st->domains_kept,
         (unsigned long long)st->domain_overflow, (unsigned long long)st->domain_late);
+    tg__json_scopes(&t, s);
+    tg__text_printf(&t, "}");
     tg__export_free(s, &x);
     return tg__text_finish(&t, len);
 }
@@ -8044,7 +8247,7 @@ TG_API int tg_stats_prometheus(tg_scheduler *s, char *buf, size_t cap, size_t *l
    private parts, only the helpers named on the next line (a check of
    `make test` holds it to them). Its memory comes from the scheduler's
    tg_allocator.
-   monitor-uses: TG__LOAD_ACQUIRE TG__STORE_RELEASE tg__now_ns tg__alloc tg__alloc_zero tg__free tg__text tg__text_printf tg__text_json_string tg__utf8_sequence */
+   monitor-uses: TG__LOAD_ACQUIRE TG__STORE_RELEASE tg__now_ns tg__alloc tg__alloc_zero tg__free tg__text tg__text_printf tg__text_json_string tg__utf8_sequence tg__group_kill_id tg__domain_kill_lead */
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -8446,6 +8649,7 @@ static const char *const tg__monitor_page[] = {
     "  if (last && dt > 0) { rates.push((ended - last.ended) * 1e9 / dt); if (rates.length > 120) rates.shift(); }\n",
     "  drawChart();\n",
     "  renderOps(st.ops);\n",
+    "  renderScopes(st.groups || [], st.domains || []);\n",
     "  last = { uptime_ns: st.uptime_ns, ended: ended, cores: st.cores };\n",
     "}\n",
     "function renderCores(st, dt) {\n",
@@ -8509,6 +8713,31 @@ static const char *const tg__monitor_page[] = {
     "    const state = o.blocked ? 'blocked' : o.paused ? 'paused' : 'running';\n",
     "    q('state').textContent = state; q('state').className = 'state ' + state;\n",
     "  }\n",
+    "}\n",
+    "function renderScopes(groups, domains) {\n",
+    "  const body = $('ops').tBodies[0], seen = new Set();\n",
+    "  const rows = groups.map((g) => ({ key: 'g' + g.id, name: 'group ' + g.id + (g.parent ? ' (in ' + g.parent + ')' : ''),\n",
+    "    joined: g.joined, ended: g.ended, state: g.cancelled ? 'cancelled' : 'live ' + g.live, cmd: 'kill-group ' + g.id }))\n",
+    "    .concat(domains.map((d) => ({ key: 'd' + d.lead, name: 'domain of ' + d.lead + ' (core ' + d.core + ')',\n",
+    "    joined: '', ended: '', state: d.killed ? 'killed' : 'pending ' + d.pending, cmd: 'kill-domain ' + d.lead })));\n",
+    "  for (const r of rows) {\n",
+    "    seen.add(r.key);\n",
+    "    let tr = null;\n",
+    "    for (const x of body.rows) if (x.getAttribute('data-scope') === r.key) tr = x;\n",
+    "    if (!tr) {\n",
+    "      tr = document.createElement('tr'); tr.setAttribute('data-scope', r.key); tr.className = 'scope';\n",
+    "      cell(tr, 'name').textContent = r.name;\n",
+    "      for (const c of ['attempts', 'successes', 'failures', 'retried', 'health', 'exec50', 'exec99', 'wait50', 'wait99', 'state']) cell(tr, c);\n",
+    "      const b = document.createElement('button'); b.textContent = 'kill'; b.setAttribute('data-cmd', 'kill');\n",
+    "      b.onclick = () => { if (ws) ws.send(r.cmd); };\n",
+    "      cell(tr, 'controls').appendChild(b);\n",
+    "      body.appendChild(tr);\n",
+    "    }\n",
+    "    tr.querySelector('td.attempts').textContent = r.joined; tr.querySelector('td.successes').textContent = r.ended;\n",
+    "    const q = tr.querySelector('td.state'); q.textContent = r.state;\n",
+    "    q.className = 'state ' + (r.state === 'cancelled' || r.state === 'killed' ? 'paused' : 'running');\n",
+    "  }\n",
+    "  for (const x of Array.from(body.rows)) if (x.hasAttribute('data-scope') && !seen.has(x.getAttribute('data-scope'))) x.remove();\n",
     "}\n",
     "$('connect').onclick = connect;\n",
     "$('token').addEventListener('keydown', (e) => { if (e.key === 'Enter') connect(); });\n",
@@ -8748,6 +8977,7 @@ static void tg__monitor_command(tg_monitor *m, tg__conn *c, const char *msg, siz
     static const struct { const char *verb; int (*fn)(tg_scheduler *, const char *); } cmds[] = {
         { "pause", tg_op_pause }, { "resume", tg_op_resume }, { "drain", tg_op_drain },
         { "kill", tg_op_kill }, { "unblock", tg_op_unblock },
+        { "kill-group", tg__group_kill_id }, { "kill-domain", tg__domain_kill_lead },
     };
     int rc = TG_EINVAL;
     const char *error = "unknown command";
@@ -8756,7 +8986,7 @@ static void tg__monitor_command(tg_monitor *m, tg__conn *c, const char *msg, siz
     for (unsigned k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
         if (strcmp(verb, cmds[k].verb) != 0) continue;
         known = 1;
-        if (arg_len == 0 || arg_len >= sizeof op) { error = "give one op name"; break; }
+        if (arg_len == 0 || arg_len >= sizeof op) { error = "give one op name or id"; break; }
         memcpy(op, arg, arg_len);
         op[arg_len] = '\0';
         rc = strlen(op) == arg_len ? cmds[k].fn(m->s, op) : TG_EINVAL;
@@ -9732,6 +9962,8 @@ TG_API void tg_destroy(tg_scheduler *s)
 #undef TG__W_DEPS
 #undef TG__W_DEPFAIL
 #undef TG__W_GROUP
+#undef TG__W_DOMAIN
+#undef TG__JSON_SCOPES
 #undef TG__GROUP_WAITER
 #undef TG__GROUP_COUNT
 #undef TG__W_RELEASED

@@ -50,7 +50,7 @@ export LC_ALL=C
 
 cd "$(dirname "$0")/.."
 
-ALL_BENCHES=(empty spawn fib skynet pingpong waves leibniz burst memory io)
+ALL_BENCHES=(empty gather held spawn fib skynet pingpong waves leibniz burst memory io)
 ALL_TG_ONLY=(locality sha256)   # TokenGate-only, see above
 declare -A TG_ONLY_SRC=([locality]=bench/locality.c [sha256]=bench/tokengate/sha256.c)
 QUICK_ARG=--quick         # what every program takes for its quick sizes
@@ -316,18 +316,20 @@ note "== runs done [${run_s} s], writing $OUT_MD"
 
 # The primary figure of each benchmark (bench=key), whether lower or higher
 # is better, and the secondary figures shown beside it.
-PRIMARY="empty=tokens_per_s spawn=tokens_per_s fib=seconds skynet=seconds pingpong=median_us
+PRIMARY="empty=tokens_per_s gather=tokens_per_s held=tokens_per_s spawn=tokens_per_s fib=seconds skynet=seconds pingpong=median_us
          waves=seconds leibniz=seconds burst=sustained_ratio memory=bytes_per_token io=seconds"
 DIRECTION="tokens_per_s=higher seconds=lower median_us=lower sustained_ratio=higher
            bytes_per_token=lower"
 declare -A METRIC=() BETTER=()
 for kv in $PRIMARY; do METRIC[${kv%%=*}]=${kv#*=}; done
 for kv in $DIRECTION; do BETTER[${kv%%=*}]=${kv#*=}; done
-declare -A EXTRAS=([empty]=seconds [spawn]=seconds [fib]=value [skynet]=value
+declare -A EXTRAS=([empty]=seconds [gather]=seconds [held]=seconds [spawn]=seconds [fib]=value [skynet]=value
     [pingpong]="p99_us on_worker" [leibniz]="pi error" [burst]=burst_ratio
     [memory]=max_rss_kb [waves]=tokens_per_s [io]="ideal_ratio ideal_s peak_json peak_log peak_blob")
 declare -A TITLE=(
     [empty]="one outside thread submits 1,000,000 empty tasks, then waits for all"
+    [gather]="1,000,000 tasks with held handles: tokengate tg_submit_batch, then tg_gather_release of every value and outcome; the peers run their empty program (no handles to hold)"
+    [held]="1,000,000 tasks with held handles: tokengate tg_submit each, tg_wait_all, tg_wait_release each; the peers run their empty program"
     [spawn]="1,010,101 tasks in a fan-out tree of width 100, each submitted from inside its running parent, which waits for its children"
     [fib]="fib(30), one task per call n >= 2 (1,346,268 tasks), each parent waits on its two children"
     [skynet]="1,000,000 leaves in a 10-ary tree, every node a task (1,111,111 tasks)"

@@ -8,7 +8,11 @@
        sort    400..700 random ints sorted                        TG_MEDIUM
        chain   120..200 SHA-256 iterations over a 32-byte state   TG_HEAVY
    Each kind waits only for its own waves, so pausing one op on the page
-   holds that op alone. Every result is checked against the same function
+   holds that op alone. A fifth thread runs crawls, one group each: a
+   "crawl" lead (its external call "http.get" opens a domain) fetches 8
+   pages, each page 4 more, every fetch 300 ms in a blocking section; the
+   page's table shows each crawl's group and domain as rows whose kill
+   button cancels the crawl. Every result is checked against the same function
    run on the submitting thread; killed and drained tokens are counted as
    such. Exits non-zero if any result was wrong.
 
@@ -115,6 +119,58 @@ static const tg_op kinds[4] = {
     { .name = "sort", .fn = sort_task, .weight = TG_MEDIUM },
     { .name = "chain", .fn = chain_task, .weight = TG_HEAVY },
 };
+
+/* ---- crawls: a group and a domain each ---- */
+
+static int page_task(const void *args, tg_value *result);
+static const tg_op page_op = { .name = "page", .fn = page_task, .weight = TG_LIGHT };
+static const char *const crawl_calls[] = { "http.get", NULL };
+static const tg_op crawl_op = { .name = "crawl", .fn = page_task, .external_calls = crawl_calls };
+
+/* A page fetches (300 ms, stopping early when asked) and then queues its
+   links: 8 from the crawl's first page, 4 from each of those. Its
+   submissions join its group and its domain. */
+static int page_task(const void *args, tg_value *result)
+{
+    int depth = *(const int *)args;
+    if (tg_blocking_begin() == TG_OK) {
+        for (int ms = 0; ms < 300 && !tg_should_stop(); ms++) {
+            struct timespec ts = { 0, 1000000 };
+            nanosleep(&ts, NULL);
+        }
+        tg_blocking_end();
+    }
+    int next = depth + 1, links = depth == 0 ? 8 : depth == 1 ? 4 : 0;
+    for (int i = 0; i < links && !tg_should_stop(); i++)
+        if (tg_submit(tg_current_scheduler(), &page_op, &next, sizeof next, NULL) != TG_OK) break;
+    result->i = depth;
+    return 0;
+}
+
+struct crawler {
+    pthread_t thread;
+    tg_scheduler *s;
+    int64_t end_ns;
+    uint64_t crawls, cancelled, wrong;
+};
+
+static int64_t now_ns(void);
+static void *crawl_loop(void *arg)
+{
+    struct crawler *c = (struct crawler *)arg;
+    while (!stop_requested && (!c->end_ns || now_ns() < c->end_ns)) {
+        tg_group *g;
+        if (tg_group_create(c->s, &g) != TG_OK) { c->wrong++; break; }
+        int zero = 0;
+        int rc = tg_group_submit(g, &crawl_op, &zero, sizeof zero, NULL);
+        if (rc == TG_OK) rc = tg_group_wait(g, -1);
+        if (rc == TG_OK) c->crawls++;
+        else if (rc == TG_EKILLED) c->cancelled++;   /* the page's kill button */
+        else c->wrong++;
+        tg_group_destroy(g);
+    }
+    return NULL;
+}
 
 /* ---- one submitter per kind ---- */
 
@@ -233,6 +289,8 @@ int main(int argc, char **argv)
         subs[k].end_ns = end;
         if (pthread_create(&subs[k].thread, NULL, submit_waves, &subs[k]) != 0) return 1;
     }
+    struct crawler crawler = { .s = s, .end_ns = end };
+    if (pthread_create(&crawler.thread, NULL, crawl_loop, &crawler) != 0) return 1;
     uint64_t wrong = 0;
     for (int k = 0; k < 4; k++) {
         pthread_join(subs[k].thread, NULL);
@@ -241,6 +299,10 @@ int main(int argc, char **argv)
                (unsigned long long)subs[k].killed, (unsigned long long)subs[k].wrong);
         wrong += subs[k].wrong;
     }
+    pthread_join(crawler.thread, NULL);
+    printf("%-7s %6llu crawls %9llu cancelled %4llu wrong\n", "crawl", (unsigned long long)crawler.crawls,
+           (unsigned long long)crawler.cancelled, (unsigned long long)crawler.wrong);
+    wrong += crawler.wrong;
     tg_monitor_stop(m);
     tg_shutdown(s, TG_DRAIN, -1);
     tg_destroy(s);

@@ -363,7 +363,7 @@ TG_TEST(monitor_websocket_frames_and_controls)
     CHECK_EQ(mt_ws_text(fd, "pause no such op"), 0);
     CHECK(mt_ws_expect(fd, "\"cmd\":\"pause\",\"rc\":-15,\"op\":\"no such op\"", buf, sizeof buf));
     CHECK_EQ(mt_ws_text(fd, "pause"), 0);
-    CHECK(mt_ws_expect(fd, "\"cmd\":\"pause\",\"rc\":-1,\"op\":null,\"error\":\"give one op name\"", buf, sizeof buf));
+    CHECK(mt_ws_expect(fd, "\"cmd\":\"pause\",\"rc\":-1,\"op\":null,\"error\":\"give one op name or id\"", buf, sizeof buf));
     CHECK_EQ(mt_ws_text(fd, "explode everything"), 0);
     CHECK(mt_ws_expect(fd, "\"cmd\":\"?\",\"rc\":-1,\"op\":null,\"error\":\"unknown command\"", buf, sizeof buf));
     CHECK(mt_ws_expect(fd, "\"type\":\"stats\"", buf, sizeof buf));
@@ -372,6 +372,104 @@ TG_TEST(monitor_websocket_frames_and_controls)
     CHECK_EQ(mt_ws_close_code(fd), 1000);
     close(fd);
     tg_monitor_stop(m);
+    tg_destroy(s);
+}
+
+/* A lead that leaves `n` gated members behind it (they run on its core
+   one at a time, after it). */
+static th_gate mt_scope_gate;
+static int mt_scope_member(const void *args, tg_value *result)
+{
+    (void)args;
+    const th_gate *g = &mt_scope_gate;
+    return th_gate_fn(&g, result);
+}
+static const tg_op mt_scope_member_op = { .name = "scope member", .fn = mt_scope_member };
+static int mt_scope_lead(const void *args, tg_value *result)
+{
+    for (int i = 0; i < *(const int *)args; i++)
+        if (tg_submit(tg_current_scheduler(), &mt_scope_member_op, NULL, 0, NULL) != TG_OK) return 1;
+    result->i = 0;
+    return 0;
+}
+static const char *const mt_scope_calls[] = { "db.read", NULL };
+static const tg_op mt_scope_lead_op = { .name = "scope lead", .fn = mt_scope_lead, .external_calls = mt_scope_calls };
+
+/* Open groups and domains are rows of the stats; kill-group and
+   kill-domain stop them as tg_group_cancel and a kill of the lead do. */
+TG_TEST(monitor_rows_and_kills_of_groups_and_domains)
+{
+    tg_scheduler *s;
+    tg_monitor *m;
+    char buf[1 << 16], want[256];
+    tg_config cfg = { .workers = 2, .no_pin = 1 };
+    REQUIRE(tg_create(&cfg, &s) == TG_OK);
+    REQUIRE(mt_start(s, &m, 0, 0) == TG_OK);
+    int fd = mt_ws_open(tg_monitor_port(m), NULL, 0);
+    REQUIRE(fd >= 0);
+    CHECK_EQ(mt_ws_text(fd, "auth " MT_TOKEN), 0);
+    CHECK(mt_ws_expect(fd, "\"groups\":[],\"domains\":[]", buf, sizeof buf));
+
+    /* a group of gated members, one nested group inside it: rows 1 and 2 */
+    th_gate_init(&mt_scope_gate, 1);
+    tg_group *g, *inner;
+    REQUIRE(tg_group_create(s, &g) == TG_OK);
+    for (int i = 0; i < 3; i++) CHECK_RC(tg_group_submit(g, &mt_scope_member_op, NULL, 0, NULL), TG_OK);
+    REQUIRE(tg_group_create(s, &inner) == TG_OK);
+    CHECK(th_gate_wait_entered(&mt_scope_gate, 2));
+    CHECK(mt_ws_expect(fd, "\"groups\":[{\"id\":2,\"parent\":0,\"live\":0,\"joined\":0,\"ended\":0,"
+                           "\"cancelled\":false,\"error\":0},{\"id\":1,\"parent\":0,\"live\":3,\"joined\":3,"
+                           "\"ended\":0,\"cancelled\":false,\"error\":0}]", buf, sizeof buf));
+    CHECK_EQ(mt_ws_text(fd, "kill-group 1"), 0);
+    CHECK(mt_ws_expect(fd, "{\"type\":\"reply\",\"cmd\":\"kill-group\",\"rc\":0,\"op\":\"1\"", buf, sizeof buf));
+    CHECK_RC(tg_group_wait(g, TH_LONG_NS), TG_EKILLED);
+    CHECK(mt_ws_expect(fd, "{\"id\":1,\"parent\":0,\"live\":0,\"joined\":3,\"ended\":3,\"cancelled\":true,"
+                           "\"error\":-8}", buf, sizeof buf));
+    CHECK_EQ(atomic_load(&mt_scope_gate.stopped), 2);   /* the running ones, asked to stop */
+    CHECK_EQ(atomic_load(&mt_scope_gate.entered), 2);   /* the third never started */
+    tg_group_destroy(g);
+    tg_group_destroy(inner);
+    CHECK(mt_ws_expect(fd, "\"groups\":[],", buf, sizeof buf));
+    CHECK_EQ(mt_ws_text(fd, "kill-group 1"), 0);   /* destroyed: no longer open */
+    CHECK(mt_ws_expect(fd, "\"cmd\":\"kill-group\",\"rc\":-3,", buf, sizeof buf));
+
+    /* a domain whose lead has ended, members gated on its core */
+    th_gate_init(&mt_scope_gate, 1);
+    int n = 4;
+    tg_token lead;
+    REQUIRE(tg_submit(s, &mt_scope_lead_op, &n, sizeof n, &lead) == TG_OK);
+    CHECK_RC(tg_wait(s, lead, TH_LONG_NS, NULL), TG_OK);
+    CHECK(th_gate_wait_entered(&mt_scope_gate, 1));
+    tg_token_info info;
+    CHECK_RC(tg_info(s, lead, &info), TG_OK);
+    snprintf(want, sizeof want, "\"domains\":[{\"lead\":\"%llu\",\"core\":", (unsigned long long)lead.bits);
+    CHECK(mt_ws_expect(fd, want, buf, sizeof buf));
+    snprintf(want, sizeof want, "\"pending\":%d,\"killed\":false,\"seed\":\"%s\"}]", n, info.seed);
+    CHECK(strstr(buf, want) != NULL);
+    CHECK_RC(tg_release(s, lead), TG_OK);   /* the row outlives the lead's handle */
+    snprintf(want, sizeof want, "kill-domain %llu", (unsigned long long)lead.bits);
+    CHECK_EQ(mt_ws_text(fd, want), 0);
+    CHECK(mt_ws_expect(fd, "\"cmd\":\"kill-domain\",\"rc\":0,", buf, sizeof buf));
+    CHECK_RC(tg_wait_idle(s, TH_LONG_NS), TG_OK);
+    CHECK_EQ(atomic_load(&mt_scope_gate.stopped), 1);
+    CHECK_EQ(atomic_load(&mt_scope_gate.entered), 1);
+    CHECK(mt_ws_expect(fd, "\"domains\":[]}", buf, sizeof buf));
+    CHECK_EQ(mt_ws_text(fd, want), 0);   /* closed: no longer open */
+    CHECK(mt_ws_expect(fd, "\"cmd\":\"kill-domain\",\"rc\":-3,", buf, sizeof buf));
+    struct tg_stats st;
+    CHECK_RC(tg_stats(s, &st), TG_OK);
+    CHECK_EQ(st.killed, 3 + (uint64_t)n);
+
+    /* ids that are not ids */
+    const char *bad[] = { "kill-group abc", "kill-group 0", "kill-group -1", "kill-domain 18446744073709551616",
+                          "kill-domain 12x", "kill-group" };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(mt_ws_text(fd, bad[i]), 0);
+        CHECK(mt_ws_expect(fd, "\"rc\":-1,", buf, sizeof buf));
+    }
+    close(fd);
+    tg_monitor_stop(m);
+    CHECK_RC(tg_shutdown(s, TG_DRAIN, -1), TG_OK);
     tg_destroy(s);
 }
 

@@ -212,6 +212,12 @@ extern "C" {
 /* ---------------------------------------------------------------- sizes */
 
 #define EMPTY_N          1000000u
+/* The name a peer's empty program reports: bench/peers/build.sh builds it
+   again as gather and held (a peer without handles to hold or gather has
+   one idiom for "submit them all, then collect them": its empty). */
+#ifndef EMPTY_BENCH
+#  define EMPTY_BENCH "empty"
+#endif
 #define EMPTY_N_QUICK    100000u
 
 #define SPAWN_LEAVES       1000000u

@@ -114,30 +114,36 @@ for impl in tbb gomp llvm-omp cthreadpool mcpool serial; do
     esac
     for src in "$here/$dir"/*."$ext"; do
         [[ -e $src ]] || continue
-        bench=$(basename "$src" ."$ext")
-        bin="$out/$impl-$bench"
-        deps="$src:$common:$here/build.sh"
-        case $impl in
-            tbb)
-                add "$impl" "$bench" "$deps" "$CXX" -std=c++17 -O2 "${warn[@]}" -pthread \
-                    -DIMPL_NAME="\"tbb\"" "$src" -o "$bin" -ltbb -lm ;;
-            gomp)
-                [[ $skip_gomp == *" $bench "* ]] && continue
-                add "$impl" "$bench" "$deps" "$CC" -std=c11 -O2 "${warn[@]}" -fopenmp \
-                    -DIMPL_NAME="\"gomp\"" "$src" -o "$bin" -lm ;;
-            llvm-omp)
-                add "$impl" "$bench" "$deps" "$CLANG" -std=c11 -O2 "${warn[@]}" -fopenmp \
-                    -DIMPL_NAME="\"llvm-omp\"" "$src" -o "$bin" -lm ;;
-            cthreadpool)
-                add "$impl" "$bench" "$deps:$out/thpool.o" "$CC" -std=c11 -O2 "${warn[@]}" -pthread \
-                    -I"$THPOOL_INC" -DIMPL_NAME="\"cthreadpool\"" "$src" "$out/thpool.o" -o "$bin" -lm ;;
-            mcpool)
-                add "$impl" "$bench" "$deps:$here/mcpool/mcpool.h" "$CC" -std=c11 -O2 "${warn[@]}" \
-                    -pthread -DIMPL_NAME="\"mcpool\"" "$src" -o "$bin" -lm ;;
-            serial)
-                add "$impl" "$bench" "$deps" "$CC" -std=c11 -O2 "${warn[@]}" \
-                    -DIMPL_NAME="\"serial\"" "$src" -o "$bin" -lm ;;
-        esac
+        base=$(basename "$src" ."$ext")
+        # empty.c is built three times: as empty, gather and held (workload.h)
+        benches=$base
+        [[ $base == empty ]] && benches="empty gather held"
+        for bench in $benches; do
+            bin="$out/$impl-$bench"
+            deps="$src:$common:$here/build.sh"
+            name=(-DEMPTY_BENCH="\"$bench\"")
+            case $impl in
+                tbb)
+                    add "$impl" "$bench" "$deps" "$CXX" -std=c++17 -O2 "${warn[@]}" -pthread \
+                        -DIMPL_NAME="\"tbb\"" "${name[@]}" "$src" -o "$bin" -ltbb -lm ;;
+                gomp)
+                    [[ $skip_gomp == *" $bench "* ]] && continue
+                    add "$impl" "$bench" "$deps" "$CC" -std=c11 -O2 "${warn[@]}" -fopenmp \
+                        -DIMPL_NAME="\"gomp\"" "${name[@]}" "$src" -o "$bin" -lm ;;
+                llvm-omp)
+                    add "$impl" "$bench" "$deps" "$CLANG" -std=c11 -O2 "${warn[@]}" -fopenmp \
+                        -DIMPL_NAME="\"llvm-omp\"" "${name[@]}" "$src" -o "$bin" -lm ;;
+                cthreadpool)
+                    add "$impl" "$bench" "$deps:$out/thpool.o" "$CC" -std=c11 -O2 "${warn[@]}" -pthread \
+                        -I"$THPOOL_INC" -DIMPL_NAME="\"cthreadpool\"" "${name[@]}" "$src" "$out/thpool.o" -o "$bin" -lm ;;
+                mcpool)
+                    add "$impl" "$bench" "$deps:$here/mcpool/mcpool.h" "$CC" -std=c11 -O2 "${warn[@]}" \
+                        -pthread -DIMPL_NAME="\"mcpool\"" "${name[@]}" "$src" -o "$bin" -lm ;;
+                serial)
+                    add "$impl" "$bench" "$deps" "$CC" -std=c11 -O2 "${warn[@]}" \
+                        -DIMPL_NAME="\"serial\"" "${name[@]}" "$src" -o "$bin" -lm ;;
+            esac
+        done
     done
 done
 

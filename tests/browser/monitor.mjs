@@ -285,6 +285,37 @@ async function main() {
         if (!r.ok) throw new Error(`sort paused is ${show(r.value)}`);
     }, { needs: ['resumeClicked'] });
 
+    // 8a. groups and domains: rows whose kill stops the crawl (examples/dashboard.c)
+    const scopeKill = async (prefix, verb) => {
+        // a crawl may end between the look and the click: a few tries
+        for (let attempt = 0; attempt < 5; attempt++) {
+            const r = page.locator(`table#ops tbody tr[data-scope^="${prefix}"]`);
+            const seen = await waitFor(() => r.count(), (n) => n >= 1, 10_000, 100);
+            if (!seen.ok) throw new Error(`no tr[data-scope^="${prefix}"] row within 10 s`);
+            const key = await r.first().getAttribute('data-scope', { timeout: 2000 }).catch(() => null);
+            if (!key) continue;
+            const id = key.slice(1);
+            await page.locator(`table#ops tbody tr[data-scope="${key}"] button[data-cmd="kill"]`)
+                .click({ timeout: 2000 }).catch(() => {});
+            const want = `${verb} ${id}: TG_OK`;
+            const log = await waitFor(() => text(page.locator('#log')),
+                                      (t) => t.startsWith(want) || t.startsWith(`${verb} ${id}: TG_ESTALE`), 5000);
+            if (log.ok && log.value.startsWith(want)) return id;
+        }
+        throw new Error(`no "${verb} <id>: TG_OK" in #log after 5 tries`);
+    };
+    await check('a crawl\'s domain row: its kill button answers "kill-domain <lead>: TG_OK"', async () => {
+        note(`killed the domain of lead ${await scopeKill('d', 'kill-domain')}`);
+    }, { needs: ['rows'] });
+    await check('a crawl\'s group row: its kill button answers "kill-group <id>: TG_OK"', async () => {
+        const id = await scopeKill('g', 'kill-group');
+        const r = await waitFor(async () => {
+            const { json } = await getStats(bearer(token));
+            return json && Array.isArray(json.groups) ? json.groups.some((g) => String(g.id) === id && !g.cancelled) : null;
+        }, (v) => v === false, 3000, 200);
+        if (!r.ok) throw new Error(`/stats.json still lists group ${id} as not cancelled: ${show(r.value)}`);
+    }, { needs: ['rows'] });
+
     // 8. /stats.json access control
     await check('/stats.json without a token answers 401', async () => {
         const { status } = await getStats();

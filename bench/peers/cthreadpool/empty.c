@@ -27,7 +27,7 @@ int main(int argc, char **argv)
     for (i = 0; i < n; i++) thpool_add_work(p, empty_task, NULL);
     thpool_wait(p);
     t1 = now_ns();
-    ok = wl_empty_finish("empty", IMPL_NAME, threads, wl_seconds(t0, t1), n, wl_load(&ran), n);
+    ok = wl_empty_finish(EMPTY_BENCH, IMPL_NAME, threads, wl_seconds(t0, t1), n, wl_load(&ran), n);
     thpool_destroy(p);
     return wl_exit_code(ok);
 }

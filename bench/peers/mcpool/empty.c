@@ -29,7 +29,7 @@ int main(int argc, char **argv)
     for (i = 0; i < n; i++) mcpool_wait(p, h[i]);
     t1 = now_ns();
     for (i = 0; i < n; i++) mcpool_release(h[i]);
-    ok = wl_empty_finish("empty", IMPL_NAME, mcpool_threads(p), wl_seconds(t0, t1), n, wl_load(&ran), n);
+    ok = wl_empty_finish(EMPTY_BENCH, IMPL_NAME, mcpool_threads(p), wl_seconds(t0, t1), n, wl_load(&ran), n);
     mcpool_destroy(p);
     free(h);
     return wl_exit_code(ok);

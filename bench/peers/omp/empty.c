@@ -27,6 +27,6 @@ int main(int argc, char **argv)
 #pragma omp taskwait
         t1 = now_ns();
     }
-    ok = wl_empty_finish("empty", IMPL_NAME, threads, wl_seconds(t0, t1), n, wl_load(&ran), n);
+    ok = wl_empty_finish(EMPTY_BENCH, IMPL_NAME, threads, wl_seconds(t0, t1), n, wl_load(&ran), n);
     return wl_exit_code(ok);
 }

@@ -22,6 +22,6 @@ int main(int argc, char **argv)
     int ok;
     for (i = 0; i < n; i++) fn(NULL);
     t1 = now_ns();
-    ok = wl_empty_finish("empty", IMPL_NAME, 1, wl_seconds(t0, t1), n, wl_load(&ran), n);
+    ok = wl_empty_finish(EMPTY_BENCH, IMPL_NAME, 1, wl_seconds(t0, t1), n, wl_load(&ran), n);
     return wl_exit_code(ok);
 }

@@ -20,6 +20,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < n; i++) g.run([] { wl_count(&ran, 1); });
     g.wait();
     uint64_t t1 = now_ns();
-    int ok = wl_empty_finish("empty", IMPL_NAME, threads, wl_seconds(t0, t1), n, wl_load(&ran), n);
+    int ok = wl_empty_finish(EMPTY_BENCH, IMPL_NAME, threads, wl_seconds(t0, t1), n, wl_load(&ran), n);
     return wl_exit_code(ok);
 }
