@@ -296,7 +296,9 @@ int main(void)
 
    10. LIMITS AND ADMISSION
    max_tokens bounds the tokens that exist at once: live ones plus ended ones
-   whose handles are not yet released. Past it TG_FULL_BLOCK waits for a slot
+   whose handles are not yet released, plus killed ones a run queue still
+   names (a token killed while queued ends at once; its slot comes back
+   when a worker reaches the queue entry and drops it). Past it TG_FULL_BLOCK waits for a slot
    and TG_FULL_REJECT returns TG_EBUSY. When max_tokens >= 1024 per worker,
    each worker may keep up to 128 free slots in a private cache, so an outside
    thread may see the limit that many slots early.
@@ -495,8 +497,8 @@ int main(void)
                        LEAD" (as tg_kill of the lead, whose handle may be
                        released already), each answered {"type":"reply",
                        "cmd":..,"rc":..,"op":..,"error":..}: rc TG_ESTALE
-                       for a group or domain no longer open, TG_EINVAL for
-                       an id that is not one. The page's table has a row
+                       when no group (domain) of that id is open, ever or
+                       any more, TG_EINVAL when the text is not an id. The page's table has a row
                        per open group and domain with its counts and a kill
                        button. A wrong token, or a control before auth, is
                        answered and closed with 1008.
@@ -803,7 +805,9 @@ TG_API int tg_submit_after(tg_scheduler *s, const tg_op *op, const void *args, s
    detached) or an array of count handles. Stops at the first error (the
    full policy's TG_EBUSY, TG_ESHUTDOWN, ...), which it returns:
    *submitted (may be NULL) says how many of the first ones went in, and
-   out[i] is TG_TOKEN_NONE from there on. count == 0: TG_OK. */
+   out[i] is TG_TOKEN_NONE from there on. count == 0: TG_OK once s and op
+   are valid (args is not read). args_size over max_args_size: TG_E2BIG;
+   count * args_size past SIZE_MAX: TG_EINVAL. */
 TG_API int tg_submit_batch(tg_scheduler *s, const tg_op *op, const void *args, size_t args_size,
                            size_t count, tg_token *out, size_t *submitted);
 
@@ -1036,7 +1040,8 @@ struct tg_stats {
     uint64_t live;            /* submitted and not yet terminal */
     uint32_t ops;             /* distinct op names seen (tg_op_names) */
     int64_t uptime_ns;        /* since tg_create */
-    uint64_t slots_in_use;    /* live plus ended-but-unreleased */
+    uint64_t slots_in_use;    /* live plus ended-but-unreleased (and killed
+                                 ones whose queue entry is not dropped yet) */
     uint64_t slots_allocated; /* slots backed by memory */
     uint64_t pin_failures;
     int paused;               /* tg_pause in force */
@@ -4755,10 +4760,10 @@ TG_API int tg_submit_batch(tg_scheduler *s, const tg_op *op, const void *args, s
     if (submitted) *submitted = 0;
     if (out)
         for (size_t i = 0; i < count; i++) out[i] = TG_TOKEN_NONE;
-    if (count && args_size && SIZE_MAX / args_size < count) return TG_EINVAL;
-    if (!args && args_size && count) return TG_EINVAL;
     tg__submission sub;
-    int rc = tg__submit_prepare(&sub, s, op, args, args_size, -1);
+    /* count 0: the scheduler and the op are checked, nothing else */
+    int rc = tg__submit_prepare(&sub, s, op, count ? args : NULL, count ? args_size : 0, -1);
+    if (rc == TG_OK && count && args_size && SIZE_MAX / args_size < count) rc = TG_EINVAL;
     for (size_t i = 0; rc == TG_OK && i < count; i++) {
         if (i && !tg__accepting(s)) {
             rc = TG_ESHUTDOWN;
@@ -6682,6 +6687,8 @@ struct tg_group {
     int32_t error;             /* the first member's end other than TG_OK */
     uint64_t joined, ended;    /* members since creation (the monitor) */
     uint64_t id;               /* 1, 2, ... in creation order (group_lock) */
+    uint32_t level;            /* 0 for a group without a parent, else the
+                                  parent's + 1 (atomic, as parent) */
 };
 
 /* The member table, made with the first group (NULL: TG_ENOMEM). */
@@ -6708,12 +6715,16 @@ static inline tg_group *tg__group_of(tg_scheduler *s, uint32_t index)
     return TG__LOAD_RELAXED(&TG__LOAD_ACQUIRE(&s->group_of)[index]);
 }
 
-/* Is m the group g or one of its descendants? */
+/* Is m the group g or one of its descendants? Only m's ancestors below
+   g's level can lead to g: the walk stops there (a group an ancestor of
+   g, as the groups of a waiter's own stack mostly are, is refused at
+   once, whatever the depth of the nesting). */
 static int tg__group_within(const tg_group *m, const tg_group *g)
 {
-    for (; m; m = TG__LOAD_RELAXED(&m->parent))
-        if (m == g) return 1;
-    return 0;
+    uint32_t top = TG__LOAD_RELAXED(&g->level);
+    for (uint32_t steps = m ? TG__LOAD_RELAXED(&m->level) : 0; m && steps > top; steps--)
+        m = TG__LOAD_RELAXED(&m->parent);
+    return m == g;
 }
 
 /* Was m, or a group it descends from, cancelled? Acquire: pairs with the
@@ -7053,6 +7064,7 @@ TG_API int tg_group_create(tg_scheduler *s, tg_group **out)
     if (parent) (void)TG__FETCH_ADD_RELAXED(&parent->refs, 1u);
     g->s = s;
     TG__STORE_RELAXED(&g->parent, parent);   /* read by racing sweeps too */
+    TG__STORE_RELAXED(&g->level, parent ? TG__LOAD_RELAXED(&parent->level) + 1u : 0u);
     g->next = NULL;
     TG__STORE_RELAXED(&g->live, 0u);
     TG__STORE_RELAXED(&g->refs, 1u);

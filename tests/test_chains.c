@@ -297,3 +297,30 @@ TG_TEST(chains_kill_of_a_stale_or_forged_lead_is_refused)
     CHECK_EQ(ss.completed, (uint64_t)n + 1);
     TH_FINISH(s);
 }
+
+/* ---------------------------------------- slots of killed queued tokens */
+
+/* A token killed while queued ends at once; its slot comes back when the
+   worker reaches its queue entry (README: max_tokens). While the one
+   worker is held, the killed tokens' slots stay out; once it goes on,
+   every slot comes back without any further call. */
+TG_TEST(chains_killed_queued_tokens_give_their_slots_back_when_reached)
+{
+    tg_scheduler *s = th_sched(1);
+    th_gate gate;
+    th_gate_init(&gate, 0);
+    tg_token held;
+    REQUIRE(th_submit_gate(s, &th_gate_op, &gate, &held) == TG_OK);
+    REQUIRE(th_gate_wait_entered(&gate, 1));
+    enum { N = 100 };
+    tg_token t[N];
+    for (int i = 0; i < N; i++) REQUIRE(tg_submit(s, &th_nop_op, NULL, 0, &t[i]) == TG_OK);
+    for (int i = 0; i < N; i++) CHECK_RC(tg_kill(s, t[i]), TG_OK);
+    for (int i = 0; i < N; i++) CHECK_RC(tg_wait_release(s, t[i], 0, NULL), TG_EKILLED);
+    CHECK_EQ(th_stat_live(s), 1);
+    CHECK_EQ(th_stat_slots_in_use(s), 1 + N);   /* the queue still names them */
+    th_gate_open(&gate);
+    CHECK_RC(tg_wait_release(s, held, TH_LONG_NS, NULL), TG_OK);
+    CHECK(TH_WAIT_UNTIL(th_stat_slots_in_use(s) == 0, 10000));
+    TH_FINISH(s);
+}

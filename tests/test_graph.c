@@ -314,7 +314,13 @@ TG_TEST(graph_batch_arguments_are_the_consecutive_blocks)
     CHECK_EQ(t[0].bits, TG_TOKEN_NONE.bits);
     CHECK_RC(tg_submit_batch(s, NULL, args, sizeof args[0], 4, t, &submitted), TG_EINVAL);
     CHECK_RC(tg_submit_batch(s, &gr_batch_op, NULL, sizeof args[0], 4, t, &submitted), TG_EINVAL);
-    CHECK_RC(tg_submit_batch(s, &gr_batch_op, args, SIZE_MAX / 2, 4, t, &submitted), TG_EINVAL);
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, args, SIZE_MAX / 2, 4, t, &submitted), TG_E2BIG);
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, args, sizeof args[0], SIZE_MAX / 2, NULL, &submitted), TG_EINVAL);
+    CHECK_EQ(submitted, 0);
+    /* count 0 reads no arguments; the op is still checked */
+    CHECK_RC(tg_submit_batch(s, &gr_batch_op, NULL, sizeof args[0], 0, NULL, &submitted), TG_OK);
+    CHECK_RC(tg_submit_batch(s, NULL, NULL, 0, 0, NULL, &submitted), TG_EINVAL);
+    CHECK_RC(tg_submit_batch(NULL, &gr_batch_op, NULL, 0, 0, NULL, &submitted), TG_EINVAL);
     CHECK_EQ(submitted, 0);
     CHECK_EQ(th_stat_slots_in_use(s), 0);
     CHECK_RC(tg_shutdown(s, TG_DRAIN, -1), TG_OK);

@@ -475,3 +475,54 @@ TG_TEST(groups_bad_input)
     CHECK_RC(tg_group_submit(g, &th_nop_op, NULL, 0, NULL), TG_EINVAL);
     TH_FINISH(s);
 }
+
+/* ----------------------------------------------- a deep chain of groups */
+
+/* Each level makes a group, submits the next level into it and waits
+   (-1): a linear recursion 2000 deep. Every wait must end TG_OK (no
+   false TG_EDEADLK while spares are free), nothing may end killed. The
+   wait takes its member as tg_wait takes its token, even when a thief
+   already holds the queue entry. */
+static atomic_int gr_chain_errors;
+static int gr_chain_fn(const void *args, tg_value *result);
+static const tg_op gr_chain_op = { .name = "gr_chain", .fn = gr_chain_fn };
+
+static int gr_chain_fn(const void *args, tg_value *result)
+{
+    int d = *(const int *)args, next = d - 1;
+    result->i = d;
+    if (d == 0) return 0;
+    tg_group *g;
+    if (tg_group_create(tg_current_scheduler(), &g) != TG_OK) return 1;
+    int rc = tg_group_submit(g, &gr_chain_op, &next, sizeof next, NULL);
+    if (rc == TG_OK) rc = tg_group_wait(g, -1);
+    tg_group_destroy(g);
+    if (rc != TG_OK && rc != TG_EFAILED) atomic_fetch_add(&gr_chain_errors, 1);
+    return rc != TG_OK;
+}
+
+TG_TEST(groups_a_2000_deep_chain_of_group_waits)
+{
+    for (int workers = 1; workers <= 2; workers++) {
+        for (int round = 0; round < 3; round++) {
+            tg_config cfg = { .workers = (unsigned)workers };   /* pinned, as by default */
+            tg_scheduler *s;
+            REQUIRE(tg_create(&cfg, &s) == TG_OK);
+            atomic_store(&gr_chain_errors, 0);
+            int depth = 2000;
+            tg_token t;
+            int64_t t0 = th_now_ns();
+            REQUIRE(tg_submit(s, &gr_chain_op, &depth, sizeof depth, &t) == TG_OK);
+            CHECK_RC(tg_wait(s, t, TH_LONG_NS, NULL), TG_OK);
+            CHECK_EQ(atomic_load(&gr_chain_errors), 0);
+            struct tg_stats st;
+            CHECK_RC(tg_stats(s, &st), TG_OK);
+            CHECK_EQ(st.killed, 0);
+            CHECK_EQ(st.completed, (uint64_t)depth + 1);
+            if (round == 0)
+                th_note("%d workers: %.1f ms, spares peak %u", workers, (th_now_ns() - t0) / 1e6, st.spares_peak);
+            CHECK_RC(tg_release(s, t), TG_OK);
+            TH_FINISH(s);
+        }
+    }
+}
