@@ -143,9 +143,14 @@ int main(void)
      which are copied) happens-before the task's function starts.
    - Everything the task's function wrote before returning happens-before the
      return of any call that observes the token in a terminal state: tg_poll,
-     tg_wait, tg_wait_all, tg_wait_any, tg_info, or tg_completions returning
-     its handle. (A token observed terminal is published with a release store,
-     every observer reads it with an acquire load.)
+     tg_wait, tg_wait_release, tg_wait_all, tg_wait_any, tg_gather,
+     tg_gather_release, tg_info, or tg_completions returning its handle; of
+     tg_group_wait returning once all ended (for each member and
+     descendant); of tg_wait_idle returning TG_OK (for every token ended
+     before, detached ones too); and the start of a tg_submit_after token
+     (for each dependency). (A token observed terminal is published with a
+     release store, every observer reads it, or a count its ender moved
+     after it, with an acquire load.)
      A kill (tg_kill, tg_op_kill, a cancelling shutdown) never ends a
      running token before its function returns.
    - Two ends come before the function returns, by design: a deadline ends

@@ -40,9 +40,16 @@
 # the file creations of the runs after it cost up to a millisecond of kernel
 # CPU each, more with every run; on a tmpfs every run starts alike.
 #
+# The task-granularity sweep (bench/metg/metg.sh, METG of the Task Bench
+# paper, TokenGate with tg_submit_after against oneTBB flow::graph and both
+# OpenMPs' depend clauses) runs once after the rounds, with --quick in a
+# quick run; RESULTS.md gets its METG and 50 us efficiency tables, and its
+# own report (bench/METG.md, bench/metg.svg; a quick run's go under
+# build/bench/metg/quick/) has the sweeps. It fails like the others.
+#
 # --rounds N overrides the rounds (burst keeps 1 in a full run); --only
-# runs the named benchmarks, locality and sha256 included (the report then
-# covers only those).
+# runs the named benchmarks, locality, sha256 and metg included (the report
+# then covers only those).
 # Environment: CC (default cc), BENCH_TIMEOUT (seconds per program run),
 # BENCH_IO_TMPDIR (see io above).
 set -euo pipefail
@@ -72,11 +79,13 @@ done
 if [ -n "$only" ]; then
     BENCHES=() TG_ONLY=()
     read -r -a only_list <<<"$only"
+    RUN_METG=0
     for b in "${only_list[@]}"; do
-        if [ -n "${TG_ONLY_SRC[$b]+x}" ]; then TG_ONLY+=("$b"); else BENCHES+=("$b"); fi
+        if [ "$b" = metg ]; then RUN_METG=1
+        elif [ -n "${TG_ONLY_SRC[$b]+x}" ]; then TG_ONLY+=("$b"); else BENCHES+=("$b"); fi
     done
 else
-    BENCHES=("${ALL_BENCHES[@]}") TG_ONLY=("${ALL_TG_ONLY[@]}")
+    BENCHES=("${ALL_BENCHES[@]}") TG_ONLY=("${ALL_TG_ONLY[@]}") RUN_METG=1
 fi
 
 BIN=build/bench
@@ -309,6 +318,20 @@ for ((round = 1; round <= max_rounds; round++)); do
         for x in "${TG_ONLY[@]}"; do run_tg_only "$x" "$round"; done
     fi
 done
+METG_MD=
+if [ "$RUN_METG" = 1 ]; then
+    note "== the task-granularity sweep (bench/metg/metg.sh$([ "$quick" = 1 ] && echo ' --quick'))"
+    metg_args=()
+    [ "$quick" = 1 ] && metg_args=(--quick)
+    if bench/metg/metg.sh "${metg_args[@]}" >"$RAW/metg.log" 2>&1; then
+        sed 's/^/   /' "$RAW/metg.log" | grep -E 'METG|pattern|wrote' >&2 || true
+    else
+        failures=$((failures + 1))
+        note "   FAILED: bench/metg/metg.sh"
+        tail -n 20 "$RAW/metg.log" | sed 's/^/     /' >&2
+    fi
+    if [ "$quick" = 1 ]; then METG_MD=build/bench/metg/quick/METG.md; else METG_MD=bench/METG.md; fi
+fi
 run_s=$(($(date +%s) - start_s))
 note "== runs done [${run_s} s], writing $OUT_MD"
 
@@ -543,6 +566,24 @@ done < <(awk -F'\t' -v raw="$RAW" '
 fmt_s() { awk -v v="$1" 'BEGIN { if (v == "") print "-"; else if (v < 1) printf "%.1f ms\n", v * 1e3; else printf "%.3f s\n", v }'; }
 # thousands separators: 96000 -> 96,000
 fmt_int() { printf '%s' "$1" | sed ':a; s/\B[0-9]\{3\}\>/,&/; ta'; }
+
+# The section "Task granularity (METG)": the two tables of metg.sh's report.
+metg_report() {
+    [ -n "$METG_MD" ] || return 0
+    echo "## Task granularity (METG)"
+    echo
+    if [ ! -f "$METG_MD" ]; then echo "bench/metg/metg.sh wrote no report (FAILED)."; echo; return 0; fi
+    echo "\`bench/metg/metg.sh$([ "$quick" = 1 ] && echo ' --quick')\`: a 2-wide task graph per dependency pattern (trivial, 1-D stencil,"
+    echo "tree, FFT butterfly, nearest neighbours with radix 3), swept from 100 ms tasks down to 1 us, the"
+    echo "systems interleaved at each size. METG(50%) is the smallest task granularity at which a"
+    echo "system still reaches half of the best throughput (Task Bench, Slaughter et al., SC'20)."
+    echo "TokenGate submits one token per task with \`tg_submit_after\`; oneTBB uses \`flow::graph\`,"
+    echo "both OpenMPs \`depend\` clauses. Method, sweeps and commands: [$METG_MD]($([ "$quick" = 1 ] && echo "../$METG_MD" || echo METG.md))."
+    echo
+    awk '/^## METG\(50%\) in us/ { on = 1 } /^## Sweeps/ { on = 0 } on { sub(/^## /, "### "); print }' "$METG_MD"
+    [ "$quick" = 1 ] || echo "![efficiency against task granularity](metg.svg)"
+    echo
+}
 
 # The section "Locality and SHA-256" (empty when neither was selected).
 tg_only_report() {
@@ -803,6 +844,7 @@ done
         fi
     done
     tg_only_report
+    metg_report
     echo "## Every run"
     echo
     echo "<details><summary>RESULT lines of every timed run, with hyperfine's wall time</summary>"
