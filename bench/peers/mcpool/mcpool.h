@@ -128,7 +128,14 @@ static inline mcpool *mcpool_create(int n)
     p->threads = (pthread_t *)malloc((size_t)n * sizeof *p->threads);
     if (!p->ring || !p->threads) return NULL;
     p->nthreads = n;
-    for (i = 0; i < n; i++) pthread_create(&p->threads[i], NULL, mcpool_worker_, p);
+    /* a wait runs any queued task beneath itself, so a worker's stack holds
+       as many nested tasks as were queued: 256 MiB of address space (pages
+       are touched only as deep as the nesting goes) */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, (size_t)256 << 20);
+    for (i = 0; i < n; i++) pthread_create(&p->threads[i], &attr, mcpool_worker_, p);
+    pthread_attr_destroy(&attr);
     return p;
 }
 
