@@ -287,8 +287,8 @@ async function main() {
 
     // 8a. groups and domains: rows whose kill stops the crawl (examples/dashboard.c)
     const scopeKill = async (prefix, verb) => {
-        // a crawl may end between the look and the click: a few tries
-        for (let attempt = 0; attempt < 5; attempt++) {
+        // a crawl (about 1 s) may end between the look and the click: tries
+        for (let attempt = 0; attempt < 10; attempt++) {
             const r = page.locator(`table#ops tbody tr[data-scope^="${prefix}"]`);
             const seen = await waitFor(() => r.count(), (n) => n >= 1, 10_000, 100);
             if (!seen.ok) throw new Error(`no tr[data-scope^="${prefix}"] row within 10 s`);
@@ -301,8 +301,10 @@ async function main() {
             const log = await waitFor(() => text(page.locator('#log')),
                                       (t) => t.startsWith(want) || t.startsWith(`${verb} ${id}: TG_ESTALE`), 5000);
             if (log.ok && log.value.startsWith(want)) return id;
+            // it ended first: wait for the next frame to drop its row
+            await waitFor(() => page.locator(`table#ops tbody tr[data-scope="${key}"]`).count(), (n) => n === 0, 3000, 100);
         }
-        throw new Error(`no "${verb} <id>: TG_OK" in #log after 5 tries`);
+        throw new Error(`no "${verb} <id>: TG_OK" in #log after 10 tries`);
     };
     await check('a crawl\'s domain row: its kill button answers "kill-domain <lead>: TG_OK"', async () => {
         note(`killed the domain of lead ${await scopeKill('d', 'kill-domain')}`);
