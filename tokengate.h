@@ -6855,13 +6855,15 @@ static void tg__kill_slot(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_
     }
 }
 
-/* Calls fn on every live member of g or of its descendants. A member
-   read is checked again after its group is: the same generation, still
-   live, so its group was alive meanwhile. */
-static void tg__group_each(tg_group *g, void (*fn)(tg_scheduler *, uint32_t, tg__slot *, uint32_t, void *),
-                           void *ctx)
+typedef void (*tg__slot_fn)(tg_scheduler *, uint32_t, tg__slot *, uint32_t, void *);
+
+/* Calls fn on every live token whose word has `flag` and that in(s, index,
+   slot, key) accepts (a group's members, a domain's). What in() reads is
+   checked again after it: the same generation, still live, so it was the
+   token's. */
+static void tg__live_each(tg_scheduler *s, uint32_t flag, int (*in)(tg_scheduler *, uint32_t, tg__slot *, const void *),
+                          const void *key, tg__slot_fn fn, void *ctx)
 {
-    tg_scheduler *s = g->s;
     uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
     if (fresh > s->slot_capacity) fresh = s->slot_capacity;
     for (uint32_t i = 0; i < fresh; i++) {
@@ -6869,12 +6871,37 @@ static void tg__group_each(tg_group *g, void (*fn)(tg_scheduler *, uint32_t, tg_
         tg__slot *sl = tg__slot_at(s, i);
         uint64_t gw = TG__LOAD_ACQUIRE(&sl->gw);
         uint32_t word = TG__WORD(gw);
-        if (!(word & TG__W_GROUP) || TG__IS_TERMINAL(word)) continue;
-        int in = tg__group_within(tg__group_of(s, i), g);
+        if (!(word & flag) || TG__IS_TERMINAL(word)) continue;
+        int accepted = in(s, i, sl, key);
         uint64_t again = TG__LOAD_ACQUIRE(&sl->gw);
-        if (!in || TG__GEN(again) != TG__GEN(gw) || TG__IS_TERMINAL(TG__WORD(again))) continue;
+        if (!accepted || TG__GEN(again) != TG__GEN(gw) || TG__IS_TERMINAL(TG__WORD(again))) continue;
         fn(s, i, sl, TG__GEN(gw), ctx);
     }
+}
+
+static int tg__in_group(tg_scheduler *s, uint32_t index, tg__slot *sl, const void *g)
+{
+    TG__UNUSED(sl);
+    return tg__group_within(tg__group_of(s, index), (const tg_group *)g);
+}
+
+static int tg__in_domain(tg_scheduler *s, uint32_t index, tg__slot *sl, const void *domain)
+{
+    TG__UNUSED(s);
+    TG__UNUSED(index);
+    return TG__LOAD_RELAXED(&sl->domain) == *(const uint32_t *)domain;
+}
+
+/* Calls fn on every live member of g or of its descendants. */
+static void tg__group_each(tg_group *g, tg__slot_fn fn, void *ctx)
+{
+    tg__live_each(g->s, TG__W_GROUP, tg__in_group, g, fn, ctx);
+}
+
+static void tg__kill_one(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t gen, void *ctx)
+{
+    TG__UNUSED(ctx);
+    tg__kill_slot(s, index, sl, gen);
 }
 
 /* Kills a domain whose lead was killed: no member starts from here (the
@@ -6885,26 +6912,9 @@ static void tg__domain_kill(tg_scheduler *s, uint32_t domain)
 {
     /* seq_cst: before the sweep's reads, as in tg__group_cancel */
     TG__STORE_SEQ_CST(&s->domains[domain - 1].killed, 1u);
-    uint32_t fresh = TG__LOAD_ACQUIRE(&s->fresh);
-    if (fresh > s->slot_capacity) fresh = s->slot_capacity;
-    for (uint32_t i = 0; i < fresh; i++) {
-        if (!TG__LOAD_ACQUIRE(&s->chunks[i >> TG__CHUNK_SHIFT])) continue;
-        tg__slot *sl = tg__slot_at(s, i);
-        uint64_t gw = TG__LOAD_ACQUIRE(&sl->gw);
-        if (!(TG__WORD(gw) & TG__W_DOMAIN) || TG__IS_TERMINAL(TG__WORD(gw))) continue;
-        int in = TG__LOAD_RELAXED(&sl->domain) == domain;
-        /* the same live token before and after: its domain field was its */
-        uint64_t again = TG__LOAD_ACQUIRE(&sl->gw);
-        if (in && TG__GEN(again) == TG__GEN(gw) && !TG__IS_TERMINAL(TG__WORD(again)))
-            tg__kill_slot(s, i, sl, TG__GEN(gw));
-    }
+    tg__live_each(s, TG__W_DOMAIN, tg__in_domain, &domain, tg__kill_one, NULL);
 }
 
-static void tg__group_kill_one(tg_scheduler *s, uint32_t index, tg__slot *sl, uint32_t gen, void *ctx)
-{
-    TG__UNUSED(ctx);
-    tg__kill_slot(s, index, sl, gen);
-}
 
 /* Cancel: no member of g or of a descendant starts from here (the gate
    and a wait's take check tg__group_stopped; a task inside one gets
@@ -6914,7 +6924,7 @@ static void tg__group_cancel(tg_group *g)
     /* seq_cst: before the sweep's reads; a member the sweep misses (still
        being published) is stopped at the gate */
     TG__STORE_SEQ_CST(&g->cancelled, 1u);
-    tg__group_each(g, tg__group_kill_one, NULL);
+    tg__group_each(g, tg__kill_one, NULL);
 }
 
 /* ---- waiting for a group ---- */
